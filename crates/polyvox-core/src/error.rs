@@ -1,0 +1,102 @@
+//! Stable, machine-readable error codes. The strings are API: clients match on them, so a code is
+//! never renamed, only added.
+
+use std::fmt;
+
+/// Every user-visible failure has exactly one of these codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    EmptyInput,
+    InputTooLong,
+    InvalidUtf8,
+    VoiceNotFound,
+    InvalidVoiceBlend,
+    UnknownLanguage,
+    UnsupportedLanguage,
+    SpeedOutOfRange,
+    UnsupportedFormat,
+    InvalidRequest,
+    InvalidJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    QueueFull,
+    Timeout,
+    ModelUnavailable,
+    AssetMissing,
+    SynthesisFailed,
+    OutputUnwritable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::EmptyInput => "empty_input",
+            Self::InputTooLong => "input_too_long",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::VoiceNotFound => "voice_not_found",
+            Self::InvalidVoiceBlend => "invalid_voice_blend",
+            Self::UnknownLanguage => "unknown_language",
+            Self::UnsupportedLanguage => "unsupported_language",
+            Self::SpeedOutOfRange => "speed_out_of_range",
+            Self::UnsupportedFormat => "unsupported_format",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidJson => "invalid_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::QueueFull => "queue_full",
+            Self::Timeout => "timeout",
+            Self::ModelUnavailable => "model_unavailable",
+            Self::AssetMissing => "asset_missing",
+            Self::SynthesisFailed => "synthesis_failed",
+            Self::OutputUnwritable => "output_unwritable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status this code maps to; one table for the whole API.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::EmptyInput
+            | Self::InvalidUtf8
+            | Self::VoiceNotFound
+            | Self::InvalidVoiceBlend
+            | Self::UnknownLanguage
+            | Self::UnsupportedLanguage
+            | Self::SpeedOutOfRange
+            | Self::UnsupportedFormat
+            | Self::InvalidRequest
+            | Self::InvalidJson => 400,
+            Self::InputTooLong | Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::NotFound => 404,
+            Self::QueueFull => 429,
+            Self::Timeout => 504,
+            Self::ModelUnavailable | Self::AssetMissing => 503,
+            Self::SynthesisFailed | Self::OutputUnwritable | Self::Internal => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validation or domain error: a code plus a message that names the field and the limit.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}

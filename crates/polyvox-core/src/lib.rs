@@ -1,0 +1,21 @@
+//! Polyvox's domain vocabulary: languages, voices and blends, audio formats, validated synthesis
+//! requests and the stable error codes every other crate and the HTTP API speak.
+//!
+//! This crate does no IO, so it is cheap to depend on from every layer and fast to test.
+
+pub mod error;
+pub mod format;
+pub mod lang;
+pub mod request;
+pub mod voice;
+
+pub use error::{Error, ErrorCode};
+pub use format::AudioFormat;
+pub use lang::Lang;
+pub use request::{Limits, RawSynthesisRequest, SynthesisRequest};
+pub use voice::{Gender, VoiceInfo, VoiceSpec, VOICES};
+
+/// Output sample rate of the Kokoro model (mono).
+pub const SAMPLE_RATE: u32 = 24_000;
+/// Hard limit of phoneme ids per model call, pads excluded (511 fails inside ONNX Runtime).
+pub const MODEL_MAX_IDS: usize = 510;
