@@ -1,1 +1,19 @@
-//! (being written)
+//! The synthesis pipeline: a validated request becomes text chunks (CPU work on blocking
+//! threads), each chunk goes to the model threads, and the PCM is joined and encoded as it
+//! arrives. `say` drives it synchronously; the server consumes it as a stream.
+//!
+//! Design points:
+//! - At most `inflight_per_request` chunks of one request sit in the engine queue, so a
+//!   5,000-character request cannot starve the short ones queued behind it, yet the model never
+//!   idles between two chunks of the same request.
+//! - Cancellation is by drop: when the consumer of a stream goes away, the producer task stops and
+//!   drops its pending engine receivers, which the model threads then skip.
+
+mod error;
+mod pipeline;
+mod stream;
+
+pub use error::SynthError;
+pub use pipeline::{Rendered, SynthConfig, Synthesizer};
+pub use polyvox_text::Chunk;
+pub use stream::AudioStream;

@@ -1,0 +1,149 @@
+//! The synchronous half of the pipeline: planning (normalize → G2P → chunks) and the blocking
+//! renderer used by `polyvox say`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use polyvox_audio::EncodeOptions;
+use polyvox_core::SynthesisRequest;
+use polyvox_engine::{Engine, VoiceBank};
+use polyvox_text::{Chunk, ChunkOptions, Frontend};
+
+use crate::SynthError;
+
+/// Knobs of the pipeline (the binary maps flags onto these).
+#[derive(Debug, Clone)]
+pub struct SynthConfig {
+    /// Most phoneme ids per model call. Lower bounds latency and memory; the model allows 510.
+    pub max_chunk_ids: usize,
+    /// Most ids of the first chunk of a low-latency stream, so the first audio leaves early.
+    pub first_chunk_ids: usize,
+    /// Chunks of one request allowed in the engine queue at once.
+    pub inflight_per_request: usize,
+    /// Fade applied at both ends of every chunk, in milliseconds; removes clicks at joins.
+    pub fade_ms: f32,
+    pub encode: EncodeOptions,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        Self {
+            max_chunk_ids: 250,
+            first_chunk_ids: 60,
+            inflight_per_request: 2,
+            fade_ms: 4.0,
+            encode: EncodeOptions::default(),
+        }
+    }
+}
+
+/// One finished rendering: joined PCM plus what `say` reports.
+pub struct Rendered {
+    pub pcm: Vec<f32>,
+    pub chunks: usize,
+}
+
+impl Rendered {
+    pub fn duration_secs(&self) -> f64 {
+        self.pcm.len() as f64 / f64::from(polyvox_core::SAMPLE_RATE)
+    }
+}
+
+/// Cheap to share (`Arc`); every method takes `&self`.
+pub struct Synthesizer {
+    frontend: Arc<Frontend>,
+    engine: Engine,
+    voices: Arc<VoiceBank>,
+    cfg: SynthConfig,
+}
+
+impl Synthesizer {
+    pub fn new(frontend: Arc<Frontend>, engine: Engine, voices: Arc<VoiceBank>, cfg: SynthConfig) -> Self {
+        Self { frontend, engine, voices, cfg }
+    }
+
+    pub fn config(&self) -> &SynthConfig {
+        &self.cfg
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn frontend(&self) -> &Frontend {
+        &self.frontend
+    }
+
+    /// Splits the request's text into model-sized chunks. CPU-bound: call it off the async runtime.
+    pub fn plan(&self, req: &SynthesisRequest, low_latency: bool) -> Result<Vec<Chunk>, SynthError> {
+        if !self.frontend.supports(req.lang) {
+            return Err(SynthError::UnsupportedLanguage(req.lang));
+        }
+        let max_ids = self.cfg.max_chunk_ids.clamp(16, polyvox_core::MODEL_MAX_IDS);
+        let first = if low_latency { self.cfg.first_chunk_ids.clamp(16, max_ids) } else { max_ids };
+        let opts = ChunkOptions { max_ids, first_max_ids: first };
+        Ok(self.frontend.chunks(&req.text, req.lang, &opts)?)
+    }
+
+    /// Queues one chunk on the engine; the receiver yields its raw PCM.
+    pub(crate) fn submit(
+        &self,
+        req: &SynthesisRequest,
+        chunk: &Chunk,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>, SynthError> {
+        let style = self.voices.style(&req.voice, chunk.ids.len())?;
+        Ok(self.engine.submit(chunk.ids.clone(), style, req.speed)?)
+    }
+
+    /// Turns one chunk's model output into what goes on the wire: faded edges, then its pause.
+    pub(crate) fn finish_chunk(&self, mut pcm: Vec<f32>, chunk: &Chunk) -> Vec<f32> {
+        polyvox_audio::join::fade_in_out(&mut pcm, self.cfg.fade_ms);
+        pcm.extend(polyvox_audio::join::silence(chunk.pause_after_ms));
+        pcm
+    }
+
+    /// Renders every chunk in order on the calling thread (which blocks), keeping up to
+    /// `inflight_per_request` chunks queued so the model never waits for us.
+    /// `progress(done, total)` runs after each chunk.
+    pub fn render_blocking(
+        &self,
+        req: &SynthesisRequest,
+        chunks: &[Chunk],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Rendered, SynthError> {
+        if chunks.is_empty() {
+            return Err(SynthError::NothingToSay);
+        }
+        let depth = self.cfg.inflight_per_request.max(1);
+        let mut pending = VecDeque::with_capacity(depth);
+        let mut next = 0;
+        let mut pcm = Vec::new();
+        for done in 0..chunks.len() {
+            while next < chunks.len() && pending.len() < depth {
+                pending.push_back(self.submit_blocking_retry(req, &chunks[next])?);
+                next += 1;
+            }
+            let rx = pending.pop_front().ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
+            let audio = rx.blocking_recv().map_err(|_| SynthError::Cancelled)??;
+            pcm.extend(self.finish_chunk(audio, &chunks[done]));
+            progress(done + 1, chunks.len());
+        }
+        Ok(Rendered { pcm, chunks: chunks.len() })
+    }
+
+    /// A full engine queue is back-pressure, not failure, for a request that is already running.
+    fn submit_blocking_retry(
+        &self,
+        req: &SynthesisRequest,
+        chunk: &Chunk,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>, SynthError> {
+        loop {
+            match self.submit(req, chunk) {
+                Err(SynthError::Engine(polyvox_engine::EngineError::QueueFull)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+}

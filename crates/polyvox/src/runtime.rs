@@ -1,0 +1,87 @@
+//! Builds the synthesis stack (assets → front end → model threads → pipeline) from flags.
+//! Shared by `say` and `serve` so both load the model the same way.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use polyvox_engine::assets::AssetDir;
+use polyvox_engine::{Engine, EngineConfig, OrtBackend, OrtConfig, VoiceBank};
+use polyvox_synth::{SynthConfig, Synthesizer};
+use polyvox_text::{EspeakMode, Frontend, Resources};
+
+use crate::cli::{AssetArgs, EngineArgs, EspeakArg};
+
+pub fn asset_dir(args: &AssetArgs) -> AssetDir {
+    match &args.assets_dir {
+        Some(p) => AssetDir::new(p.clone()),
+        None => AssetDir::from_env_or_default(),
+    }
+}
+
+/// Makes sure the assets are there, fetching them on first use unless told not to.
+pub fn ensure_assets(args: &EngineArgs) -> anyhow::Result<AssetDir> {
+    let assets = asset_dir(&args.assets);
+    if let Err(missing) = assets.ensure_present() {
+        if args.no_fetch {
+            return Err(anyhow::anyhow!(missing));
+        }
+        eprintln!("Model assets are missing in {} ({missing}); fetching them now.", assets.root().display());
+        crate::models::fetch(&assets)?;
+    }
+    Ok(assets)
+}
+
+/// Intra-op threads per session: explicit, or the machine's cores shared among the sessions.
+fn intra_threads(args: &EngineArgs) -> usize {
+    if args.intra_threads > 0 {
+        return args.intra_threads;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores / args.sessions.max(1)).max(1)
+}
+
+pub fn synth_config(args: &EngineArgs) -> SynthConfig {
+    let mut cfg = SynthConfig {
+        max_chunk_ids: usize::from(args.max_chunk_ids),
+        first_chunk_ids: usize::from(args.first_chunk_ids),
+        ..SynthConfig::default()
+    };
+    cfg.encode.mp3_bitrate_kbps = args.mp3_bitrate;
+    cfg.encode.opus_bitrate_kbps = args.opus_bitrate;
+    cfg
+}
+
+/// Loads everything and warms the model; returns when the pipeline is ready to serve.
+pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> {
+    let started = Instant::now();
+    let assets = ensure_assets(args)?;
+    let resources = Resources {
+        vocab_path: assets.vocab_path(),
+        lexicon_dir: assets.lexicon_dir(),
+        espeak: match args.espeak {
+            EspeakArg::Auto => EspeakMode::Auto,
+            EspeakArg::Off => EspeakMode::Off,
+        },
+    };
+    let frontend = Arc::new(Frontend::load(&resources).context("loading the text front end")?);
+    let ort = OrtConfig {
+        model_path: assets.model_path(),
+        ort_lib_path: assets.ort_lib_path(),
+        intra_threads: intra_threads(args),
+        optimized_cache: None,
+    };
+    let engine_cfg = EngineConfig { sessions: args.sessions.max(1), queue_capacity: args.engine_queue.max(1) };
+    let engine = Engine::start(&engine_cfg, move |_session| {
+        OrtBackend::load(&ort).map(|b| Box::new(b) as Box<dyn polyvox_engine::Backend>)
+    })
+    .context("starting the model sessions")?;
+    let voices = Arc::new(VoiceBank::new(assets.voices_dir()));
+    tracing::info!(
+        sessions = engine_cfg.sessions,
+        intra_threads = intra_threads(args),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "model loaded and warmed"
+    );
+    Ok(Arc::new(Synthesizer::new(frontend, engine, voices, synth_config(args))))
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every check and test Polyvox has, on a fresh machine or a warm one:
+# system packages → services → fmt → clippy → build → model assets → tool venvs → Rust tests
+# (including the real-model ones) → end-to-end tests (OpenAI SDK, headless browser, ASR judge).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+SHARED_DIR="${POLYVOX_SHARED_DIR:-$ROOT/../shared}"
+export POLYVOX_SHARED_DIR="$SHARED_DIR"
+start=$(date +%s)
+step() { log "[$(( $(date +%s) - start ))s] $*"; }
+
+step "system packages and services"
+ensure_system_deps
+apt_ensure chromium
+"$ROOT/scripts/services.sh"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --locked
+export POLYVOX_BIN; POLYVOX_BIN="$(polyvox_bin debug)"
+
+step "model assets"
+"$POLYVOX_BIN" models fetch
+
+step "test tools (ASR judge, OpenAI SDK, browser driver)"
+"$ROOT/scripts/tools.sh"
+
+step "Rust tests (unit, integration, real model)"
+# Real-model tests are #[ignore]d so a bare `cargo test` stays fast; here they all run.
+cargo test --workspace --locked -- --include-ignored
+
+step "end-to-end tests"
+"$POLYVOX_TOOLS_DIR/e2e-venv/bin/python" -m pytest -q "$ROOT/tests/e2e"
+
+step "all tests passed"

@@ -1,0 +1,59 @@
+"""Fixtures for end-to-end tests: real `polyvox serve` processes on loopback port 0, with the
+real model. The binary comes from $POLYVOX_BIN (scripts/test.sh sets it)."""
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+BIN = os.environ.get("POLYVOX_BIN")
+
+
+class Server:
+    def __init__(self, *args):
+        if not BIN or not os.path.exists(BIN):
+            raise RuntimeError("POLYVOX_BIN is not set to a built polyvox binary; run scripts/test.sh")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--bind", "127.0.0.1:0", "--no-fetch", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "POLYVOX_LOG": "warn"})
+        self.url = None
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        if not self.url:
+            self.proc.kill()
+            raise RuntimeError("server did not start: " + self.proc.stderr.read()[-2000:])
+        # Keep draining output so a chatty server never blocks on a full pipe.
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server("--max-concurrent", "2", "--max-queued", "16")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def small_server():
+    """A server with a tiny admission queue, for load-shedding tests."""
+    s = Server("--max-concurrent", "1", "--max-queued", "2")
+    yield s
+    s.stop()

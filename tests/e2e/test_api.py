@@ -1,0 +1,117 @@
+"""The HTTP API with the real model: OpenAI SDK compatibility, streamed vs whole responses per
+format, concurrency and load shedding."""
+import base64
+import concurrent.futures as cf
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from openai import OpenAI
+
+from audio import decode, duration, rms
+
+PARAGRAPH = ("Polyvox reads text aloud on your own hardware. It streams audio while it is still "
+             "being generated, so listeners hear the first words almost at once. Long documents are "
+             "split into sentences and clauses, and every piece is joined without clicks or gaps.")
+
+
+def post(url, body, timeout=300):
+    req = urllib.request.Request(url + "/v1/audio/speech", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_openai_sdk_create_and_streaming_response(server, tmp_path):
+    client = OpenAI(base_url=server.url + "/v1", api_key="not-needed")
+    resp = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello from the OpenAI client.")
+    data = resp.read()
+    samples, rate = decode(data, "mp3")
+    assert rate == 24000 and len(samples) / rate > 0.5 and rms(samples) > 0.01
+
+    out = tmp_path / "streamed.mp3"
+    with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="nova", input="Streaming through the OpenAI SDK works too.") as r:
+        r.stream_to_file(out)
+    samples, rate = decode(out.read_bytes(), "mp3")
+    assert len(samples) / rate > 0.5 and rms(samples) > 0.01
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "flac", "wav", "pcm"])
+def test_streamed_equals_whole_duration(server, fmt):
+    base = {"model": "kokoro", "input": PARAGRAPH, "voice": "af_heart", "response_format": fmt}
+    status, headers, streamed = post(server.url, base)
+    assert status == 200, streamed[:300]
+    assert headers["Content-Type"].startswith(fmt_mime(fmt))
+    status, _, whole = post(server.url, {**base, "stream": False})
+    assert status == 200, whole[:300]
+    d_stream, d_whole = duration(streamed, fmt), duration(whole, fmt)
+    assert d_whole > 8.0, f"{fmt}: {d_whole:.2f}s is too short for the paragraph"
+    assert abs(d_stream - d_whole) <= 0.05 * d_whole, f"{fmt}: streamed {d_stream:.2f}s vs whole {d_whole:.2f}s"
+
+
+def fmt_mime(fmt):
+    return {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav",
+            "pcm": "audio/pcm"}[fmt]
+
+
+def test_sse_events_carry_the_audio(server):
+    req = urllib.request.Request(server.url + "/v1/audio/speech", data=json.dumps(
+        {"model": "tts-1", "input": "Server sent events, one chunk at a time.", "voice": "echo",
+         "response_format": "pcm", "stream_format": "sse"}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        events = [json.loads(line[5:]) for line in r.read().decode().splitlines() if line.startswith("data:")]
+    deltas = [e for e in events if e["type"] == "speech.audio.delta"]
+    assert deltas and events[-1]["type"] == "speech.audio.done"
+    pcm = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+    assert duration(pcm, "pcm") > 1.0
+
+
+def test_voices_blend_and_bad_requests(server):
+    status, _, body = post(server.url, {"model": "tts-1", "input": "A blended voice.",
+                                        "voice": "af_bella(2)+af_sky(1)", "response_format": "wav"})
+    assert status == 200 and duration(body, "wav") > 0.5
+    for body, code in [({"model": "tts-1", "input": "", "voice": "alloy"}, "empty_input"),
+                       ({"model": "tts-1", "input": "hi", "voice": "nobody"}, "voice_not_found"),
+                       ({"model": "tts-1", "input": "hi", "voice": "af_bella(2"}, "invalid_voice_blend"),
+                       ({"model": "tts-1", "input": "hi", "voice": "alloy", "speed": 9}, "speed_out_of_range"),
+                       ({"model": "tts-1", "input": "hi", "voice": "alloy", "response_format": "aac"},
+                        "unsupported_format")]:
+        status, _, raw = post(server.url, body)
+        err = json.loads(raw)["error"]
+        assert 400 <= status < 500 and err["code"] == code and err["request_id"], (body, status, raw)
+
+
+def test_eight_concurrent_requests_all_succeed(server):
+    def one(i):
+        return post(server.url, {"model": "tts-1", "input": f"Request number {i} is being spoken now.",
+                                 "voice": "af_heart", "response_format": "wav"})
+    with cf.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    for status, _, body in results:
+        assert status == 200, body[:300]
+        assert duration(body, "wav") > 1.0
+
+
+def test_two_hundred_concurrent_requests_are_shed_fast(small_server):
+    def one(i):
+        return post(small_server.url, {"model": "tts-1", "input": "Shed me if you must.", "voice": "af_heart",
+                                       "response_format": "pcm"}, timeout=120)
+    with cf.ThreadPoolExecutor(200) as pool:
+        results = list(pool.map(one, range(200)))
+    statuses = [s for s, _, _ in results]
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses.count(429) >= 150, statuses.count(429)
+    assert statuses.count(200) >= 1
+    for status, headers, body in results:
+        if status == 429:
+            assert int(headers["Retry-After"]) >= 1
+            assert json.loads(body)["error"]["code"] == "queue_full"
+        else:
+            assert duration(body, "pcm") > 0.5
