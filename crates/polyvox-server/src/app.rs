@@ -1,0 +1,126 @@
+//! Router assembly and the server loop.
+//!
+//! Layers, outermost first: edge (request id, span, error rendering, common security headers) →
+//! CORS (only when origins are configured) → panic catcher → head timeout → body limit → routes.
+//! The edge sits outside everything so that even a timeout or a caught panic leaves with the
+//! request id and the standard error body.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use polyvox_core::Limits;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::admission::Admission;
+use crate::config::ServerConfig;
+use crate::speech::SpeechService;
+use crate::{catalog, edge, openapi, speech_api, web};
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub cfg: Arc<ServerConfig>,
+    pub speech: Arc<dyn SpeechService>,
+    pub admission: Arc<Admission>,
+    pub limits: Limits,
+    pub openapi: Bytes,
+}
+
+/// Builds the complete router. Tests serve it on a port-0 listener.
+pub fn router(cfg: ServerConfig, speech: Arc<dyn SpeechService>) -> Router {
+    let limits = Limits {
+        max_input_chars: cfg.max_input_chars,
+        ..Limits::default()
+    };
+    let admission = Arc::new(Admission::new(
+        cfg.max_concurrent,
+        cfg.max_queued,
+        cfg.retry_after,
+    ));
+    let cors = cors_layer(&cfg.cors_origins);
+    let (timeout, body_limit) = (cfg.request_timeout, cfg.max_body_bytes);
+    let state = AppState {
+        cfg: Arc::new(cfg),
+        speech,
+        admission,
+        limits,
+        openapi: Bytes::from(openapi::document()),
+    };
+
+    let mut app = Router::new()
+        .route("/v1/audio/speech", post(speech_api::create_speech))
+        .route("/v1/voices", get(catalog::list_voices))
+        .route("/v1/languages", get(catalog::list_languages))
+        .route("/v1/models", get(catalog::list_models))
+        .route("/health/live", get(catalog::live))
+        .route("/health/ready", get(catalog::ready))
+        .route("/", get(web::index))
+        .route("/static/app.js", get(web::app_js))
+        .route("/static/style.css", get(web::style_css))
+        .route("/docs", get(web::docs))
+        .route("/static/docs.js", get(web::docs_js))
+        .route("/openapi.json", get(web::openapi_json))
+        .fallback(edge::not_found)
+        .method_not_allowed_fallback(edge::method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(timeout, edge::head_timeout))
+        .layer(CatchPanicLayer::custom(edge::panic_response));
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    app.layer(from_fn(edge::edge))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::from(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| match HeaderValue::from_str(o.trim()) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::warn!(origin = %o, "ignoring CORS origin that is not a valid header value");
+                    None
+                }
+            })
+            .collect();
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods(Any)
+            .allow_headers(Any)
+            .expose_headers(Any),
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then stops accepting connections
+/// and waits for in-flight responses, streamed ones included (the caller bounds that drain).
+pub async fn run(
+    cfg: ServerConfig,
+    speech: Arc<dyn SpeechService>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(cfg, speech);
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(%addr, "polyvox API listening"),
+        Err(e) => tracing::warn!(error = %e, "polyvox API listening on an unknown address"),
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,128 @@
+//! A JSON body extractor whose every rejection is an [`ApiError`] with a stable code.
+//!
+//! axum's own `Json` answers with plain-text bodies and 422s; here a wrong content type is 415
+//! `unsupported_media_type`, an oversized body 413 `payload_too_large`, broken JSON 400
+//! `invalid_json`, and a well-formed body with a bad or missing field 400 `invalid_request` whose
+//! message names the field (via `serde_path_to_error`).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A JSON request body of type `T`.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !is_json(content_type) {
+            let got = if content_type.is_empty() {
+                "no Content-Type".to_string()
+            } else {
+                format!("Content-Type '{content_type}'")
+            };
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "request body must be application/json, got {got}"
+            )));
+        }
+        let limit = state.cfg.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::InvalidRequest(format!("could not read the request body: {rej}"))
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::InvalidJson(inner.to_string())
+            }
+            _ if path == "." => ApiError::InvalidRequest(inner.to_string()),
+            _ => ApiError::InvalidRequest(format!("field '{path}': {inner}")),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polyvox_core::ErrorCode;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        #[allow(dead_code)]
+        input: String,
+        #[allow(dead_code)]
+        speed: Option<f32>,
+    }
+
+    #[test]
+    fn classifies_json_failures_and_names_fields() {
+        let cases: [(&str, ErrorCode, &str); 5] = [
+            (r#"{"input": "hi""#, ErrorCode::InvalidJson, "EOF"),
+            (r#"{"input": hi}"#, ErrorCode::InvalidJson, "expected"),
+            (r#"{"speed": 1}"#, ErrorCode::InvalidRequest, "input"),
+            (
+                r#"{"input": "hi", "speed": "fast"}"#,
+                ErrorCode::InvalidRequest,
+                "field 'speed'",
+            ),
+            (
+                r#"{"input": "hi"} trailing"#,
+                ErrorCode::InvalidJson,
+                "trailing",
+            ),
+        ];
+        for (body, code, needle) in cases {
+            let err = parse::<Body>(body.as_bytes()).expect_err(body);
+            assert_eq!(err.code(), code, "{body}: {err}");
+            assert!(
+                err.to_string().contains(needle),
+                "{body}: '{err}' lacks '{needle}'"
+            );
+        }
+        assert!(parse::<Body>(br#"{"input": "hi", "unknown": [1]}"#).is_ok());
+    }
+
+    #[test]
+    fn accepts_json_content_types_only() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+}

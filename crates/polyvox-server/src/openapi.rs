@@ -1,0 +1,45 @@
+//! The generated OpenAPI document. Each handler carries its `#[utoipa::path]`; this list must name
+//! every route, which the test suite checks against the router.
+
+use utoipa::OpenApi;
+
+use crate::{catalog, error, speech_api, web};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Polyvox",
+        description = "Self-hosted text-to-speech on Kokoro-82M. `POST /v1/audio/speech` is a drop-in for OpenAI's \
+            endpoint. Every error body is `{\"error\":{\"code\",\"message\",\"request_id\"}}`; every response carries \
+            `X-Request-Id`."
+    ),
+    paths(
+        speech_api::create_speech,
+        catalog::list_voices,
+        catalog::list_languages,
+        catalog::list_models,
+        catalog::live,
+        catalog::ready,
+        web::index,
+        web::app_js,
+        web::style_css,
+        web::docs,
+        web::docs_js,
+        web::openapi_json,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorObject)),
+    tags(
+        (name = "speech", description = "Speech synthesis"),
+        (name = "catalogue", description = "Voices, languages and models"),
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "web", description = "Web page, docs and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON bytes, with the crate version filled in.
+pub(crate) fn document() -> Vec<u8> {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.to_json().map(String::into_bytes).unwrap_or_default()
+}
