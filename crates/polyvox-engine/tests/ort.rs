@@ -1,0 +1,164 @@
+//! The real Kokoro model on ONNX Runtime, from the asset directory (`$POLYVOX_ASSETS_DIR` or
+//! `~/.cache/polyvox`). These tests fail, rather than skip, when the assets are absent: the
+//! message says to run `polyvox models fetch`.
+
+use std::collections::HashMap;
+
+use polyvox_core::{SAMPLE_RATE, VoiceSpec};
+use polyvox_engine::{
+    AssetDir, Backend, Engine, EngineConfig, EngineError, OrtBackend, OrtConfig, VoiceBank,
+};
+
+fn assets() -> AssetDir {
+    let assets = AssetDir::from_env_or_default();
+    if let Err(e) = assets.ensure_present() {
+        panic!("model assets are not installed ({e}); run `polyvox models fetch`");
+    }
+    assets
+}
+
+/// Maps a phoneme string to ids with the model's own vocabulary.
+fn ids_for(assets: &AssetDir, phonemes: &str) -> Vec<i64> {
+    let text = std::fs::read_to_string(assets.vocab_path()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let vocab: HashMap<String, i64> = serde_json::from_value(json["vocab"].clone()).unwrap();
+    phonemes
+        .chars()
+        .map(|c| {
+            *vocab
+                .get(&c.to_string())
+                .unwrap_or_else(|| panic!("'{c}' is not in the vocabulary"))
+        })
+        .collect()
+}
+
+fn heart_style(assets: &AssetDir, n_ids: usize) -> Vec<f32> {
+    VoiceBank::new(assets.voices_dir())
+        .style(&VoiceSpec::single("af_heart").unwrap(), n_ids)
+        .unwrap()
+}
+
+fn stats(audio: &[f32]) -> (f32, f32, f32) {
+    let secs = audio.len() as f32 / SAMPLE_RATE as f32;
+    let peak = audio.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    let rms = (audio.iter().map(|s| s * s).sum::<f32>() / audio.len().max(1) as f32).sqrt();
+    (secs, peak, rms)
+}
+
+#[test]
+fn kokoro_says_hello_world_and_respects_the_id_limit() {
+    let assets = assets();
+    let cfg = OrtConfig {
+        optimized_cache: None,
+        ..OrtConfig::from_assets(&assets, 1)
+    };
+    let mut backend = OrtBackend::load(&cfg).unwrap();
+    assert_eq!(backend.name(), "onnxruntime");
+
+    let ids = ids_for(&assets, "hˈɛlO wˈɜɹld");
+    assert_eq!(ids.len(), 12);
+    let audio = backend
+        .infer(&ids, &heart_style(&assets, ids.len()), 1.0)
+        .unwrap();
+    assert!(audio.iter().all(|s| s.is_finite()));
+    let (secs, peak, rms) = stats(&audio);
+    assert!(
+        (0.3..=3.0).contains(&secs),
+        "{secs} s of audio for two words"
+    );
+    assert!(peak <= 1.0, "peak {peak}");
+    assert!(rms > 0.01, "rms {rms}: silence");
+
+    // Slower speech is longer: the speed input reaches the duration predictor.
+    let slow = backend
+        .infer(&ids, &heart_style(&assets, ids.len()), 0.5)
+        .unwrap();
+    assert!(
+        slow.len() as f32 > audio.len() as f32 * 1.5,
+        "{} vs {}",
+        slow.len(),
+        audio.len()
+    );
+
+    let long: Vec<i64> = ids.iter().copied().cycle().take(510).collect();
+    let audio = backend
+        .infer(&long, &heart_style(&assets, 510), 1.0)
+        .unwrap();
+    let (secs, peak, _) = stats(&audio);
+    assert!(
+        secs > 10.0 && peak <= 1.0 && audio.iter().all(|s| s.is_finite()),
+        "{secs} s, peak {peak}"
+    );
+
+    let too_long: Vec<i64> = ids.iter().copied().cycle().take(511).collect();
+    let err = backend
+        .infer(&too_long, &heart_style(&assets, 510), 1.0)
+        .unwrap_err();
+    assert!(matches!(err, EngineError::InvalidInput(_)), "{err:?}");
+}
+
+#[test]
+fn the_optimized_graph_cache_is_written_once_and_reused() {
+    let assets = assets();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("kokoro.optimized.onnx");
+    let cfg = OrtConfig {
+        optimized_cache: Some(cache.clone()),
+        ..OrtConfig::from_assets(&assets, 1)
+    };
+    let ids = ids_for(&assets, "ðɪs ɪz ə tˈɛst.");
+    let style = heart_style(&assets, ids.len());
+
+    let mut first = OrtBackend::load(&cfg).unwrap();
+    assert!(!first.from_cache());
+    assert!(cache.is_file(), "the optimized graph was saved");
+    let leftovers = std::fs::read_dir(cache_dir.path()).unwrap().count();
+    assert_eq!(leftovers, 1, "no temp file left beside the cache");
+
+    let mut second = OrtBackend::load(&cfg).unwrap();
+    assert!(second.from_cache());
+    let a = first.infer(&ids, &style, 1.0).unwrap();
+    let b = second.infer(&ids, &style, 1.0).unwrap();
+    assert_eq!(a.len(), b.len());
+    let max_diff = a
+        .iter()
+        .zip(&b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        max_diff < 1e-3,
+        "cached graph computes the same audio (max diff {max_diff})"
+    );
+
+    // A damaged cache costs a rebuild, not a failure.
+    std::fs::write(&cache, b"not an onnx graph").unwrap();
+    let mut third = OrtBackend::load(&cfg).unwrap();
+    assert!(!third.from_cache());
+    assert!(third.infer(&ids, &style, 1.0).is_ok());
+}
+
+#[test]
+fn the_engine_serves_the_real_model() {
+    let assets = assets();
+    let cfg = OrtConfig {
+        optimized_cache: None,
+        ..OrtConfig::from_assets(&assets, 1)
+    };
+    let engine = Engine::start(
+        &EngineConfig {
+            sessions: 1,
+            queue_capacity: 4,
+            warmup_ids: 16,
+        },
+        move |_| Ok(Box::new(OrtBackend::load(&cfg)?) as Box<dyn Backend>),
+    )
+    .unwrap();
+    let ids = ids_for(&assets, "hˈɛlO");
+    let audio = engine
+        .infer_blocking(ids.clone(), heart_style(&assets, ids.len()), 1.0)
+        .unwrap();
+    let (secs, _, rms) = stats(&audio);
+    assert!(
+        (0.2..=2.0).contains(&secs) && rms > 0.01,
+        "{secs} s, rms {rms}"
+    );
+}
