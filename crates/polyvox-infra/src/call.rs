@@ -1,0 +1,71 @@
+//! The one wrapper every external call goes through: a timeout, so a stuck dependency turns into
+//! a prompt `InfraError::Timeout` instead of a hung request, and a latency histogram plus an
+//! error counter, so the operator sees which system and which operation misbehaves.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::{InfraError, Result, names};
+
+/// Runs `fut` with a `timeout`, recording `polyvox_infra_call_seconds{system,op}` and, on failure,
+/// `polyvox_infra_errors_total{system,op,code}`.
+pub async fn instrumented<T, F>(
+    system: &'static str,
+    op: &'static str,
+    timeout: Duration,
+    fut: F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let start = Instant::now();
+    let result = match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(InfraError::Timeout {
+            system,
+            op,
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        }),
+    };
+    metrics::histogram!(names::CALL_SECONDS, "system" => system, "op" => op)
+        .record(start.elapsed().as_secs_f64());
+    if let Err(e) = &result {
+        metrics::counter!(names::ERRORS_TOTAL, "system" => system, "op" => op, "code" => e.code().as_str())
+            .increment(1);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slow_call_becomes_a_timeout_error() {
+        let err = instrumented("test", "sleep", Duration::from_millis(10), async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            InfraError::Timeout {
+                system: "test",
+                op: "sleep",
+                after_ms: 10
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn results_pass_through() {
+        let v = instrumented("test", "ok", Duration::from_secs(5), async { Ok(7) }).await;
+        assert_eq!(v.unwrap(), 7);
+        let e = instrumented::<(), _>("test", "err", Duration::from_secs(5), async {
+            Err(InfraError::not_found("x"))
+        })
+        .await;
+        assert!(matches!(e, Err(InfraError::NotFound { .. })));
+    }
+}

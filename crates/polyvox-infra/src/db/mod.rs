@@ -1,0 +1,213 @@
+//! The `jobs` table is the source of truth for asynchronous synthesis; the queue only carries ids.
+//!
+//! Design:
+//! - Every state change is one conditional `UPDATE ... WHERE <expected state> RETURNING`, so two
+//!   workers that received the same queue message (at-least-once delivery) cannot both run a job:
+//!   only one `try_claim` matches. Finishing calls are fenced by `lease_owner`, so a worker whose
+//!   lease was taken over cannot overwrite the new owner's result.
+//! - `attempts` counts claims, not failures: a worker that dies mid-job (lease expiry, no `fail`
+//!   call) still uses up an attempt, so a job that crashes workers ends in the dead-letter state
+//!   instead of looping forever.
+//! - Leases and "stale" are measured with the database's clock, never a worker's, so clock skew
+//!   between hosts cannot make a reconciler reclaim a healthy job early.
+//! - Identical in-flight requests share a job: a partial unique index on `(owner, cache_key)` over
+//!   queued/running rows makes the second `create` collide and return the first job instead.
+//! - One implementation ([`SqlJobStore`]) serves PostgreSQL and SQLite through sqlx's `Any`
+//!   driver; the schema keeps to types both engines share (text, 64-bit integers, doubles;
+//!   timestamps as Unix milliseconds) so the SQL text is the same for both.
+
+mod row;
+mod sql;
+
+use std::time::{Duration, SystemTime};
+
+use crate::{Lane, Result};
+
+pub use sql::{DbConfig, DbEngine, SqlJobStore};
+
+/// Lifecycle state of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Stable name stored in the database and shown by the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Inverse of [`JobStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(Self::Queued),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// No further transition will happen.
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// What to insert for a new job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// API key id of the submitter; `None` while the service runs without keys.
+    pub owner: Option<String>,
+    pub lane: Lane,
+    /// The validated request, as the API chooses to serialize it.
+    pub request: serde_json::Value,
+    /// Content address of the result. `Some` lets an identical in-flight job of the same owner be
+    /// shared; `None` opts out (for example when the caller wants its own webhook).
+    pub cache_key: Option<String>,
+    /// Client-supplied `Idempotency-Key`, unique per owner.
+    pub idempotency_key: Option<String>,
+    /// Claims allowed before the job is dead-lettered (at least 1).
+    pub max_attempts: u32,
+    pub webhook_url: Option<String>,
+}
+
+/// How `create` resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// A new row was inserted: the caller should enqueue its id.
+    Created,
+    /// The owner already used this idempotency key: the earlier job is returned.
+    Idempotent,
+    /// An identical request of the same owner is queued or running: that job is returned.
+    Joined,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub owner: Option<String>,
+    pub status: JobStatus,
+    pub lane: Lane,
+    pub request: serde_json::Value,
+    pub cache_key: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Claims so far (including the current one while running).
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_error: Option<JobError>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<SystemTime>,
+    pub chunks_done: u32,
+    pub chunks_total: Option<u32>,
+    /// Set once the job succeeded.
+    pub audio: Option<AudioOutput>,
+    pub webhook_url: Option<String>,
+    pub created_at: SystemTime,
+    /// When the job last entered `queued` (creation or requeue); the reconciler's staleness clock.
+    pub queued_at: SystemTime,
+    /// First claim.
+    pub started_at: Option<SystemTime>,
+    pub finished_at: Option<SystemTime>,
+}
+
+/// The error a failed attempt left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    /// A stable code (`polyvox_core::ErrorCode::as_str`, or `lease_expired`).
+    pub code: String,
+    pub message: String,
+}
+
+/// Where a finished job's audio lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioOutput {
+    /// Object key in the audio store.
+    pub key: String,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Progress reported with a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    pub chunks_done: u32,
+    pub chunks_total: Option<u32>,
+}
+
+/// Answer to a heartbeat: whether the worker should keep going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The lease is extended.
+    Held,
+    /// The job was cancelled: stop and discard the work.
+    Cancelled,
+    /// Another worker owns the job now (or it was requeued): stop, do not report a result.
+    Lost,
+}
+
+/// `lease_expired`: the code recorded when a worker stopped heartbeating.
+pub const LEASE_EXPIRED: &str = "lease_expired";
+
+/// Persistence of jobs. Implemented by [`SqlJobStore`] for PostgreSQL and SQLite.
+#[async_trait::async_trait]
+pub trait JobStore: Send + Sync {
+    /// Inserts a job, or returns the existing one for a repeated idempotency key or an identical
+    /// in-flight request (see [`CreateOutcome`]).
+    async fn create(&self, new: NewJob) -> Result<(Job, CreateOutcome)>;
+
+    /// The job with this id, if any.
+    async fn get(&self, id: &str) -> Result<Option<Job>>;
+
+    /// Atomically moves a job to `running` under `worker`'s lease. Succeeds for a queued job, or
+    /// for a running job whose lease has expired (its worker died); returns `None` when the job
+    /// is leased by someone else, finished, cancelled, or out of attempts.
+    async fn try_claim(&self, id: &str, worker: &str, lease: Duration) -> Result<Option<Job>>;
+
+    /// Extends `worker`'s lease and records progress.
+    async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+        progress: Progress,
+    ) -> Result<Heartbeat>;
+
+    /// Marks the job succeeded. `Conflict` if `worker` no longer holds it.
+    async fn succeed(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job>;
+
+    /// Records a failed attempt. A retryable failure with attempts left returns the job to
+    /// `queued` (the caller re-enqueues it with a backoff); otherwise the job is dead-lettered as
+    /// `failed`. `Conflict` if `worker` no longer holds it.
+    async fn fail(&self, id: &str, worker: &str, error: JobError, retryable: bool) -> Result<Job>;
+
+    /// Cancels a queued or running job; a finished job is returned unchanged. `NotFound` if absent.
+    async fn cancel(&self, id: &str) -> Result<Job>;
+
+    /// Running jobs whose lease expired (their worker died) go back to `queued`, or to `failed`
+    /// when out of attempts. Returns the changed jobs; the caller re-enqueues the queued ones.
+    async fn requeue_expired_leases(&self, limit: u32) -> Result<Vec<Job>>;
+
+    /// Jobs queued for longer than `older_than`: candidates the queue may have lost (Redis
+    /// flushed), for the reconciler to enqueue again. Read-only.
+    async fn find_stale_queued(&self, older_than: Duration, limit: u32) -> Result<Vec<Job>>;
+
+    /// The queued or running job of `owner` with this cache key, if any.
+    async fn find_inflight(&self, owner: Option<&str>, cache_key: &str) -> Result<Option<Job>>;
+
+    /// A trivial round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+}

@@ -1,0 +1,552 @@
+//! [`SqlJobStore`]: the [`JobStore`] on PostgreSQL (production) or SQLite (embedded default),
+//! one implementation through sqlx's `Any` driver. The only engine differences are the clock
+//! expression, row locking in the reaper, and the migration directory.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+
+use super::row::{JOB_COLUMNS, decode_job, millis};
+use super::{
+    AudioOutput, CreateOutcome, Heartbeat, Job, JobError, JobStatus, JobStore, LEASE_EXPIRED,
+    NewJob, Progress,
+};
+use crate::call::instrumented;
+use crate::{InfraError, Result, names};
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Which SQL engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbEngine {
+    Postgres,
+    Sqlite,
+}
+
+impl DbEngine {
+    /// `postgres://` / `postgresql://` or `sqlite:`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(InfraError::Config(
+                "database URL must start with postgres:// or sqlite: (e.g. sqlite://polyvox.db?mode=rwc)"
+                    .into(),
+            ))
+        }
+    }
+
+    /// The `system` metric label.
+    pub const fn system(self) -> &'static str {
+        match self {
+            Self::Postgres => names::system::POSTGRES,
+            Self::Sqlite => names::system::SQLITE,
+        }
+    }
+
+    /// Current Unix milliseconds by the database's clock (see the module note on clock skew).
+    const fn now_sql(self) -> &'static str {
+        match self {
+            Self::Postgres => "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT",
+            Self::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        }
+    }
+
+    /// Lets concurrent reapers on PostgreSQL take disjoint rows instead of waiting on each
+    /// other; SQLite serializes writers anyway.
+    const fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Postgres => "FOR UPDATE SKIP LOCKED",
+            Self::Sqlite => "",
+        }
+    }
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `postgres://user@host/db` or `sqlite://path/polyvox.db?mode=rwc` (`mode=rwc` creates the
+    /// file). `sqlite::memory:` works but is limited to one connection so the data survives.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long a call may wait for a free connection.
+    pub acquire_timeout: Duration,
+    /// Bound on every individual call (errors become `InfraError::Timeout`).
+    pub call_timeout: Duration,
+    /// PostgreSQL only: a schema to create (if missing) and use via `search_path`, for tests or
+    /// for sharing a database between deployments. Lowercase letters, digits and `_`.
+    pub schema: Option<String>,
+}
+
+impl DbConfig {
+    /// Defaults: 10 connections, 5 s acquire and call timeouts.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(5),
+            schema: None,
+        }
+    }
+}
+
+/// The SQL job store. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SqlJobStore {
+    pool: AnyPool,
+    engine: DbEngine,
+    timeout: Duration,
+    q: std::sync::Arc<Queries>,
+}
+
+#[derive(Debug)]
+struct Queries {
+    insert: String,
+    get: String,
+    by_idempotency: String,
+    inflight: String,
+    claim: String,
+    heartbeat: String,
+    succeed: String,
+    fail: String,
+    cancel: String,
+    requeue_expired: String,
+    stale_queued: String,
+}
+
+impl Queries {
+    fn new(engine: DbEngine) -> Self {
+        let c = JOB_COLUMNS;
+        let sql = |s: String| s.replace(":now", engine.now_sql());
+        Self {
+            insert: sql(format!(
+                "INSERT INTO jobs (id, owner, status, lane, request, cache_key, idempotency_key, \
+                 max_attempts, webhook_url, created_at, queued_at, updated_at) \
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, :now, :now, :now) \
+                 ON CONFLICT DO NOTHING RETURNING {c}"
+            )),
+            get: format!("SELECT {c} FROM jobs WHERE id = $1"),
+            by_idempotency: format!(
+                "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
+                 AND idempotency_key = $2"
+            ),
+            inflight: format!(
+                "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
+                 AND cache_key = $2 AND status IN ('queued', 'running')"
+            ),
+            claim: sql(format!(
+                "UPDATE jobs SET status = 'running', lease_owner = $2, lease_expires_at = :now + $3, \
+                 attempts = attempts + 1, chunks_done = 0, started_at = COALESCE(started_at, :now), \
+                 updated_at = :now \
+                 WHERE id = $1 AND attempts < max_attempts \
+                 AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= :now)) \
+                 RETURNING {c}"
+            )),
+            heartbeat: sql(
+                "UPDATE jobs SET lease_expires_at = :now + $3, chunks_done = $4, \
+                 chunks_total = COALESCE($5, chunks_total), updated_at = :now \
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING id"
+                    .to_string(),
+            ),
+            succeed: sql(format!(
+                "UPDATE jobs SET status = 'succeeded', audio_key = $3, audio_bytes = $4, \
+                 audio_seconds = $5, chunks_done = COALESCE(chunks_total, chunks_done), \
+                 last_error_code = NULL, last_error_message = NULL, lease_owner = NULL, \
+                 lease_expires_at = NULL, finished_at = :now, updated_at = :now \
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
+            )),
+            fail: sql(format!(
+                "UPDATE jobs SET \
+                 status = CASE WHEN $5 = 1 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+                 queued_at = CASE WHEN $5 = 1 AND attempts < max_attempts THEN :now ELSE queued_at END, \
+                 finished_at = CASE WHEN $5 = 1 AND attempts < max_attempts THEN NULL ELSE :now END, \
+                 last_error_code = $3, last_error_message = $4, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = :now \
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
+            )),
+            cancel: sql(format!(
+                "UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = :now, updated_at = :now \
+                 WHERE id = $1 AND status IN ('queued', 'running') RETURNING {c}"
+            )),
+            // The outer predicate repeats the inner one: under PostgreSQL's READ COMMITTED a row
+            // that a heartbeat extended while we waited is re-checked and left alone.
+            requeue_expired: sql(format!(
+                "UPDATE jobs SET \
+                 status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+                 queued_at = CASE WHEN attempts < max_attempts THEN :now ELSE queued_at END, \
+                 finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END, \
+                 last_error_code = '{LEASE_EXPIRED}', \
+                 last_error_message = 'the worker holding the job stopped heartbeating', \
+                 lease_owner = NULL, lease_expires_at = NULL, updated_at = :now \
+                 WHERE id IN (SELECT id FROM jobs WHERE status = 'running' \
+                     AND lease_expires_at <= :now ORDER BY lease_expires_at LIMIT $1 {lock}) \
+                 AND status = 'running' AND lease_expires_at <= :now RETURNING {c}",
+                lock = engine.skip_locked()
+            )),
+            stale_queued: sql(format!(
+                "SELECT {c} FROM jobs WHERE status = 'queued' AND queued_at <= :now - $1 \
+                 ORDER BY queued_at, id LIMIT $2"
+            )),
+        }
+    }
+}
+
+impl SqlJobStore {
+    /// Opens the pool (no migrations; see [`SqlJobStore::migrate`]).
+    pub async fn connect(cfg: &DbConfig) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let engine = DbEngine::from_url(&cfg.url)?;
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .min_connections(cfg.min_connections)
+            .acquire_timeout(cfg.acquire_timeout);
+        let schema = match &cfg.schema {
+            Some(s) if engine != DbEngine::Postgres => {
+                return Err(InfraError::Config(format!(
+                    "schema '{s}' is only supported on PostgreSQL"
+                )));
+            }
+            Some(s) => Some(valid_schema(s)?),
+            None => None,
+        };
+        if let Some(schema) = &schema {
+            // Quoting is safe: `valid_schema` allows only [a-z0-9_].
+            let set = std::sync::Arc::<str>::from(format!("SET search_path TO \"{schema}\""));
+            opts = opts.after_connect(move |conn, _meta| {
+                let set = set.clone();
+                Box::pin(async move {
+                    conn.execute(&*set).await?;
+                    Ok(())
+                })
+            });
+        }
+        if engine == DbEngine::Sqlite
+            && (cfg.url.contains(":memory:") || cfg.url.contains("mode=memory"))
+        {
+            // Each SQLite in-memory connection is its own database: keep exactly one, forever.
+            opts = opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let url = cfg.url.clone();
+        let pool = instrumented(
+            engine.system(),
+            "connect",
+            cfg.call_timeout + cfg.acquire_timeout,
+            async { Ok(opts.connect(&url).await?) },
+        )
+        .await?;
+        let store = Self {
+            pool,
+            engine,
+            timeout: cfg.call_timeout,
+            q: std::sync::Arc::new(Queries::new(engine)),
+        };
+        if let Some(schema) = &schema {
+            store
+                .exec(
+                    "create_schema",
+                    &format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
+                )
+                .await?;
+        } else if engine == DbEngine::Sqlite && !cfg.url.contains("memory") {
+            // WAL lets readers proceed while a writer commits; it is a property of the file, so
+            // setting it once here covers every later connection.
+            store.exec("wal", "PRAGMA journal_mode=WAL").await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations for this engine (idempotent; PostgreSQL serializes
+    /// concurrent runs with an advisory lock).
+    pub async fn migrate(&self) -> Result<()> {
+        let pool = self.pool.clone();
+        let engine = self.engine;
+        instrumented(engine.system(), "migrate", self.timeout * 6, async move {
+            match engine {
+                DbEngine::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+                DbEngine::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> DbEngine {
+        self.engine
+    }
+
+    /// The pool, for callers that keep their own tables in the same database (usage, keys).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn exec(&self, op: &'static str, sql: &str) -> Result<()> {
+        instrumented(self.engine.system(), op, self.timeout, async {
+            self.pool.execute(sql).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fetch_one_job<'q>(&self, op: &'static str, q: AnyQuery<'q>) -> Result<Option<Job>> {
+        instrumented(self.engine.system(), op, self.timeout, async {
+            q.fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(decode_job)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn fetch_jobs<'q>(&self, op: &'static str, q: AnyQuery<'q>) -> Result<Vec<Job>> {
+        instrumented(self.engine.system(), op, self.timeout, async {
+            let rows: Vec<AnyRow> = q.fetch_all(&self.pool).await?;
+            rows.iter().map(decode_job).collect()
+        })
+        .await
+    }
+
+    /// After a guarded update matched nothing: `NotFound` or `Conflict` with the state seen.
+    async fn refused(&self, id: &str, action: &str) -> InfraError {
+        match self.get(id).await {
+            Ok(Some(job)) => InfraError::Conflict(format!(
+                "cannot {action} job {id}: it is {} (lease owner {:?})",
+                job.status.as_str(),
+                job.lease_owner
+            )),
+            Ok(None) => InfraError::not_found(format!("job {id}")),
+            Err(e) => e,
+        }
+    }
+}
+
+fn valid_schema(s: &str) -> Result<&str> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(s)
+    } else {
+        Err(InfraError::Config(format!(
+            "schema '{s}' must match [a-z_][a-z0-9_]{{0,62}}"
+        )))
+    }
+}
+
+fn count(n: u32) -> i64 {
+    i64::from(n)
+}
+
+#[async_trait::async_trait]
+impl JobStore for SqlJobStore {
+    async fn create(&self, new: NewJob) -> Result<(Job, CreateOutcome)> {
+        let request = serde_json::to_string(&new.request)
+            .map_err(|e| InfraError::Corrupt(format!("request does not serialize: {e}")))?;
+        // A collision with a row that finished between our INSERT and our SELECT leaves nothing
+        // to join; inserting again then succeeds. Bounded so a pathological race cannot spin.
+        for _ in 0..3 {
+            let id = uuid::Uuid::now_v7().to_string();
+            let insert = sqlx::query(&self.q.insert)
+                .bind(id)
+                .bind(new.owner.clone())
+                .bind(new.lane.as_str())
+                .bind(request.clone())
+                .bind(new.cache_key.clone())
+                .bind(new.idempotency_key.clone())
+                .bind(count(new.max_attempts.max(1)))
+                .bind(new.webhook_url.clone());
+            if let Some(job) = self.fetch_one_job("create", insert).await? {
+                return Ok((job, CreateOutcome::Created));
+            }
+            if let Some(key) = &new.idempotency_key {
+                let q = sqlx::query(&self.q.by_idempotency)
+                    .bind(new.owner.clone())
+                    .bind(key.clone());
+                if let Some(job) = self.fetch_one_job("get_idempotent", q).await? {
+                    return Ok((job, CreateOutcome::Idempotent));
+                }
+            }
+            if let Some(key) = &new.cache_key
+                && let Some(job) = self.find_inflight(new.owner.as_deref(), key).await?
+            {
+                return Ok((job, CreateOutcome::Joined));
+            }
+        }
+        Err(InfraError::Conflict(
+            "job creation kept colliding with jobs that finished meanwhile".into(),
+        ))
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Job>> {
+        self.fetch_one_job("get", sqlx::query(&self.q.get).bind(id.to_string()))
+            .await
+    }
+
+    async fn try_claim(&self, id: &str, worker: &str, lease: Duration) -> Result<Option<Job>> {
+        let q = sqlx::query(&self.q.claim)
+            .bind(id.to_string())
+            .bind(worker.to_string())
+            .bind(millis(lease));
+        self.fetch_one_job("claim", q).await
+    }
+
+    async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+        progress: Progress,
+    ) -> Result<Heartbeat> {
+        let q = sqlx::query(&self.q.heartbeat)
+            .bind(id.to_string())
+            .bind(worker.to_string())
+            .bind(millis(lease))
+            .bind(count(progress.chunks_done))
+            .bind(progress.chunks_total.map(count));
+        let held = instrumented(self.engine.system(), "heartbeat", self.timeout, async {
+            Ok(q.fetch_optional(&self.pool).await?.is_some())
+        })
+        .await?;
+        if held {
+            return Ok(Heartbeat::Held);
+        }
+        Ok(match self.get(id).await? {
+            Some(job) if job.status == JobStatus::Cancelled => Heartbeat::Cancelled,
+            _ => Heartbeat::Lost,
+        })
+    }
+
+    async fn succeed(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job> {
+        let q = sqlx::query(&self.q.succeed)
+            .bind(id.to_string())
+            .bind(worker.to_string())
+            .bind(audio.key)
+            .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
+            .bind(audio.seconds);
+        match self.fetch_one_job("succeed", q).await? {
+            Some(job) => Ok(job),
+            None => Err(self.refused(id, "complete").await),
+        }
+    }
+
+    async fn fail(&self, id: &str, worker: &str, error: JobError, retryable: bool) -> Result<Job> {
+        let q = sqlx::query(&self.q.fail)
+            .bind(id.to_string())
+            .bind(worker.to_string())
+            .bind(error.code)
+            .bind(error.message)
+            .bind(i64::from(retryable));
+        match self.fetch_one_job("fail", q).await? {
+            Some(job) => Ok(job),
+            None => Err(self.refused(id, "fail").await),
+        }
+    }
+
+    async fn cancel(&self, id: &str) -> Result<Job> {
+        if let Some(job) = self
+            .fetch_one_job("cancel", sqlx::query(&self.q.cancel).bind(id.to_string()))
+            .await?
+        {
+            return Ok(job);
+        }
+        self.get(id)
+            .await?
+            .ok_or_else(|| InfraError::not_found(format!("job {id}")))
+    }
+
+    async fn requeue_expired_leases(&self, limit: u32) -> Result<Vec<Job>> {
+        self.fetch_jobs(
+            "requeue_expired",
+            sqlx::query(&self.q.requeue_expired).bind(count(limit)),
+        )
+        .await
+    }
+
+    async fn find_stale_queued(&self, older_than: Duration, limit: u32) -> Result<Vec<Job>> {
+        let q = sqlx::query(&self.q.stale_queued)
+            .bind(millis(older_than))
+            .bind(count(limit));
+        self.fetch_jobs("stale_queued", q).await
+    }
+
+    async fn find_inflight(&self, owner: Option<&str>, cache_key: &str) -> Result<Option<Job>> {
+        let q = sqlx::query(&self.q.inflight)
+            .bind(owner.map(str::to_string))
+            .bind(cache_key.to_string());
+        self.fetch_one_job("inflight", q).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.exec("ping", "SELECT 1").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_schema_names_are_checked() {
+        assert_eq!(
+            DbEngine::from_url("postgres://x@h/db").unwrap(),
+            DbEngine::Postgres
+        );
+        assert_eq!(
+            DbEngine::from_url("sqlite://a.db?mode=rwc").unwrap(),
+            DbEngine::Sqlite
+        );
+        assert!(matches!(
+            DbEngine::from_url("mysql://h/db"),
+            Err(InfraError::Config(_))
+        ));
+        assert!(valid_schema("polyvox_test_1").is_ok());
+        for bad in [
+            "",
+            "Public",
+            "a\"; DROP TABLE jobs; --",
+            "1abc",
+            &"a".repeat(64),
+        ] {
+            assert!(valid_schema(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_query_uses_the_engine_clock() {
+        for engine in [DbEngine::Postgres, DbEngine::Sqlite] {
+            let q = Queries::new(engine);
+            for sql in [
+                &q.insert,
+                &q.claim,
+                &q.heartbeat,
+                &q.fail,
+                &q.requeue_expired,
+                &q.stale_queued,
+            ] {
+                assert!(!sql.contains(":now"), "{sql}");
+                assert!(sql.contains(engine.now_sql()), "{sql}");
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! SeaweedFS fixture (filled in with the storage module).

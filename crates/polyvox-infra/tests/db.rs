@@ -1,0 +1,489 @@
+//! The job store's contract, run against PostgreSQL and SQLite alike.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::DbFixture;
+use polyvox_infra::db::{
+    AudioOutput, CreateOutcome, Heartbeat, JobError, JobStatus, JobStore, LEASE_EXPIRED, NewJob,
+    Progress,
+};
+use polyvox_infra::{InfraError, Lane};
+use serde_json::json;
+
+fn new_job(text: &str) -> NewJob {
+    NewJob {
+        owner: Some("key_a".into()),
+        lane: Lane::Interactive,
+        request: json!({"input": text, "voice": "af_heart"}),
+        cache_key: None,
+        idempotency_key: None,
+        max_attempts: 3,
+        webhook_url: None,
+    }
+}
+
+const LONG: Duration = Duration::from_secs(600);
+
+async fn create_and_get_round_trip(s: &dyn JobStore) {
+    let mut n = new_job("hello");
+    n.webhook_url = Some("https://example.invalid/hook".into());
+    n.lane = Lane::Batch;
+    let (job, outcome) = s.create(n.clone()).await.unwrap();
+    assert_eq!(outcome, CreateOutcome::Created);
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.attempts, 0);
+    let got = s.get(&job.id).await.unwrap().expect("stored");
+    assert_eq!(got, job);
+    assert_eq!(got.request, n.request);
+    assert_eq!(got.lane, Lane::Batch);
+    assert_eq!(got.owner.as_deref(), Some("key_a"));
+    assert_eq!(got.webhook_url, n.webhook_url);
+    assert!(s.get("no-such-job").await.unwrap().is_none());
+    s.ping().await.unwrap();
+}
+
+async fn same_idempotency_key_returns_same_job(s: &dyn JobStore) {
+    let mut n = new_job("once");
+    n.idempotency_key = Some("idem-1".into());
+    let (first, o1) = s.create(n.clone()).await.unwrap();
+    let (second, o2) = s.create(n.clone()).await.unwrap();
+    assert_eq!(
+        (o1, o2),
+        (CreateOutcome::Created, CreateOutcome::Idempotent)
+    );
+    assert_eq!(first.id, second.id);
+    // The key is scoped per owner: another tenant's identical key is a different job.
+    let mut other = n.clone();
+    other.owner = Some("key_b".into());
+    let (third, o3) = s.create(other).await.unwrap();
+    assert_eq!(o3, CreateOutcome::Created);
+    assert_ne!(third.id, first.id);
+    // Still the same job after it finished.
+    s.try_claim(&first.id, "w", LONG)
+        .await
+        .unwrap()
+        .expect("claim");
+    s.succeed(
+        &first.id,
+        "w",
+        AudioOutput {
+            key: "k".into(),
+            bytes: 1,
+            seconds: 0.1,
+        },
+    )
+    .await
+    .unwrap();
+    let (again, o4) = s.create(n).await.unwrap();
+    assert_eq!(
+        (again.id.as_str(), o4),
+        (first.id.as_str(), CreateOutcome::Idempotent)
+    );
+    assert_eq!(again.status, JobStatus::Succeeded);
+}
+
+async fn identical_inflight_requests_share_one_job(s: &dyn JobStore) {
+    let mut n = new_job("shared");
+    n.cache_key = Some("ck-1".into());
+    n.owner = None;
+    let (first, o1) = s.create(n.clone()).await.unwrap();
+    let (second, o2) = s.create(n.clone()).await.unwrap();
+    assert_eq!((o1, o2), (CreateOutcome::Created, CreateOutcome::Joined));
+    assert_eq!(first.id, second.id);
+    assert_eq!(
+        s.find_inflight(None, "ck-1").await.unwrap().map(|j| j.id),
+        Some(first.id.clone())
+    );
+    assert!(
+        s.find_inflight(Some("someone"), "ck-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Once finished, the same request starts a new job (the audio cache answers repeats).
+    s.try_claim(&first.id, "w", LONG)
+        .await
+        .unwrap()
+        .expect("claim");
+    s.fail(
+        &first.id,
+        "w",
+        JobError {
+            code: "synthesis_failed".into(),
+            message: "x".into(),
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(s.find_inflight(None, "ck-1").await.unwrap().is_none());
+    let (third, o3) = s.create(n).await.unwrap();
+    assert_eq!(o3, CreateOutcome::Created);
+    assert_ne!(third.id, first.id);
+}
+
+async fn concurrent_identical_creates_make_one_job(s: &dyn JobStore) {
+    let mut n = new_job("race");
+    n.cache_key = Some("ck-race".into());
+    let results = futures_join(s, n, 10).await;
+    let ids: HashSet<_> = results.iter().map(|(j, _)| j.id.clone()).collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+    let created = results
+        .iter()
+        .filter(|(_, o)| *o == CreateOutcome::Created)
+        .count();
+    assert_eq!(created, 1);
+}
+
+async fn futures_join(
+    s: &dyn JobStore,
+    n: NewJob,
+    k: usize,
+) -> Vec<(polyvox_infra::db::Job, CreateOutcome)> {
+    let futs = (0..k).map(|_| s.create(n.clone()));
+    let mut out = Vec::new();
+    for r in futures::future::join_all(futs).await {
+        out.push(r.unwrap());
+    }
+    out
+}
+
+async fn claim_is_exclusive(s: &dyn JobStore) {
+    let (job, _) = s.create(new_job("claim")).await.unwrap();
+    let claimed = s
+        .try_claim(&job.id, "w1", LONG)
+        .await
+        .unwrap()
+        .expect("first claim wins");
+    assert_eq!(claimed.status, JobStatus::Running);
+    assert_eq!(claimed.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(claimed.attempts, 1);
+    assert!(claimed.started_at.is_some());
+    assert!(
+        claimed
+            .lease_expires_at
+            .is_some_and(|t| t > claimed.created_at)
+    );
+    // A duplicate delivery of the same message must not run the job a second time.
+    assert!(s.try_claim(&job.id, "w2", LONG).await.unwrap().is_none());
+    assert!(s.try_claim(&job.id, "w1", LONG).await.unwrap().is_none());
+    assert!(s.try_claim("missing", "w2", LONG).await.unwrap().is_none());
+}
+
+async fn concurrent_claims_have_one_winner(s: &dyn JobStore) {
+    let (job, _) = s.create(new_job("contended")).await.unwrap();
+    let workers: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();
+    let futs = workers.iter().map(|w| s.try_claim(&job.id, w, LONG));
+    let wins = futures::future::join_all(futs)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(wins, 1);
+}
+
+async fn heartbeat_extends_and_reports_progress(s: &dyn JobStore) {
+    let (job, _) = s.create(new_job("beat")).await.unwrap();
+    let claimed = s
+        .try_claim(&job.id, "w1", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let hb = s
+        .heartbeat(
+            &job.id,
+            "w1",
+            LONG,
+            Progress {
+                chunks_done: 2,
+                chunks_total: Some(5),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hb, Heartbeat::Held);
+    let now = s.get(&job.id).await.unwrap().unwrap();
+    assert_eq!((now.chunks_done, now.chunks_total), (2, Some(5)));
+    assert!(now.lease_expires_at > claimed.lease_expires_at);
+    // Someone else's heartbeat does not touch the lease.
+    let hb = s
+        .heartbeat(&job.id, "w2", LONG, Progress::default())
+        .await
+        .unwrap();
+    assert_eq!(hb, Heartbeat::Lost);
+    s.cancel(&job.id).await.unwrap();
+    let hb = s
+        .heartbeat(&job.id, "w1", LONG, Progress::default())
+        .await
+        .unwrap();
+    assert_eq!(hb, Heartbeat::Cancelled);
+}
+
+async fn expired_lease_is_requeued_and_reclaimed(s: &dyn JobStore) {
+    let (job, _) = s.create(new_job("crash")).await.unwrap();
+    let (healthy, _) = s.create(new_job("healthy")).await.unwrap();
+    s.try_claim(&healthy.id, "w-ok", LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    // A zero lease is expired as soon as it is granted: the worker "died" right away.
+    s.try_claim(&job.id, "w-dead", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let requeued = s.requeue_expired_leases(100).await.unwrap();
+    let ids: Vec<_> = requeued.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![job.id.as_str()],
+        "only the expired lease is touched"
+    );
+    let j = &requeued[0];
+    assert_eq!(j.status, JobStatus::Queued);
+    assert_eq!(j.lease_owner, None);
+    assert_eq!(
+        j.last_error.as_ref().map(|e| e.code.as_str()),
+        Some(LEASE_EXPIRED)
+    );
+    let again = s
+        .try_claim(&job.id, "w-new", LONG)
+        .await
+        .unwrap()
+        .expect("reclaimable");
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.lease_owner.as_deref(), Some("w-new"));
+    // The dead worker, if it comes back, is fenced off.
+    let late = s
+        .succeed(
+            &job.id,
+            "w-dead",
+            AudioOutput {
+                key: "k".into(),
+                bytes: 1,
+                seconds: 1.0,
+            },
+        )
+        .await;
+    assert!(matches!(late, Err(InfraError::Conflict(_))), "{late:?}");
+    assert_eq!(
+        s.heartbeat(&job.id, "w-dead", LONG, Progress::default())
+            .await
+            .unwrap(),
+        Heartbeat::Lost
+    );
+    assert_eq!(
+        s.get(&healthy.id).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+}
+
+async fn expired_lease_can_be_taken_over_directly(s: &dyn JobStore) {
+    let (job, _) = s.create(new_job("takeover")).await.unwrap();
+    s.try_claim(&job.id, "w-dead", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let j = s
+        .try_claim(&job.id, "w2", LONG)
+        .await
+        .unwrap()
+        .expect("expired lease is free");
+    assert_eq!((j.attempts, j.lease_owner.as_deref()), (2, Some("w2")));
+}
+
+async fn crashing_job_is_dead_lettered_by_the_reaper(s: &dyn JobStore) {
+    let mut n = new_job("poison");
+    n.max_attempts = 2;
+    let (job, _) = s.create(n).await.unwrap();
+    for _ in 0..2 {
+        s.try_claim(&job.id, "w", Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        s.requeue_expired_leases(10).await.unwrap();
+    }
+    let j = s.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(j.status, JobStatus::Failed);
+    assert!(j.finished_at.is_some());
+    assert!(s.try_claim(&job.id, "w", LONG).await.unwrap().is_none());
+}
+
+async fn fail_retries_then_dead_letters(s: &dyn JobStore) {
+    let mut n = new_job("flaky");
+    n.max_attempts = 3;
+    let (job, _) = s.create(n).await.unwrap();
+    let err = || JobError {
+        code: "timeout".into(),
+        message: "engine busy".into(),
+    };
+    for attempt in 1..=3u32 {
+        let c = s
+            .try_claim(&job.id, "w", LONG)
+            .await
+            .unwrap()
+            .expect("claimable while attempts remain");
+        assert_eq!(c.attempts, attempt);
+        let after = s.fail(&job.id, "w", err(), true).await.unwrap();
+        let expected = if attempt < 3 {
+            JobStatus::Queued
+        } else {
+            JobStatus::Failed
+        };
+        assert_eq!(after.status, expected, "after attempt {attempt}");
+        assert_eq!(after.last_error, Some(err()));
+        assert_eq!(after.finished_at.is_some(), attempt == 3);
+    }
+    assert!(s.try_claim(&job.id, "w", LONG).await.unwrap().is_none());
+    // A permanent failure dead-letters at once.
+    let (job2, _) = s.create(new_job("bad input")).await.unwrap();
+    s.try_claim(&job2.id, "w", LONG).await.unwrap().unwrap();
+    let e = JobError {
+        code: "synthesis_failed".into(),
+        message: "bad".into(),
+    };
+    assert_eq!(
+        s.fail(&job2.id, "w", e, false).await.unwrap().status,
+        JobStatus::Failed
+    );
+    // Only the lease holder may report.
+    let (job3, _) = s.create(new_job("fenced")).await.unwrap();
+    s.try_claim(&job3.id, "w1", LONG).await.unwrap().unwrap();
+    let r = s.fail(&job3.id, "w2", err(), true).await;
+    assert!(matches!(r, Err(InfraError::Conflict(_))), "{r:?}");
+    let r = s.fail("missing", "w2", err(), true).await;
+    assert!(matches!(r, Err(InfraError::NotFound { .. })), "{r:?}");
+}
+
+async fn succeed_records_audio(s: &dyn JobStore) {
+    let mut n = new_job("ok");
+    n.cache_key = Some("ck-ok".into());
+    let (job, _) = s.create(n).await.unwrap();
+    s.try_claim(&job.id, "w", LONG).await.unwrap().unwrap();
+    s.heartbeat(
+        &job.id,
+        "w",
+        LONG,
+        Progress {
+            chunks_done: 3,
+            chunks_total: Some(4),
+        },
+    )
+    .await
+    .unwrap();
+    let audio = AudioOutput {
+        key: "audio/abc.mp3".into(),
+        bytes: 12_345,
+        seconds: 2.5,
+    };
+    let done = s.succeed(&job.id, "w", audio.clone()).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.audio, Some(audio.clone()));
+    assert_eq!((done.chunks_done, done.chunks_total), (4, Some(4)));
+    assert_eq!(done.lease_owner, None);
+    assert!(done.finished_at.is_some_and(|f| Some(f) >= done.started_at));
+    // Finishing twice is refused; cancelling a finished job changes nothing.
+    let again = s.succeed(&job.id, "w", audio).await;
+    assert!(matches!(again, Err(InfraError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        s.cancel(&job.id).await.unwrap().status,
+        JobStatus::Succeeded
+    );
+}
+
+async fn cancel_stops_queued_and_running_jobs(s: &dyn JobStore) {
+    let (queued, _) = s.create(new_job("c1")).await.unwrap();
+    let c = s.cancel(&queued.id).await.unwrap();
+    assert_eq!(c.status, JobStatus::Cancelled);
+    assert!(s.try_claim(&queued.id, "w", LONG).await.unwrap().is_none());
+    let (running, _) = s.create(new_job("c2")).await.unwrap();
+    s.try_claim(&running.id, "w", LONG).await.unwrap().unwrap();
+    assert_eq!(
+        s.cancel(&running.id).await.unwrap().status,
+        JobStatus::Cancelled
+    );
+    let r = s
+        .succeed(
+            &running.id,
+            "w",
+            AudioOutput {
+                key: "k".into(),
+                bytes: 1,
+                seconds: 1.0,
+            },
+        )
+        .await;
+    assert!(matches!(r, Err(InfraError::Conflict(_))));
+    assert!(matches!(
+        s.cancel("missing").await,
+        Err(InfraError::NotFound { .. })
+    ));
+}
+
+async fn stale_queued_jobs_are_found(s: &dyn JobStore) {
+    let (a, _) = s.create(new_job("stale a")).await.unwrap();
+    let (b, _) = s.create(new_job("stale b")).await.unwrap();
+    s.try_claim(&b.id, "w", LONG).await.unwrap().unwrap();
+    // Nothing has been queued for ten minutes yet.
+    assert!(s.find_stale_queued(LONG, 10).await.unwrap().is_empty());
+    let stale = s.find_stale_queued(Duration::ZERO, 10).await.unwrap();
+    let ids: Vec<_> = stale.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![a.id.as_str()],
+        "running jobs are not stale-queued"
+    );
+    let (c, _) = s.create(new_job("stale c")).await.unwrap();
+    let limited = s.find_stale_queued(Duration::ZERO, 1).await.unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].id, a.id, "oldest first");
+    assert_eq!(
+        s.find_stale_queued(Duration::ZERO, 10).await.unwrap().len(),
+        2,
+        "{c:?}"
+    );
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::DbFixture::sqlite().await;
+                    super::$name(&f.store).await;
+                    f.teardown().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::DbFixture::postgres().await;
+                    super::$name(&f.store).await;
+                    f.teardown().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    create_and_get_round_trip,
+    same_idempotency_key_returns_same_job,
+    identical_inflight_requests_share_one_job,
+    concurrent_identical_creates_make_one_job,
+    claim_is_exclusive,
+    concurrent_claims_have_one_winner,
+    heartbeat_extends_and_reports_progress,
+    expired_lease_is_requeued_and_reclaimed,
+    expired_lease_can_be_taken_over_directly,
+    crashing_job_is_dead_lettered_by_the_reaper,
+    fail_retries_then_dead_letters,
+    succeed_records_audio,
+    cancel_stops_queued_and_running_jobs,
+    stale_queued_jobs_are_found,
+);
