@@ -12,7 +12,7 @@ pub mod call;
 pub mod db;
 pub mod error;
 pub mod names;
-// pub mod queue;
+pub mod queue;
 // pub mod storage;
 
 pub use error::InfraError;
