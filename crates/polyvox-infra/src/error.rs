@@ -24,6 +24,9 @@ pub enum InfraError {
     /// A key or path was rejected before reaching the backend (traversal, bad characters).
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// A byte range that starts at or past the end of an object of `len` bytes (HTTP 416).
+    #[error("range not satisfiable for an object of {len} bytes")]
+    RangeNotSatisfiable { len: u64 },
     /// Configuration that cannot work (bad URL, bad schema name); fails fast at startup.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -48,7 +51,7 @@ impl InfraError {
         match self {
             Self::Timeout { .. } => ErrorCode::Timeout,
             Self::NotFound { .. } => ErrorCode::NotFound,
-            Self::InvalidKey(_) => ErrorCode::InvalidRequest,
+            Self::InvalidKey(_) | Self::RangeNotSatisfiable { .. } => ErrorCode::InvalidRequest,
             Self::Storage(object_store::Error::NotFound { .. }) => ErrorCode::NotFound,
             Self::Database(sqlx::Error::RowNotFound) => ErrorCode::NotFound,
             Self::Conflict(_)
@@ -102,6 +105,7 @@ impl InfraError {
             Self::NotFound { .. }
             | Self::Conflict(_)
             | Self::InvalidKey(_)
+            | Self::RangeNotSatisfiable { .. }
             | Self::Config(_)
             | Self::Corrupt(_)
             | Self::Migration(_) => false,

@@ -13,7 +13,7 @@ pub mod db;
 pub mod error;
 pub mod names;
 pub mod queue;
-// pub mod storage;
+pub mod storage;
 
 pub use error::InfraError;
 
