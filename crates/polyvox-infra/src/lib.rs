@@ -7,7 +7,7 @@
 //! Every call to an external system goes through [`call::instrumented`]: it is bounded by a timeout
 //! and recorded as a metric (names in [`names`]).
 
-// pub mod cache;
+pub mod cache;
 pub mod call;
 pub mod db;
 pub mod error;

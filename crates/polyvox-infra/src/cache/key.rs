@@ -1,0 +1,132 @@
+//! Derivation of the cache key. It belongs in `polyvox-core` (no IO, shared by API and worker)
+//! and lives here only until it moves.
+//!
+//! The key must change whenever the audio could: text, voice or blend, language, speed, format,
+//! model and front-end (normalizer/G2P) version. Fields are length-prefixed before hashing so
+//! no two different field tuples can produce the same byte stream.
+
+use polyvox_core::SynthesisRequest;
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+/// Bumped when the derivation itself changes, which invalidates every old entry at once.
+pub const CACHE_KEY_VERSION: &str = "polyvox-cache-v1";
+
+/// Text as it is hashed: NFC (so composed and decomposed accents are one text), line endings
+/// unified, runs of spaces and tabs collapsed, outer whitespace trimmed. Line breaks are kept:
+/// they can change pauses.
+pub fn normalize_text(text: &str) -> String {
+    let nfc: String = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .nfc()
+        .collect();
+    let mut out = String::with_capacity(nfc.len());
+    let mut in_space = false;
+    for c in nfc.chars() {
+        if c == ' ' || c == '\t' {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.push(c);
+            in_space = false;
+        }
+    }
+    out.trim().to_string()
+}
+
+/// The content address of a request's audio: hex SHA-256 over the normalized text, canonical
+/// voice, language, speed (4 decimals), format, `model_id` and `frontend_version`.
+pub fn cache_key(req: &SynthesisRequest, model_id: &str, frontend_version: &str) -> String {
+    let mut h = Sha256::new();
+    let speed = format!("{:.4}", req.speed);
+    let fields = [
+        CACHE_KEY_VERSION,
+        &normalize_text(&req.text),
+        &req.voice.canonical(),
+        &req.lang.to_string(),
+        &speed,
+        req.format.as_str(),
+        model_id,
+        frontend_version,
+    ];
+    for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polyvox_core::request::FieldNames;
+    use polyvox_core::{Limits, RawSynthesisRequest};
+
+    fn req(text: &str, voice: &str, lang: &str, speed: f32, format: &str) -> SynthesisRequest {
+        RawSynthesisRequest {
+            text: text.into(),
+            voice: Some(voice.into()),
+            lang: Some(lang.into()),
+            speed: Some(speed),
+            format: Some(format.into()),
+        }
+        .validate(&Limits::default(), FieldNames::CLI)
+        .expect("valid request")
+    }
+
+    #[test]
+    fn equivalent_texts_share_a_key() {
+        let k = |t: &str| {
+            cache_key(
+                &req(t, "af_heart", "en-us", 1.0, "mp3"),
+                "kokoro-v1.0",
+                "fe1",
+            )
+        };
+        let base = k("Caf\u{e9}  au\tlait");
+        assert_eq!(base.len(), 64);
+        assert!(base.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            base,
+            k("Cafe\u{301} au lait"),
+            "NFD and NFC are the same text"
+        );
+        assert_eq!(base, k("  Caf\u{e9} au lait \r\n"));
+        assert_ne!(base, k("Caf\u{e9}\nau lait"), "line breaks matter");
+        assert_ne!(base, k("caf\u{e9} au lait"), "case matters");
+    }
+
+    #[test]
+    fn every_field_changes_the_key() {
+        let base = cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m1", "f1");
+        let variants = [
+            cache_key(&req("Hello!", "af_heart", "en-us", 1.0, "mp3"), "m1", "f1"),
+            cache_key(&req("Hello", "af_bella", "en-us", 1.0, "mp3"), "m1", "f1"),
+            cache_key(
+                &req("Hello", "af_heart+af_bella", "en-us", 1.0, "mp3"),
+                "m1",
+                "f1",
+            ),
+            cache_key(&req("Hello", "af_heart", "en-gb", 1.0, "mp3"), "m1", "f1"),
+            cache_key(&req("Hello", "af_heart", "en-us", 1.1, "mp3"), "m1", "f1"),
+            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "wav"), "m1", "f1"),
+            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m2", "f1"),
+            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m1", "f2"),
+        ];
+        for (i, v) in variants.iter().enumerate() {
+            assert_ne!(&base, v, "variant {i}");
+        }
+        // Length prefixes: moving a boundary between fields changes the key.
+        assert_ne!(
+            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "ab", "c"),
+            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "a", "bc"),
+        );
+        assert_eq!(
+            base,
+            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m1", "f1")
+        );
+    }
+}
