@@ -68,4 +68,95 @@ mod tests {
         .await;
         assert!(matches!(e, Err(InfraError::NotFound { .. })));
     }
+
+    /// Remembers which metrics were registered, with their labels.
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<Vec<String>>);
+
+    impl Seen {
+        fn note(&self, key: &metrics::Key) {
+            let mut labels: Vec<_> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let line = format!("{}{{{}}}", key.name(), labels.join(","));
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line);
+        }
+    }
+
+    impl metrics::Recorder for Seen {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            self.note(key);
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            self.note(key);
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            self.note(key);
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn every_call_is_timed_and_failures_are_counted() {
+        let seen = Seen::default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&seen, || {
+            rt.block_on(async {
+                let _ =
+                    instrumented("redis", "xadd", Duration::from_secs(5), async { Ok(()) }).await;
+                let _ = instrumented::<(), _>("s3", "get", Duration::from_secs(5), async {
+                    Err(InfraError::not_found("x"))
+                })
+                .await;
+            })
+        });
+        let seen = seen.0.into_inner().unwrap();
+        assert_eq!(
+            seen,
+            [
+                "polyvox_infra_call_seconds{op=xadd,system=redis}",
+                "polyvox_infra_call_seconds{op=get,system=s3}",
+                "polyvox_infra_errors_total{code=not_found,op=get,system=s3}",
+            ]
+        );
+    }
 }

@@ -16,6 +16,8 @@
 //!   driver; the schema keeps to types both engines share (text, 64-bit integers, doubles;
 //!   timestamps as Unix milliseconds) so the SQL text is the same for both.
 
+mod config;
+mod queries;
 mod row;
 mod sql;
 
@@ -23,7 +25,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::{Lane, Result};
 
-pub use sql::{DbConfig, DbEngine, SqlJobStore};
+pub use config::{DbConfig, DbEngine};
+pub use sql::SqlJobStore;
 
 /// Lifecycle state of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -7,96 +7,16 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
-use super::row::{JOB_COLUMNS, decode_job, millis};
+use super::config::{DbConfig, DbEngine};
+use super::queries::Queries;
+use super::row::{decode_job, millis};
 use super::{
-    AudioOutput, CreateOutcome, Heartbeat, Job, JobError, JobStatus, JobStore, LEASE_EXPIRED,
-    NewJob, Progress,
+    AudioOutput, CreateOutcome, Heartbeat, Job, JobError, JobStatus, JobStore, NewJob, Progress,
 };
 use crate::call::instrumented;
-use crate::{InfraError, Result, names};
+use crate::{InfraError, Result};
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// Which SQL engine a URL points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbEngine {
-    Postgres,
-    Sqlite,
-}
-
-impl DbEngine {
-    /// `postgres://` / `postgresql://` or `sqlite:`.
-    pub fn from_url(url: &str) -> Result<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else {
-            Err(InfraError::Config(
-                "database URL must start with postgres:// or sqlite: (e.g. sqlite://polyvox.db?mode=rwc)"
-                    .into(),
-            ))
-        }
-    }
-
-    /// The `system` metric label.
-    pub const fn system(self) -> &'static str {
-        match self {
-            Self::Postgres => names::system::POSTGRES,
-            Self::Sqlite => names::system::SQLITE,
-        }
-    }
-
-    /// Current Unix milliseconds by the database's clock (see the module note on clock skew).
-    const fn now_sql(self) -> &'static str {
-        match self {
-            Self::Postgres => "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT",
-            Self::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-        }
-    }
-
-    /// Lets concurrent reapers on PostgreSQL take disjoint rows instead of waiting on each
-    /// other; SQLite serializes writers anyway.
-    const fn skip_locked(self) -> &'static str {
-        match self {
-            Self::Postgres => "FOR UPDATE SKIP LOCKED",
-            Self::Sqlite => "",
-        }
-    }
-}
-
-/// Connection settings.
-#[derive(Debug, Clone)]
-pub struct DbConfig {
-    /// `postgres://user@host/db` or `sqlite://path/polyvox.db?mode=rwc` (`mode=rwc` creates the
-    /// file). `sqlite::memory:` works but is limited to one connection so the data survives.
-    pub url: String,
-    /// Upper bound of pooled connections.
-    pub max_connections: u32,
-    /// Connections kept open when idle.
-    pub min_connections: u32,
-    /// How long a call may wait for a free connection.
-    pub acquire_timeout: Duration,
-    /// Bound on every individual call (errors become `InfraError::Timeout`).
-    pub call_timeout: Duration,
-    /// PostgreSQL only: a schema to create (if missing) and use via `search_path`, for tests or
-    /// for sharing a database between deployments. Lowercase letters, digits and `_`.
-    pub schema: Option<String>,
-}
-
-impl DbConfig {
-    /// Defaults: 10 connections, 5 s acquire and call timeouts.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            max_connections: 10,
-            min_connections: 0,
-            acquire_timeout: Duration::from_secs(5),
-            call_timeout: Duration::from_secs(5),
-            schema: None,
-        }
-    }
-}
 
 /// The SQL job store. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
@@ -105,99 +25,6 @@ pub struct SqlJobStore {
     engine: DbEngine,
     timeout: Duration,
     q: std::sync::Arc<Queries>,
-}
-
-#[derive(Debug)]
-struct Queries {
-    insert: String,
-    get: String,
-    by_idempotency: String,
-    inflight: String,
-    claim: String,
-    heartbeat: String,
-    succeed: String,
-    fail: String,
-    cancel: String,
-    requeue_expired: String,
-    stale_queued: String,
-}
-
-impl Queries {
-    fn new(engine: DbEngine) -> Self {
-        let c = JOB_COLUMNS;
-        let sql = |s: String| s.replace(":now", engine.now_sql());
-        Self {
-            insert: sql(format!(
-                "INSERT INTO jobs (id, owner, status, lane, request, cache_key, idempotency_key, \
-                 max_attempts, webhook_url, created_at, queued_at, updated_at) \
-                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, :now, :now, :now) \
-                 ON CONFLICT DO NOTHING RETURNING {c}"
-            )),
-            get: format!("SELECT {c} FROM jobs WHERE id = $1"),
-            by_idempotency: format!(
-                "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
-                 AND idempotency_key = $2"
-            ),
-            inflight: format!(
-                "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
-                 AND cache_key = $2 AND status IN ('queued', 'running')"
-            ),
-            claim: sql(format!(
-                "UPDATE jobs SET status = 'running', lease_owner = $2, lease_expires_at = :now + $3, \
-                 attempts = attempts + 1, chunks_done = 0, started_at = COALESCE(started_at, :now), \
-                 updated_at = :now \
-                 WHERE id = $1 AND attempts < max_attempts \
-                 AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= :now)) \
-                 RETURNING {c}"
-            )),
-            heartbeat: sql(
-                "UPDATE jobs SET lease_expires_at = :now + $3, chunks_done = $4, \
-                 chunks_total = COALESCE($5, chunks_total), updated_at = :now \
-                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING id"
-                    .to_string(),
-            ),
-            succeed: sql(format!(
-                "UPDATE jobs SET status = 'succeeded', audio_key = $3, audio_bytes = $4, \
-                 audio_seconds = $5, chunks_done = COALESCE(chunks_total, chunks_done), \
-                 last_error_code = NULL, last_error_message = NULL, lease_owner = NULL, \
-                 lease_expires_at = NULL, finished_at = :now, updated_at = :now \
-                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
-            )),
-            fail: sql(format!(
-                "UPDATE jobs SET \
-                 status = CASE WHEN $5 = 1 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
-                 queued_at = CASE WHEN $5 = 1 AND attempts < max_attempts THEN :now ELSE queued_at END, \
-                 finished_at = CASE WHEN $5 = 1 AND attempts < max_attempts THEN NULL ELSE :now END, \
-                 last_error_code = $3, last_error_message = $4, lease_owner = NULL, \
-                 lease_expires_at = NULL, updated_at = :now \
-                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
-            )),
-            cancel: sql(format!(
-                "UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, \
-                 finished_at = :now, updated_at = :now \
-                 WHERE id = $1 AND status IN ('queued', 'running') RETURNING {c}"
-            )),
-            // The outer predicate repeats the inner one: under PostgreSQL's READ COMMITTED a row
-            // that a heartbeat extended while we waited is re-checked and left alone.
-            requeue_expired: sql(format!(
-                "UPDATE jobs SET \
-                 status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
-                 queued_at = CASE WHEN attempts < max_attempts THEN :now ELSE queued_at END, \
-                 finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END, \
-                 last_error_code = '{LEASE_EXPIRED}', \
-                 last_error_message = 'the worker holding the job stopped heartbeating', \
-                 lease_owner = NULL, lease_expires_at = NULL, updated_at = :now \
-                 WHERE id IN (SELECT id FROM jobs WHERE status = 'running' \
-                     AND lease_expires_at <= :now ORDER BY lease_expires_at LIMIT $1 {lock}) \
-                 AND status = 'running' AND lease_expires_at <= :now RETURNING {c}",
-                lock = engine.skip_locked()
-            )),
-            stale_queued: sql(format!(
-                "SELECT {c} FROM jobs WHERE status = 'queued' AND queued_at <= :now - $1 \
-                 ORDER BY queued_at, id LIMIT $2"
-            )),
-        }
-    }
 }
 
 impl SqlJobStore {

@@ -12,6 +12,7 @@
 
 mod memory;
 mod redis;
+mod scripts;
 
 use std::time::Duration;
 

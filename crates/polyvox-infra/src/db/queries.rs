@@ -1,0 +1,99 @@
+//! The SQL text of every job-store operation, rendered once per engine (`:now` becomes the
+//! engine's clock expression).
+
+use super::LEASE_EXPIRED;
+use super::config::DbEngine;
+use super::row::JOB_COLUMNS;
+
+#[derive(Debug)]
+pub(super) struct Queries {
+    pub(super) insert: String,
+    pub(super) get: String,
+    pub(super) by_idempotency: String,
+    pub(super) inflight: String,
+    pub(super) claim: String,
+    pub(super) heartbeat: String,
+    pub(super) succeed: String,
+    pub(super) fail: String,
+    pub(super) cancel: String,
+    pub(super) requeue_expired: String,
+    pub(super) stale_queued: String,
+}
+
+impl Queries {
+    pub(super) fn new(engine: DbEngine) -> Self {
+        let c = JOB_COLUMNS;
+        let sql = |s: String| s.replace(":now", engine.now_sql());
+        Self {
+            insert: sql(format!(
+                "INSERT INTO jobs (id, owner, status, lane, request, cache_key, idempotency_key, \
+                 max_attempts, webhook_url, created_at, queued_at, updated_at) \
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, :now, :now, :now) \
+                 ON CONFLICT DO NOTHING RETURNING {c}"
+            )),
+            get: format!("SELECT {c} FROM jobs WHERE id = $1"),
+            by_idempotency: format!(
+                "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
+                 AND idempotency_key = $2"
+            ),
+            inflight: format!(
+                "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
+                 AND cache_key = $2 AND status IN ('queued', 'running')"
+            ),
+            claim: sql(format!(
+                "UPDATE jobs SET status = 'running', lease_owner = $2, lease_expires_at = :now + $3, \
+                 attempts = attempts + 1, chunks_done = 0, started_at = COALESCE(started_at, :now), \
+                 updated_at = :now \
+                 WHERE id = $1 AND attempts < max_attempts \
+                 AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= :now)) \
+                 RETURNING {c}"
+            )),
+            heartbeat: sql(
+                "UPDATE jobs SET lease_expires_at = :now + $3, chunks_done = $4, \
+                 chunks_total = COALESCE($5, chunks_total), updated_at = :now \
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING id"
+                    .to_string(),
+            ),
+            succeed: sql(format!(
+                "UPDATE jobs SET status = 'succeeded', audio_key = $3, audio_bytes = $4, \
+                 audio_seconds = $5, chunks_done = COALESCE(chunks_total, chunks_done), \
+                 last_error_code = NULL, last_error_message = NULL, lease_owner = NULL, \
+                 lease_expires_at = NULL, finished_at = :now, updated_at = :now \
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
+            )),
+            fail: sql(format!(
+                "UPDATE jobs SET \
+                 status = CASE WHEN $5 = 1 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+                 queued_at = CASE WHEN $5 = 1 AND attempts < max_attempts THEN :now ELSE queued_at END, \
+                 finished_at = CASE WHEN $5 = 1 AND attempts < max_attempts THEN NULL ELSE :now END, \
+                 last_error_code = $3, last_error_message = $4, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = :now \
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
+            )),
+            cancel: sql(format!(
+                "UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = :now, updated_at = :now \
+                 WHERE id = $1 AND status IN ('queued', 'running') RETURNING {c}"
+            )),
+            // The outer predicate repeats the inner one: under PostgreSQL's READ COMMITTED a row
+            // that a heartbeat extended while we waited is re-checked and left alone.
+            requeue_expired: sql(format!(
+                "UPDATE jobs SET \
+                 status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+                 queued_at = CASE WHEN attempts < max_attempts THEN :now ELSE queued_at END, \
+                 finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END, \
+                 last_error_code = '{LEASE_EXPIRED}', \
+                 last_error_message = 'the worker holding the job stopped heartbeating', \
+                 lease_owner = NULL, lease_expires_at = NULL, updated_at = :now \
+                 WHERE id IN (SELECT id FROM jobs WHERE status = 'running' \
+                     AND lease_expires_at <= :now ORDER BY lease_expires_at LIMIT $1 {lock}) \
+                 AND status = 'running' AND lease_expires_at <= :now RETURNING {c}",
+                lock = engine.skip_locked()
+            )),
+            stale_queued: sql(format!(
+                "SELECT {c} FROM jobs WHERE status = 'queued' AND queued_at <= :now - $1 \
+                 ORDER BY queued_at, id LIMIT $2"
+            )),
+        }
+    }
+}
