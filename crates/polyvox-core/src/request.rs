@@ -60,7 +60,7 @@ impl RawSynthesisRequest {
     pub fn validate(self, limits: &Limits, names: FieldNames) -> Result<SynthesisRequest, Error> {
         let text = clean_text(&self.text);
         if text.is_empty() {
-            return Err(Error::new(ErrorCode::EmptyInput, format!("{} must contain some text", names.text)));
+            return Err(Error::new(ErrorCode::EmptyInput, format!("{} is empty: give some text to speak", names.text)));
         }
         let chars = text.chars().count();
         if chars > limits.max_input_chars {

@@ -12,6 +12,9 @@ use polyvox_core::{AudioFormat, Error, Lang, SynthesisRequest};
 pub struct StreamOptions {
     /// Keep the first chunk short so the first audio byte leaves quickly (streamed responses).
     pub low_latency_start: bool,
+    /// Deliver one complete file instead of a stream (`"stream": false`): headers carry exact
+    /// sizes (WAV, FLAC) and MP3 gets its full gapless tag.
+    pub whole_file: bool,
 }
 
 /// Encoded audio as it is produced. Dropping the stream cancels the remaining synthesis.

@@ -43,6 +43,10 @@ pub struct SpeechRequest {
     /// `audio` (default: the audio bytes, streamed as produced) or `sse` (server-sent events).
     #[schema(example = "audio")]
     pub stream_format: Option<String>,
+    /// Polyvox extension: `false` answers with one complete file once synthesis has finished
+    /// (exact WAV/FLAC headers) instead of streaming; default `true`. Not with `stream_format=sse`.
+    #[schema(example = true)]
+    pub stream: Option<bool>,
     /// Polyvox extension: language code (`en-us`, `ja`, ...); defaults to the voice's language.
     #[schema(example = "en-us")]
     pub lang: Option<String>,
@@ -75,6 +79,12 @@ pub(crate) async fn create_speech(
 ) -> Result<Response, ApiError> {
     check_model(body.model.as_deref(), st.speech.model_id())?;
     let delivery = parse_stream_format(body.stream_format.as_deref())?;
+    let whole_file = !body.stream.unwrap_or(true);
+    if whole_file && matches!(delivery, Delivery::Sse) {
+        return Err(ApiError::InvalidRequest(
+            "stream false cannot be combined with stream_format sse; drop one of them".into(),
+        ));
+    }
     let raw = RawSynthesisRequest {
         text: body.input,
         voice: body.voice,
@@ -92,7 +102,8 @@ pub(crate) async fn create_speech(
         .synthesize(
             req,
             StreamOptions {
-                low_latency_start: true,
+                low_latency_start: !whole_file,
+                whole_file,
             },
         )
         .await

@@ -139,7 +139,7 @@ impl Synthesizer {
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>, SynthError> {
         loop {
             match self.submit(req, chunk) {
-                Err(SynthError::Engine(polyvox_engine::EngineError::QueueFull)) => {
+                Err(SynthError::Engine(polyvox_engine::EngineError::QueueFull { .. })) => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 other => return other,

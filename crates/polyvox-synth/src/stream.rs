@@ -22,6 +22,15 @@ use crate::{SynthError, Synthesizer};
 
 type PcmReceiver = oneshot::Receiver<Result<Vec<f32>, EngineError>>;
 
+/// How a caller wants its audio.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Keep the first chunk short so the first audio leaves early.
+    pub low_latency: bool,
+    /// Emit one complete file at the end (exact headers) instead of encoding chunk by chunk.
+    pub whole_file: bool,
+}
+
 /// Encoded audio of one request, in order. Dropping it cancels the remaining synthesis.
 pub struct AudioStream {
     pub format: AudioFormat,
@@ -39,8 +48,9 @@ impl Stream for AudioStream {
 }
 
 impl Synthesizer {
-    /// Starts synthesizing `req`; `low_latency` keeps the first chunk short (streamed responses).
-    pub async fn stream(self: &Arc<Self>, req: SynthesisRequest, low_latency: bool) -> Result<AudioStream, SynthError> {
+    /// Starts synthesizing `req`, delivered as `delivery` asks.
+    pub async fn stream(self: &Arc<Self>, req: SynthesisRequest, delivery: Delivery) -> Result<AudioStream, SynthError> {
+        let low_latency = delivery.low_latency;
         let this = Arc::clone(self);
         let planned = req.clone();
         let chunks = tokio::task::spawn_blocking(move || this.plan(&planned, low_latency))
@@ -55,14 +65,14 @@ impl Synthesizer {
         let (tx, rx) = mpsc::channel(4);
         let format = req.format;
         let count = chunks.len();
-        tokio::spawn(produce(Arc::clone(self), req, chunks, first, tx));
+        tokio::spawn(produce(Arc::clone(self), req, chunks, first, delivery.whole_file, tx));
         Ok(AudioStream { format, chunks: count, inner: ReceiverStream::new(rx) })
     }
 
     async fn submit_retry(&self, req: &SynthesisRequest, chunk: &Chunk) -> Result<PcmReceiver, SynthError> {
         loop {
             match self.submit(req, chunk) {
-                Err(SynthError::Engine(EngineError::QueueFull)) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(SynthError::Engine(EngineError::QueueFull { .. })) => tokio::time::sleep(Duration::from_millis(20)).await,
                 other => return other,
             }
         }
@@ -74,9 +84,10 @@ async fn produce(
     req: SynthesisRequest,
     chunks: Vec<Chunk>,
     first: PcmReceiver,
+    whole_file: bool,
     tx: mpsc::Sender<Result<Bytes, SynthError>>,
 ) {
-    if let Err(e) = run(&this, &req, chunks, first, &tx).await {
+    if let Err(e) = run(&this, &req, chunks, first, whole_file, &tx).await {
         if !matches!(e, SynthError::Cancelled) {
             tracing::warn!(error = %e, code = %e.code(), "synthesis failed mid-stream");
         }
@@ -89,10 +100,13 @@ async fn run(
     req: &SynthesisRequest,
     chunks: Vec<Chunk>,
     first: PcmReceiver,
+    whole_file: bool,
     tx: &mpsc::Sender<Result<Bytes, SynthError>>,
 ) -> Result<(), SynthError> {
     let depth = this.config().inflight_per_request.max(1);
-    let mut encoder = polyvox_audio::stream_encoder(req.format, &this.config().encode)?;
+    // A whole file is encoded once at the end (exact headers); a stream chunk by chunk.
+    let mut encoder = if whole_file { None } else { Some(polyvox_audio::stream_encoder(req.format, &this.config().encode)?) };
+    let mut whole: Vec<f32> = Vec::new();
     let mut pending: VecDeque<PcmReceiver> = VecDeque::from([first]);
     let mut next = 1;
     let chunks = Arc::new(chunks);
@@ -107,21 +121,33 @@ async fn run(
             // Client gone: returning drops `pending`, so the model threads skip those chunks.
             () = tx.closed() => return Ok(()),
         };
+        let Some(mut enc) = encoder.take() else {
+            whole.extend(this.finish_chunk(pcm, &chunks[index]));
+            continue;
+        };
         let (this2, chunks2) = (Arc::clone(this), Arc::clone(&chunks));
         let (enc, bytes) = tokio::task::spawn_blocking(move || {
             let pcm = this2.finish_chunk(pcm, &chunks2[index]);
-            let bytes = encoder.push(&pcm);
-            (encoder, bytes)
+            let bytes = enc.push(&pcm);
+            (enc, bytes)
         })
         .await
         .map_err(|e| SynthError::Task(e.to_string()))?;
-        encoder = enc;
+        encoder = Some(enc);
         let bytes = bytes?;
         if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {
             return Ok(());
         }
     }
-    let tail = encoder.finish()?;
+    let tail = match encoder {
+        Some(mut enc) => enc.finish()?,
+        None => {
+            let (format, opts) = (req.format, this.config().encode.clone());
+            tokio::task::spawn_blocking(move || polyvox_audio::encode(format, &whole, &opts))
+                .await
+                .map_err(|e| SynthError::Task(e.to_string()))??
+        }
+    };
     if !tail.is_empty() {
         let _ = tx.send(Ok(Bytes::from(tail))).await;
     }

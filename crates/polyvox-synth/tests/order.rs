@@ -10,7 +10,7 @@ use futures::StreamExt;
 use polyvox_core::request::FieldNames;
 use polyvox_core::{AudioFormat, Limits, RawSynthesisRequest, SynthesisRequest};
 use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank};
-use polyvox_synth::{Chunk, SynthConfig, Synthesizer};
+use polyvox_synth::{Chunk, Delivery, SynthConfig, Synthesizer};
 use polyvox_text::{EspeakMode, Frontend, Resources};
 
 const SAMPLES_PER_CHUNK: usize = 2_400;
@@ -51,7 +51,7 @@ fn synthesizer_counting(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
         espeak: EspeakMode::Off,
     })
     .unwrap();
-    let engine = Engine::start(&EngineConfig { sessions: 2, queue_capacity: 8 }, move |_| Ok(Box::new(Signature(Arc::clone(&calls))) as Box<dyn Backend>)).unwrap();
+    let engine = Engine::start(&EngineConfig { sessions: 2, queue_capacity: 8, warmup_ids: 0 }, move |_| Ok(Box::new(Signature(Arc::clone(&calls))) as Box<dyn Backend>)).unwrap();
     let voices = Arc::new(VoiceBank::new(root.join("voices")));
     Arc::new(Synthesizer::new(Arc::new(frontend), engine, voices, SynthConfig { fade_ms: 1.0, ..SynthConfig::default() }))
 }
@@ -102,7 +102,7 @@ async fn stream_keeps_every_chunk_in_order() {
     let synth = synthesizer();
     let req = long_request(AudioFormat::Pcm);
     let chunks = synth.plan(&req, true).unwrap();
-    let mut stream = synth.stream(req, true).await.unwrap();
+    let mut stream = synth.stream(req, Delivery { low_latency: true, whole_file: false }).await.unwrap();
     assert_eq!(stream.chunks, chunks.len());
     let mut bytes = vec![];
     while let Some(piece) = stream.next().await {
@@ -118,7 +118,7 @@ async fn dropping_the_stream_stops_the_work() {
     let synth = synthesizer_counting(Arc::clone(&calls));
     let req = long_request(AudioFormat::Pcm);
     let total = synth.plan(&req, true).unwrap().len();
-    let mut stream = synth.stream(req, true).await.unwrap();
+    let mut stream = synth.stream(req, Delivery { low_latency: true, whole_file: false }).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert!(!first.is_empty());
     drop(stream);

@@ -27,6 +27,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Synthesize text to an audio file from the terminal.
     Say(SayArgs),
+    /// Measure real-time factor or time to first audio (Markdown output for BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
     /// Fetch, verify or list the model assets (model, voices, ONNX Runtime, lexicons).
     Models {
         #[command(subcommand)]
@@ -44,6 +49,32 @@ pub enum ModelsAction {
     Verify,
     /// List the assets and whether each is present.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Real-time factor of in-process synthesis on fixed sentences, per intra-op thread count.
+    Rtf {
+        /// Intra-op thread counts to compare (comma-separated); runs alternate between them.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        /// Rounds; each round runs every configuration once.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Time to first audio byte of a streamed 300-character paragraph from a running server.
+    Ttfb {
+        /// Base URL of a running `polyvox serve`.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Response format to request.
+        #[arg(long, default_value = "mp3")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -75,6 +106,9 @@ pub struct EngineArgs {
     /// Model calls that may wait in the engine queue before new requests are turned away.
     #[arg(long, env = "POLYVOX_ENGINE_QUEUE", default_value_t = 64)]
     pub engine_queue: usize,
+    /// Length (phoneme ids) of the warm-up run each model session does before serving; 0 skips it.
+    #[arg(long, env = "POLYVOX_WARMUP_IDS", default_value_t = 32, value_parser = clap::value_parser!(u16).range(0..=510))]
+    pub warmup_ids: u16,
     /// Most phoneme ids per model call (the model's hard limit is 510). Lower = less memory per call.
     #[arg(long, env = "POLYVOX_MAX_CHUNK_IDS", default_value_t = 250, value_parser = clap::value_parser!(u16).range(16..=510))]
     pub max_chunk_ids: u16,

@@ -1,6 +1,7 @@
 //! The `polyvox` binary: argument parsing, logging, and the mapping of errors to exit codes.
 //! Each subcommand lives in its own module.
 
+mod bench;
 mod cli;
 mod models;
 mod runtime;
@@ -29,9 +30,10 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// `default` applies when POLYVOX_LOG is unset: terminal commands stay quiet, servers log info.
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POLYVOX_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -41,10 +43,15 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let default_log = match cli.command {
+        Command::Serve(_) => "info,ort=warn",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_log);
     let result: Result<(), Failure> = match cli.command {
         Command::Say(args) => say::run(args),
         Command::Serve(args) => serve::run(args).map_err(Failure::Runtime),
+        Command::Bench { action } => bench::run(action).map_err(Failure::Runtime),
         Command::Models { action, assets } => {
             let dir = runtime::asset_dir(&assets);
             match action {

@@ -65,13 +65,12 @@ pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> 
         },
     };
     let frontend = Arc::new(Frontend::load(&resources).context("loading the text front end")?);
-    let ort = OrtConfig {
-        model_path: assets.model_path(),
-        ort_lib_path: assets.ort_lib_path(),
-        intra_threads: intra_threads(args),
-        optimized_cache: None,
+    let ort = OrtConfig::from_assets(&assets, intra_threads(args));
+    let engine_cfg = EngineConfig {
+        sessions: args.sessions.max(1),
+        queue_capacity: args.engine_queue.max(1),
+        warmup_ids: usize::from(args.warmup_ids),
     };
-    let engine_cfg = EngineConfig { sessions: args.sessions.max(1), queue_capacity: args.engine_queue.max(1) };
     let engine = Engine::start(&engine_cfg, move |_session| {
         OrtBackend::load(&ort).map(|b| Box::new(b) as Box<dyn polyvox_engine::Backend>)
     })

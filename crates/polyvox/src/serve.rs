@@ -8,7 +8,7 @@ use futures::{FutureExt, StreamExt};
 use polyvox_core::{Error, Lang, SynthesisRequest};
 use polyvox_server::speech::{Readiness, SpeechService, SpeechStream, StreamOptions};
 use polyvox_server::ServerConfig;
-use polyvox_synth::Synthesizer;
+use polyvox_synth::{Delivery, Synthesizer};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -24,7 +24,8 @@ impl SpeechService for LocalSpeech {
     fn synthesize(&self, req: SynthesisRequest, opts: StreamOptions) -> futures::future::BoxFuture<'static, Result<SpeechStream, Error>> {
         let synth = Arc::clone(&self.synth);
         async move {
-            let stream = synth.stream(req, opts.low_latency_start).await.map_err(Error::from)?;
+            let delivery = Delivery { low_latency: opts.low_latency_start, whole_file: opts.whole_file };
+            let stream = synth.stream(req, delivery).await.map_err(Error::from)?;
             Ok(SpeechStream { format: stream.format, chunks: stream.chunks, bytes: stream.map(|r| r.map_err(Error::from)).boxed() })
         }
         .boxed()
