@@ -11,7 +11,7 @@ step() { log "[$(( $(date +%s) - start ))s] $*"; }
 
 step "system packages and services"
 ensure_system_deps
-apt_ensure chromium
+apt_ensure chromium sox
 "$ROOT/scripts/services.sh"
 
 step "cargo fmt --check"

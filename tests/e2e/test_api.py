@@ -21,9 +21,9 @@ def post(url, body, timeout=300):
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def test_openai_sdk_create_and_streaming_response(server, tmp_path):
@@ -46,7 +46,7 @@ def test_streamed_equals_whole_duration(server, fmt):
     base = {"model": "kokoro", "input": PARAGRAPH, "voice": "af_heart", "response_format": fmt}
     status, headers, streamed = post(server.url, base)
     assert status == 200, streamed[:300]
-    assert headers["Content-Type"].startswith(fmt_mime(fmt))
+    assert headers["content-type"].startswith(fmt_mime(fmt))
     status, _, whole = post(server.url, {**base, "stream": False})
     assert status == 200, whole[:300]
     d_stream, d_whole = duration(streamed, fmt), duration(whole, fmt)
@@ -65,7 +65,7 @@ def test_sse_events_carry_the_audio(server):
          "response_format": "pcm", "stream_format": "sse"}).encode(),
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
-        assert r.headers["Content-Type"].startswith("text/event-stream")
+        assert r.headers["content-type"].startswith("text/event-stream")
         events = [json.loads(line[5:]) for line in r.read().decode().splitlines() if line.startswith("data:")]
     deltas = [e for e in events if e["type"] == "speech.audio.delta"]
     assert deltas and events[-1]["type"] == "speech.audio.done"
@@ -111,7 +111,7 @@ def test_two_hundred_concurrent_requests_are_shed_fast(small_server):
     assert statuses.count(200) >= 1
     for status, headers, body in results:
         if status == 429:
-            assert int(headers["Retry-After"]) >= 1
+            assert int(headers["retry-after"]) >= 1
             assert json.loads(body)["error"]["code"] == "queue_full"
         else:
             assert duration(body, "pcm") > 0.5
