@@ -1,0 +1,284 @@
+//! One delivery, start to finish: claim → heartbeat while rendering → store → succeed → cache →
+//! ack (see the crate note for why in this order).
+
+use std::sync::Arc;
+
+use polyvox_core::request::FieldNames;
+use polyvox_core::{Limits, RawSynthesisRequest, SynthesisRequest};
+use polyvox_infra::cache::CachedAudio;
+use polyvox_infra::db::{AudioOutput, Heartbeat, Job, JobError, JobStatus, Progress};
+use polyvox_infra::queue::Delivery;
+use polyvox_infra::storage::new_object_key;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{Backends, ProgressSink, Render, WorkerConfig, WorkerError, webhook};
+
+/// Why a render stopped before finishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The job was cancelled through the API.
+    Cancelled,
+    /// Another worker holds the job now; report nothing.
+    Lost,
+    /// This worker is shutting down past its drain deadline: hand the job back.
+    HandBack,
+}
+
+/// Everything one job needs, shared by the worker's job tasks.
+pub(crate) struct Ctx {
+    pub cfg: WorkerConfig,
+    pub backends: Backends,
+    pub render: Arc<dyn Render>,
+    pub http: reqwest::Client,
+}
+
+/// Handles one delivery; never fails (every outcome is recorded on the job or logged), because
+/// the caller has nobody to report to.
+pub(crate) async fn handle(ctx: Arc<Ctx>, delivery: Delivery, hand_back: CancellationToken) {
+    let b = &ctx.backends;
+    let job = match b
+        .store
+        .try_claim(&delivery.job_id, &ctx.cfg.id, ctx.cfg.lease)
+        .await
+    {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            // Finished, cancelled, or leased by a live worker: this message is a stale hint.
+            tracing::debug!(job = %delivery.job_id, "not claimable; dropping the message");
+            ack(&ctx, &delivery).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(job = %delivery.job_id, error = %e, "claim failed; message will be redelivered");
+            let _ = b.queue.nack(&delivery, ctx.cfg.backoff(1)).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("job", id = %job.id, attempt = job.attempts, lane = %job.lane);
+    run_claimed(ctx.clone(), delivery, job, hand_back)
+        .instrument(span)
+        .await;
+}
+
+async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: CancellationToken) {
+    let started = std::time::Instant::now();
+    let progress = Arc::new(ProgressSink::default());
+    let stop = CancellationToken::new();
+    let stop_reason = Arc::new(std::sync::Mutex::new(None::<Stop>));
+    let beat = tokio::spawn(heartbeat(
+        ctx.clone(),
+        delivery.clone(),
+        progress.clone(),
+        stop.clone(),
+        stop_reason.clone(),
+    ));
+    let outcome = tokio::select! {
+        r = attempt(&ctx, &job, progress.clone()) => Some(r),
+        () = stop.cancelled() => None,
+        () = hand_back.cancelled() => {
+            set_reason(&stop_reason, Stop::HandBack);
+            None
+        }
+    };
+    beat.abort();
+    let b = &ctx.backends;
+    let reason = *stop_reason
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match (outcome, reason) {
+        (Some(Ok(done)), _) => {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                bytes = done.audio.bytes,
+                "job succeeded"
+            );
+            if let Some(key) = &done.cache_key {
+                let entry = CachedAudio {
+                    audio_key: done.audio.key.clone(),
+                    format: done.format,
+                    bytes: done.audio.bytes,
+                    seconds: done.audio.seconds,
+                };
+                // A cache write failure costs a future re-synthesis, not this result.
+                if let Err(e) = b.cache.put(key, &entry).await {
+                    tracing::warn!(error = %e, "cache write failed");
+                }
+            }
+            ack(&ctx, &delivery).await;
+            notify(&ctx, &done.job);
+        }
+        (Some(Err(e)), _) => record_failure(&ctx, &delivery, &job, &e, e.is_retryable()).await,
+        (None, Some(Stop::HandBack)) => {
+            let e = WorkerError::Synthesis(polyvox_core::Error::new(
+                polyvox_core::ErrorCode::ModelUnavailable,
+                "worker shut down before the job finished; handed back",
+            ));
+            record_failure(&ctx, &delivery, &job, &e, true).await;
+        }
+        (None, _) => {
+            tracing::info!(?reason, "job stopped: cancelled or taken over");
+            ack(&ctx, &delivery).await;
+        }
+    }
+}
+
+fn set_reason(slot: &std::sync::Mutex<Option<Stop>>, reason: Stop) {
+    let mut g = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    g.get_or_insert(reason);
+}
+
+/// A successful attempt: the updated row plus what the cache needs.
+struct Done {
+    job: Job,
+    audio: AudioOutput,
+    format: polyvox_core::AudioFormat,
+    cache_key: Option<String>,
+}
+
+async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Done, WorkerError> {
+    let req = parse_request(job, ctx.cfg.max_input_chars)?;
+    let format = req.format;
+    let cache_key = job.cache_key.clone().or_else(|| {
+        job.request
+            .get("cache_key")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    });
+    let rendered = ctx.render.render(req, progress).await?;
+    let key = new_object_key(&ctx.cfg.key_prefix, format.as_str());
+    let bytes = rendered.bytes.len() as u64;
+    ctx.backends
+        .audio
+        .put(&key, rendered.bytes, format.content_type())
+        .await?;
+    let audio = AudioOutput {
+        key,
+        bytes,
+        seconds: rendered.seconds,
+    };
+    let job = ctx
+        .backends
+        .store
+        .succeed(&job.id, &ctx.cfg.id, audio.clone())
+        .await?;
+    Ok(Done {
+        job,
+        audio,
+        format,
+        cache_key,
+    })
+}
+
+/// The stored request is the API's validated request in its raw form; validating again here
+/// turns a row written by an incompatible version into a clean, non-retryable failure.
+pub(crate) fn parse_request(
+    job: &Job,
+    max_input_chars: usize,
+) -> Result<SynthesisRequest, WorkerError> {
+    let raw: RawSynthesisRequest = serde_json::from_value(job.request.clone())
+        .map_err(|e| WorkerError::BadRequest(e.to_string()))?;
+    let limits = Limits {
+        max_input_chars,
+        ..Limits::default()
+    };
+    raw.validate(&limits, FieldNames::CLI)
+        .map_err(|e| WorkerError::BadRequest(e.message))
+}
+
+async fn record_failure(
+    ctx: &Ctx,
+    delivery: &Delivery,
+    job: &Job,
+    e: &WorkerError,
+    retryable: bool,
+) {
+    let b = &ctx.backends;
+    let error = JobError {
+        code: e.code().as_str().to_string(),
+        message: e.to_string(),
+    };
+    tracing::warn!(code = %error.code, retryable, error = %e, "job attempt failed");
+    match b.store.fail(&job.id, &ctx.cfg.id, error, retryable).await {
+        Ok(after) if after.status == JobStatus::Queued => {
+            let delay = ctx.cfg.backoff(after.attempts);
+            if let Err(e) = b.queue.nack(delivery, delay).await {
+                // The reconciler re-enqueues queued jobs the queue lost, so this only delays it.
+                tracing::warn!(error = %e, "nack failed");
+            }
+        }
+        Ok(after) => {
+            ack(ctx, delivery).await;
+            notify(ctx, &after);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not record the failure (lease lost?)");
+            ack(ctx, delivery).await;
+        }
+    }
+}
+
+async fn ack(ctx: &Ctx, delivery: &Delivery) {
+    if let Err(e) = ctx.backends.queue.ack(delivery).await {
+        // An unacked message is redelivered and then dropped by `try_claim`: harmless.
+        tracing::warn!(error = %e, "ack failed");
+    }
+}
+
+fn notify(ctx: &Ctx, job: &Job) {
+    if let (Some(cfg), Some(url)) = (&ctx.cfg.webhook, &job.webhook_url) {
+        let body = webhook::payload(job);
+        tokio::spawn(webhook::deliver(
+            ctx.http.clone(),
+            cfg.clone(),
+            url.clone(),
+            body,
+        ));
+    }
+}
+
+/// Extends the lease and the queue's visibility every `cfg.heartbeat`, publishing progress; stops
+/// the job when the database says it was cancelled or lost.
+async fn heartbeat(
+    ctx: Arc<Ctx>,
+    delivery: Delivery,
+    progress: Arc<ProgressSink>,
+    stop: CancellationToken,
+    reason: Arc<std::sync::Mutex<Option<Stop>>>,
+) {
+    let mut tick = tokio::time::interval(ctx.cfg.heartbeat);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (done, total) = progress.get();
+        let p = Progress {
+            chunks_done: done,
+            chunks_total: (total > 0).then_some(total),
+        };
+        let b = &ctx.backends;
+        match b
+            .store
+            .heartbeat(&delivery.job_id, &ctx.cfg.id, ctx.cfg.lease, p)
+            .await
+        {
+            Ok(Heartbeat::Held) => {}
+            Ok(Heartbeat::Cancelled) => {
+                set_reason(&reason, Stop::Cancelled);
+                stop.cancel();
+                return;
+            }
+            Ok(Heartbeat::Lost) => {
+                set_reason(&reason, Stop::Lost);
+                stop.cancel();
+                return;
+            }
+            // A missed heartbeat is survivable while the lease lasts; keep rendering.
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+        if let Err(e) = b.queue.touch(&delivery).await {
+            tracing::debug!(error = %e, "queue touch failed");
+        }
+    }
+}

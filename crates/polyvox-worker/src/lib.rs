@@ -1,0 +1,182 @@
+//! The job runner behind `polyvox worker` (and the in-process workers of `polyvox serve`).
+//!
+//! Design: the job row is the truth and a queue message is only a hint. For every delivery the
+//! worker calls `try_claim`; only the claim winner renders. While it renders, a heartbeat task
+//! extends the database lease, touches the queue delivery and reports progress — and learns of a
+//! cancellation or a lost lease, which stops the render at once (dropping the render future
+//! cancels the synthesis). Results go to the audio store first, then the row (`succeed`), then the
+//! cache, then the queue is acked: a crash between any two steps leaves either a retried job or
+//! an orphaned object, never a job that claims audio that does not exist.
+//!
+//! Failures are classified ([`WorkerError::is_retryable`]): retryable ones go back to `queued`
+//! and are re-delivered after an exponential backoff; the rest (and anything past the attempt
+//! budget) end `failed`. Two maintenance loops ([`maintenance`]) cover what a queue cannot: the
+//! lease reaper requeues jobs whose worker died, the reconciler re-enqueues jobs the database
+//! says are queued but the queue may have lost (Redis flushed or restarted).
+//!
+//! Shutdown ([`Worker::run`]'s token): stop receiving, let running jobs finish for up to the
+//! drain deadline, then stop the rest and hand them back (a retryable failure: the job is queued
+//! again and its delivery is nacked), so another worker picks them up without waiting for a lease
+//! to expire.
+
+mod error;
+mod job;
+pub mod maintenance;
+mod run;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use polyvox_core::SynthesisRequest;
+use polyvox_infra::cache::AudioCache;
+use polyvox_infra::db::JobStore;
+use polyvox_infra::queue::JobQueue;
+use polyvox_infra::storage::AudioStore;
+
+pub use error::WorkerError;
+pub use run::Worker;
+pub use webhook::WebhookConfig;
+
+/// A finished rendering, ready to store.
+#[derive(Debug, Clone)]
+pub struct RenderedAudio {
+    /// The complete encoded file.
+    pub bytes: Bytes,
+    /// Audio duration.
+    pub seconds: f64,
+}
+
+/// Chunk progress of the current render, read by the heartbeat.
+#[derive(Debug, Default)]
+pub struct ProgressSink {
+    done: AtomicU32,
+    total: AtomicU32,
+}
+
+impl ProgressSink {
+    /// Records that `done` of `total` chunks are rendered.
+    pub fn set(&self, done: usize, total: usize) {
+        self.total
+            .store(u32::try_from(total).unwrap_or(u32::MAX), Ordering::Relaxed);
+        self.done
+            .store(u32::try_from(done).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+
+    /// `(done, total)`; total is 0 until the text is chunked.
+    pub fn get(&self) -> (u32, u32) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Synthesis as the worker needs it: a request in, one complete file out. Dropping the future
+/// must cancel the work (the worker drops it on cancellation, lost lease or shutdown).
+#[async_trait::async_trait]
+pub trait Render: Send + Sync + 'static {
+    /// Renders `req` to a complete file in `req.format`, reporting chunk progress to `progress`.
+    async fn render(
+        &self,
+        req: SynthesisRequest,
+        progress: Arc<ProgressSink>,
+    ) -> Result<RenderedAudio, polyvox_core::Error>;
+}
+
+/// The external systems a worker talks to.
+#[derive(Clone)]
+pub struct Backends {
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub audio: Arc<dyn AudioStore>,
+    pub cache: Arc<dyn AudioCache>,
+}
+
+/// Worker tuning. `Default` suits production; tests shorten the intervals.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Consumer name in the queue and lease owner in the database; unique per process.
+    pub id: String,
+    /// Jobs rendered at once.
+    pub concurrency: usize,
+    /// Lease taken by a claim and extended by every heartbeat.
+    pub lease: Duration,
+    /// Heartbeat period; well under `lease` so one slow heartbeat does not lose the job.
+    pub heartbeat: Duration,
+    /// How long one `receive` waits for work.
+    pub receive_wait: Duration,
+    /// First retry delay; doubles per attempt up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// On shutdown, how long running jobs may take to finish before they are handed back.
+    pub drain_timeout: Duration,
+    /// Period of the lease reaper and the reconciler; `None` disables both in this process.
+    pub maintenance_every: Option<Duration>,
+    /// A queued job older than this is re-enqueued by the reconciler (the queue may have lost it).
+    pub stale_after: Duration,
+    /// Longest input accepted when re-validating a stored request.
+    pub max_input_chars: usize,
+    /// Object key prefix of stored audio.
+    pub key_prefix: String,
+    /// Completion webhooks; `None` disables them.
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            id: format!("worker-{}", std::process::id()),
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            receive_wait: Duration::from_secs(2),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(20),
+            maintenance_every: Some(Duration::from_secs(5)),
+            stale_after: Duration::from_secs(30),
+            max_input_chars: 100_000,
+            key_prefix: "audio".into(),
+            webhook: None,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Delay before retry number `attempt` (1-based): base × 2^(attempt-1), capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let shift = attempt.saturating_sub(1).min(16);
+        self.backoff_base
+            .saturating_mul(1u32 << shift)
+            .min(self.backoff_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let cfg = WorkerConfig {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(700),
+            ..WorkerConfig::default()
+        };
+        let got: Vec<u128> = (1..=6).map(|a| cfg.backoff(a).as_millis()).collect();
+        assert_eq!(got, [100, 200, 400, 700, 700, 700]);
+        assert_eq!(cfg.backoff(0).as_millis(), 100);
+        assert_eq!(cfg.backoff(u32::MAX).as_millis(), 700);
+    }
+
+    #[test]
+    fn progress_reads_back() {
+        let p = ProgressSink::default();
+        assert_eq!(p.get(), (0, 0));
+        p.set(3, 7);
+        assert_eq!(p.get(), (3, 7));
+    }
+}

@@ -1,0 +1,66 @@
+//! The two loops that make the database, not the queue, the source of truth.
+//!
+//! - Lease reaper: running jobs whose lease expired (their worker died without a word) go back
+//!   to `queued` — or to `failed` when out of attempts — and are enqueued again.
+//! - Reconciler: jobs queued for longer than `stale_after` are enqueued again, because the queue
+//!   may have lost them (Redis flushed or restarted, an enqueue that failed after the insert).
+//!   A duplicate message is harmless: `try_claim` lets exactly one delivery run the job.
+//!
+//! Every worker runs both; on PostgreSQL concurrent reapers skip each other's locked rows.
+
+use std::time::Duration;
+
+use polyvox_infra::db::JobStatus;
+use tokio_util::sync::CancellationToken;
+
+use crate::Backends;
+
+/// Rows handled per pass; the next pass picks up the rest.
+const BATCH: u32 = 200;
+
+/// Runs both loops every `every` until `shutdown`.
+pub async fn run(b: Backends, every: Duration, stale_after: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let (reaped, reconciled) = pass(&b, stale_after).await;
+        if reaped + reconciled > 0 {
+            tracing::info!(reaped, reconciled, "maintenance re-enqueued jobs");
+        }
+    }
+}
+
+/// One pass of both loops; returns how many jobs each re-enqueued.
+pub async fn pass(b: &Backends, stale_after: Duration) -> (usize, usize) {
+    let mut reaped = 0;
+    match b.store.requeue_expired_leases(BATCH).await {
+        Ok(jobs) => {
+            for j in jobs.iter().filter(|j| j.status == JobStatus::Queued) {
+                match b.queue.enqueue(j.lane, &j.id).await {
+                    Ok(()) => reaped += 1,
+                    Err(e) => {
+                        tracing::warn!(job = %j.id, error = %e, "re-enqueue after lease expiry failed")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
+    }
+    let mut reconciled = 0;
+    match b.store.find_stale_queued(stale_after, BATCH).await {
+        Ok(jobs) => {
+            for j in &jobs {
+                match b.queue.enqueue(j.lane, &j.id).await {
+                    Ok(()) => reconciled += 1,
+                    Err(e) => tracing::warn!(job = %j.id, error = %e, "reconciler enqueue failed"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reconciler failed"),
+    }
+    (reaped, reconciled)
+}

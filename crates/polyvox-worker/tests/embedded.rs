@@ -1,0 +1,393 @@
+//! The worker against the embedded twins (SQLite, in-process queue, filesystem, memory cache)
+//! with a scripted renderer: success path, retry classification, cancellation, webhooks and the
+//! shutdown hand-back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use polyvox_core::{ErrorCode, SynthesisRequest};
+use polyvox_infra::Lane;
+use polyvox_infra::cache::{AudioCache, MemoryCache};
+use polyvox_infra::db::{DbConfig, Job, JobStatus, NewJob, SqlJobStore};
+use polyvox_infra::queue::{MemoryQueue, QueueConfig};
+use polyvox_infra::storage::FsAudioStore;
+use polyvox_worker::{
+    Backends, ProgressSink, Render, RenderedAudio, WebhookConfig, Worker, WorkerConfig,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Renders `text` as its own bytes after `delay` per chunk (one chunk per word); fails the first
+/// `fail_first` calls with `fail_code`.
+struct Scripted {
+    delay: Duration,
+    calls: AtomicUsize,
+    fail_first: usize,
+    fail_code: ErrorCode,
+}
+
+impl Scripted {
+    fn new(delay: Duration) -> Self {
+        Self {
+            delay,
+            calls: AtomicUsize::new(0),
+            fail_first: 0,
+            fail_code: ErrorCode::QueueFull,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Render for Scripted {
+    async fn render(
+        &self,
+        req: SynthesisRequest,
+        progress: Arc<ProgressSink>,
+    ) -> Result<RenderedAudio, polyvox_core::Error> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n < self.fail_first {
+            return Err(polyvox_core::Error::new(self.fail_code, "scripted failure"));
+        }
+        let words: Vec<&str> = req.text.split_whitespace().collect();
+        for i in 0..words.len() {
+            tokio::time::sleep(self.delay).await;
+            progress.set(i + 1, words.len());
+        }
+        Ok(RenderedAudio {
+            bytes: Bytes::from(format!("AUDIO[{}|{}]", req.text, req.voice.canonical())),
+            seconds: words.len() as f64,
+        })
+    }
+}
+
+struct Env {
+    backends: Backends,
+    cache: Arc<MemoryCache>,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
+    let store = SqlJobStore::connect(&DbConfig::new(url))
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    let queue = MemoryQueue::new(&QueueConfig {
+        visibility_timeout: Duration::from_secs(5),
+        ..QueueConfig::default()
+    });
+    let audio = FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
+        .await
+        .expect("fs");
+    let cache = Arc::new(MemoryCache::new(100, None));
+    let backends = Backends {
+        store: Arc::new(store),
+        queue: Arc::new(queue),
+        audio: Arc::new(audio),
+        cache: cache.clone(),
+    };
+    Env {
+        backends,
+        cache,
+        _dir: dir,
+    }
+}
+
+fn config(id: &str) -> WorkerConfig {
+    WorkerConfig {
+        id: id.into(),
+        concurrency: 2,
+        lease: Duration::from_secs(5),
+        heartbeat: Duration::from_millis(50),
+        receive_wait: Duration::from_millis(100),
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        drain_timeout: Duration::from_millis(200),
+        maintenance_every: Some(Duration::from_millis(200)),
+        stale_after: Duration::from_secs(2),
+        ..WorkerConfig::default()
+    }
+}
+
+async fn submit(b: &Backends, text: &str, cache_key: Option<&str>, webhook: Option<String>) -> Job {
+    let (job, _) = b
+        .store
+        .create(NewJob {
+            owner: None,
+            lane: Lane::Batch,
+            request: serde_json::json!({"text": text, "voice": "af_bella", "lang": "en-us", "speed": 1.0, "format": "wav"}),
+            cache_key: cache_key.map(str::to_string),
+            idempotency_key: None,
+            max_attempts: 3,
+            webhook_url: webhook,
+        })
+        .await
+        .expect("create");
+    b.queue.enqueue(job.lane, &job.id).await.expect("enqueue");
+    job
+}
+
+async fn wait_terminal(b: &Backends, id: &str) -> Job {
+    for _ in 0..400 {
+        let j = b.store.get(id).await.expect("get").expect("exists");
+        if j.status.is_terminal() {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("job {id} did not finish");
+}
+
+fn start(
+    b: &Backends,
+    cfg: WorkerConfig,
+    render: Arc<dyn Render>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let token = CancellationToken::new();
+    let w = Worker::new(cfg, b.clone(), render);
+    let handle = tokio::spawn(w.run(token.clone()));
+    (token, handle)
+}
+
+#[tokio::test]
+async fn a_job_is_rendered_stored_cached_and_reported() {
+    let e = env().await;
+    let render = Arc::new(Scripted::new(Duration::from_millis(80)));
+    let (stop, handle) = start(&e.backends, config("w1"), render.clone());
+    let job = submit(&e.backends, "one two three four", Some("key-1"), None).await;
+    let done = wait_terminal(&e.backends, &job.id).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.last_error);
+    assert_eq!(
+        (done.chunks_done, done.chunks_total),
+        (4, Some(4)),
+        "final progress recorded"
+    );
+    let audio = done.audio.expect("audio");
+    let got = e
+        .backends
+        .audio
+        .get(&audio.key, None)
+        .await
+        .expect("object");
+    assert_eq!(&got.bytes[..], b"AUDIO[one two three four|af_bella]");
+    assert_eq!(audio.bytes, got.bytes.len() as u64);
+    let cached = e.cache.get("key-1").await.expect("cache").expect("entry");
+    assert_eq!(cached.audio_key, audio.key);
+    assert_eq!(render.calls.load(Ordering::SeqCst), 1);
+    stop.cancel();
+    handle.await.expect("worker exits");
+}
+
+#[tokio::test]
+async fn retryable_failures_retry_and_input_failures_dead_letter() {
+    let e = env().await;
+    let flaky = Arc::new(Scripted {
+        fail_first: 2,
+        ..Scripted::new(Duration::ZERO)
+    });
+    let (stop, handle) = start(&e.backends, config("w1"), flaky.clone());
+    let job = submit(&e.backends, "hello there", None, None).await;
+    let done = wait_terminal(&e.backends, &job.id).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.attempts, 3, "two failed attempts, then success");
+    stop.cancel();
+    handle.await.expect("worker exits");
+
+    let bad = Arc::new(Scripted {
+        fail_first: 10,
+        fail_code: ErrorCode::UnsupportedLanguage,
+        ..Scripted::new(Duration::ZERO)
+    });
+    let (stop, handle) = start(&e.backends, config("w2"), bad.clone());
+    let job = submit(&e.backends, "hello again", None, None).await;
+    let done = wait_terminal(&e.backends, &job.id).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.attempts, 1, "an input error is not retried");
+    assert_eq!(done.last_error.expect("error").code, "unsupported_language");
+    stop.cancel();
+    handle.await.expect("worker exits");
+}
+
+#[tokio::test]
+async fn a_cancelled_running_job_stops_at_the_next_heartbeat() {
+    let e = env().await;
+    let slow = Arc::new(Scripted::new(Duration::from_millis(300)));
+    let (stop, handle) = start(&e.backends, config("w1"), slow);
+    let words = vec!["word"; 40].join(" ");
+    let job = submit(&e.backends, &words, None, None).await;
+    for _ in 0..200 {
+        if e.backends
+            .store
+            .get(&job.id)
+            .await
+            .expect("get")
+            .expect("row")
+            .status
+            == JobStatus::Running
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cancelled = e.backends.store.cancel(&job.id).await.expect("cancel");
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    // The worker must stop well before the 12 s render would end, and leave the job cancelled.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(3), handle)
+        .await
+        .expect("worker drains quickly")
+        .expect("join");
+    let after = e
+        .backends
+        .store
+        .get(&job.id)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(after.status, JobStatus::Cancelled);
+    assert!(after.audio.is_none());
+}
+
+#[tokio::test]
+async fn shutdown_hands_unfinished_jobs_back_to_another_worker() {
+    let e = env().await;
+    let slow = Arc::new(Scripted::new(Duration::from_millis(200)));
+    let (stop, handle) = start(&e.backends, config("leaving"), slow);
+    let words = vec!["word"; 30].join(" ");
+    let job = submit(&e.backends, &words, None, None).await;
+    for _ in 0..200 {
+        if e.backends
+            .store
+            .get(&job.id)
+            .await
+            .expect("get")
+            .expect("row")
+            .status
+            == JobStatus::Running
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    handle.await.expect("worker exits");
+    let handed = e
+        .backends
+        .store
+        .get(&job.id)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(
+        handed.status,
+        JobStatus::Queued,
+        "handed back, not left running"
+    );
+
+    let fast = Arc::new(Scripted::new(Duration::ZERO));
+    let (stop, handle) = start(&e.backends, config("staying"), fast.clone());
+    let done = wait_terminal(&e.backends, &job.id).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(fast.calls.load(Ordering::SeqCst), 1);
+    stop.cancel();
+    handle.await.expect("worker exits");
+}
+
+#[tokio::test]
+async fn the_reconciler_re_enqueues_jobs_the_queue_lost() {
+    let e = env().await;
+    // A job row with no queue message at all: what a Redis flush leaves behind.
+    let (lost, _) = e
+        .backends
+        .store
+        .create(NewJob {
+            owner: None,
+            lane: Lane::Batch,
+            request: serde_json::json!({"text": "lost and found", "voice": "af_sky", "format": "wav"}),
+            cache_key: None,
+            idempotency_key: None,
+            max_attempts: 3,
+            webhook_url: None,
+        })
+        .await
+        .expect("create");
+    let render = Arc::new(Scripted::new(Duration::ZERO));
+    let (stop, handle) = start(&e.backends, config("w1"), render);
+    let done = wait_terminal(&e.backends, &lost.id).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    stop.cancel();
+    handle.await.expect("worker exits");
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_and_retried() {
+    use axum::http::{HeaderMap, StatusCode};
+    let e = env().await;
+    let hits = Arc::new(std::sync::Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    let h2 = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let hits = h2.clone();
+            async move {
+                let sig = headers
+                    .get("x-polyvox-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let mut g = hits.lock().expect("lock");
+                g.push((sig, body.to_vec()));
+                // The first delivery is refused, so a second one must come.
+                if g.len() == 1 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let cfg = WorkerConfig {
+        webhook: Some(WebhookConfig {
+            secret: "topsecret".into(),
+            max_attempts: 3,
+            backoff: Duration::from_millis(20),
+        }),
+        ..config("w1")
+    };
+    let (stop, handle) = start(&e.backends, cfg, Arc::new(Scripted::new(Duration::ZERO)));
+    let job = submit(
+        &e.backends,
+        "call me back",
+        None,
+        Some(format!("http://{addr}/hook")),
+    )
+    .await;
+    wait_terminal(&e.backends, &job.id).await;
+    for _ in 0..100 {
+        if hits.lock().expect("lock").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = hits.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2, "one refused delivery, one retry");
+    for (sig, body) in &got {
+        assert!(
+            polyvox_worker::webhook::verify("topsecret", sig, body),
+            "bad signature {sig}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(body).expect("json");
+        assert_eq!(v["id"], job.id.as_str());
+        assert_eq!(v["status"], "succeeded");
+    }
+    stop.cancel();
+    handle.await.expect("worker exits");
+}
