@@ -20,8 +20,9 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::admission::Admission;
 use crate::config::ServerConfig;
+use crate::jobs::JobService;
 use crate::speech::SpeechService;
-use crate::{catalog, edge, openapi, speech_api, web};
+use crate::{catalog, compat, edge, jobs_api, openapi, speech_api, web};
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]
@@ -31,10 +32,21 @@ pub(crate) struct AppState {
     pub admission: Arc<Admission>,
     pub limits: Limits,
     pub openapi: Bytes,
+    /// The job API; `None` when the server runs without one.
+    pub jobs: Option<Arc<JobService>>,
 }
 
-/// Builds the complete router. Tests serve it on a port-0 listener.
+/// Builds the complete router without a job backend. Tests serve it on a port-0 listener.
 pub fn router(cfg: ServerConfig, speech: Arc<dyn SpeechService>) -> Router {
+    router_with_jobs(cfg, speech, None)
+}
+
+/// Builds the complete router; `jobs` enables `/v1/jobs`, `/tts/generate` and the result cache.
+pub fn router_with_jobs(
+    cfg: ServerConfig,
+    speech: Arc<dyn SpeechService>,
+    jobs: Option<Arc<JobService>>,
+) -> Router {
     let limits = Limits {
         max_input_chars: cfg.max_input_chars,
         ..Limits::default()
@@ -52,10 +64,18 @@ pub fn router(cfg: ServerConfig, speech: Arc<dyn SpeechService>) -> Router {
         admission,
         limits,
         openapi: Bytes::from(openapi::document()),
+        jobs,
     };
 
     let mut app = Router::new()
         .route("/v1/audio/speech", post(speech_api::create_speech))
+        .route("/v1/jobs", post(jobs_api::create_job))
+        .route(
+            "/v1/jobs/{id}",
+            get(jobs_api::get_job).delete(jobs_api::cancel_job),
+        )
+        .route("/v1/jobs/{id}/audio", get(jobs_api::job_audio))
+        .route("/tts/generate", post(compat::generate))
         .route("/v1/voices", get(catalog::list_voices))
         .route("/v1/languages", get(catalog::list_languages))
         .route("/v1/models", get(catalog::list_models))
@@ -115,7 +135,18 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(cfg, speech);
+    run_with_jobs(cfg, speech, None, listener, shutdown).await
+}
+
+/// [`run`] with a job backend (see [`router_with_jobs`]).
+pub async fn run_with_jobs(
+    cfg: ServerConfig,
+    speech: Arc<dyn SpeechService>,
+    jobs: Option<Arc<JobService>>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router_with_jobs(cfg, speech, jobs);
     match listener.local_addr() {
         Ok(addr) => tracing::info!(%addr, "polyvox API listening"),
         Err(e) => tracing::warn!(error = %e, "polyvox API listening on an unknown address"),

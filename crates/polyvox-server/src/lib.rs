@@ -4,25 +4,34 @@
 //!
 //! The crate knows synthesis only through the [`SpeechService`] trait, so it never links ONNX
 //! Runtime; the binary passes the real pipeline, tests pass a fake. Entry points: [`router`] for
-//! tests and embedding, [`run`] for the server loop with graceful shutdown.
+//! tests and embedding, [`run`] for the server loop with graceful shutdown. With a
+//! [`JobService`] (`router_with_jobs`/`run_with_jobs`) the asynchronous job API, the
+//! `/tts/generate` alias and the result cache are live; without one those routes answer 503.
 
 mod admission;
 mod app;
 mod catalog;
+mod compat;
 mod config;
 mod edge;
 mod error;
 mod extract;
+pub mod jobs;
+mod jobs_api;
 mod openapi;
+mod remote;
 pub mod speech;
 mod speech_api;
 mod streaming;
 mod web;
 
-pub use app::{router, run};
+pub use app::{router, router_with_jobs, run, run_with_jobs};
 pub use config::ServerConfig;
 pub use edge::{REQUEST_ID_HEADER, RequestId};
 pub use error::{ApiError, ErrorBody, ErrorObject};
+pub use jobs::{JobBackends, JobService, JobsConfig};
+pub use jobs_api::CACHE_HEADER;
 pub use openapi::ApiDoc;
+pub use remote::RemoteSpeech;
 pub use speech::{Readiness, SpeechService, SpeechStream, StreamOptions};
 pub use speech_api::{MODEL_ALIASES, SpeechRequest};

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{catalog, error, speech_api, web};
+use crate::{catalog, compat, error, jobs_api, speech_api, web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,11 @@ use crate::{catalog, error, speech_api, web};
     ),
     paths(
         speech_api::create_speech,
+        jobs_api::create_job,
+        jobs_api::get_job,
+        jobs_api::cancel_job,
+        jobs_api::job_audio,
+        compat::generate,
         catalog::list_voices,
         catalog::list_languages,
         catalog::list_models,
@@ -27,9 +32,10 @@ use crate::{catalog, error, speech_api, web};
         web::docs_js,
         web::openapi_json,
     ),
-    components(schemas(error::ErrorBody, error::ErrorObject)),
+    components(schemas(error::ErrorBody, error::ErrorObject, jobs_api::JobView, jobs_api::JobAccepted)),
     tags(
         (name = "speech", description = "Speech synthesis"),
+        (name = "jobs", description = "Asynchronous synthesis jobs, and the legacy `/tts/generate` alias"),
         (name = "catalogue", description = "Voices, languages and models"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "web", description = "Web page, docs and this document"),

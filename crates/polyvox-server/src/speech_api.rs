@@ -5,7 +5,10 @@
 //! the field at fault. Only then does the request take a synthesis slot (admission), so invalid
 //! requests never occupy the queue.
 
+use std::sync::Arc;
+
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use polyvox_core::request::FieldNames;
 use polyvox_core::{ErrorCode, RawSynthesisRequest};
@@ -14,6 +17,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::jobs_api::CACHE_HEADER;
 use crate::speech::StreamOptions;
 use crate::streaming::{self, Delivery};
 
@@ -96,6 +100,20 @@ pub(crate) async fn create_speech(
     let input_chars = req.text.chars().count();
     tracing::debug!(voice = %req.voice.canonical(), lang = %req.lang, format = req.format.as_str(), input_chars, "speech request");
 
+    // The cache answers whole files; SSE clients always get a fresh stream of events.
+    let cache = match (&st.jobs, delivery) {
+        (Some(jobs), Delivery::Audio) => Some((Arc::clone(jobs), jobs.key_of(&req))),
+        _ => None,
+    };
+    if let Some((jobs, key)) = &cache
+        && let Some(entry) = jobs.cached(key).await
+    {
+        match jobs.read(&entry.audio_key, None).await {
+            Ok(f) => return Ok(cached_response(entry.format, f.bytes)),
+            Err(e) => tracing::warn!(error = %e, "cached audio unreadable; synthesizing"),
+        }
+    }
+
     let permit = st.admission.admit().await?;
     let stream = st
         .speech
@@ -117,10 +135,34 @@ pub(crate) async fn create_speech(
                 ApiError::Domain(e)
             }
         })?;
-    streaming::respond(stream, permit, delivery, input_chars).await
+    let stream = match &cache {
+        Some((jobs, key)) if whole_file && jobs.config().cache_sync_results => {
+            crate::jobs::tee_into_cache(Arc::clone(jobs), key.clone(), stream)
+        }
+        _ => stream,
+    };
+    let mut res = streaming::respond(stream, permit, delivery, input_chars).await?;
+    if cache.is_some() {
+        res.headers_mut()
+            .insert(CACHE_HEADER, HeaderValue::from_static("miss"));
+    }
+    Ok(res)
 }
 
-fn check_model(model: Option<&str>, own_id: &str) -> Result<(), ApiError> {
+/// A complete file from the cache: no synthesis happened.
+fn cached_response(format: polyvox_core::AudioFormat, bytes: bytes::Bytes) -> Response {
+    let mut res = Response::new(axum::body::Body::from(bytes));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+    res
+}
+
+pub(crate) fn check_model(model: Option<&str>, own_id: &str) -> Result<(), ApiError> {
     let Some(model) = model.map(str::trim).filter(|m| !m.is_empty()) else {
         return Ok(());
     };

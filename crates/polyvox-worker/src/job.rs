@@ -147,7 +147,27 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Do
             .and_then(|v| v.as_str())
             .map(str::to_string)
     });
-    let rendered = ctx.render.render(req, progress).await?;
+    let rendered = ctx.render.render(req, progress.clone()).await?;
+    // Record the final progress (a short job may finish between heartbeats) and make sure the
+    // job is still ours and not cancelled before storing anything.
+    let (done, total) = progress.get();
+    let p = Progress {
+        chunks_done: done,
+        chunks_total: (total > 0).then_some(total),
+    };
+    match ctx
+        .backends
+        .store
+        .heartbeat(&job.id, &ctx.cfg.id, ctx.cfg.lease, p)
+        .await?
+    {
+        Heartbeat::Held => {}
+        other => {
+            return Err(WorkerError::Infra(polyvox_infra::InfraError::Conflict(
+                format!("job no longer ours after rendering ({other:?})"),
+            )));
+        }
+    }
     let key = new_object_key(&ctx.cfg.key_prefix, format.as_str());
     let bytes = rendered.bytes.len() as u64;
     ctx.backends

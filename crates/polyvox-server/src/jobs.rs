@@ -1,0 +1,355 @@
+//! The job side of the API: submitting (with cache and in-flight sharing), waiting, and serving
+//! stored audio. Used by the `/v1/jobs` routes, the `/tts/generate` alias, the cache-hit path of
+//! `/v1/audio/speech`, and [`RemoteSpeech`] (speech through the workers when Redis is configured).
+//!
+//! Design:
+//! - Submit order: cache lookup first (a hit means no synthesis: the job is born `succeeded`,
+//!   pointing at the cached object), then `create`, which returns the earlier job for a repeated
+//!   `Idempotency-Key` or joins an identical queued/running job (one synthesis for N identical
+//!   requests), and only a freshly created job is enqueued.
+//! - A born-succeeded job is written through the store's normal transitions (claim under a
+//!   pseudo-worker, then succeed), so the job table keeps one set of state rules.
+//! - A cache entry whose object is gone (retention) is treated as a miss and removed.
+//! - The queue message carries the id only; if the enqueue fails after the insert, the job is
+//!   still accepted: the workers' reconciler re-enqueues queued rows the queue does not have.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use polyvox_core::{AudioFormat, ErrorCode, SynthesisRequest};
+use polyvox_infra::Lane;
+use polyvox_infra::cache::{AudioCache, CachedAudio, cache_key};
+use polyvox_infra::db::{AudioOutput, CreateOutcome, Job, JobStatus, JobStore, NewJob};
+use polyvox_infra::queue::JobQueue;
+use polyvox_infra::storage::{AudioStore, new_object_key};
+use polyvox_infra::{InfraError, storage::Fetched};
+
+use crate::error::ApiError;
+
+/// Lease owner used for jobs answered from the cache (no real worker ever runs them).
+const CACHE_WORKER: &str = "api-cache";
+
+/// The external systems the API needs for jobs.
+#[derive(Clone)]
+pub struct JobBackends {
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub audio: Arc<dyn AudioStore>,
+    pub cache: Arc<dyn AudioCache>,
+}
+
+/// Settings of the job API.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Longest input of an async job, in characters.
+    pub max_input_chars: usize,
+    /// Claims before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// Hand out presigned storage URLs valid this long instead of serving audio through the API
+    /// (only where the store can presign, i.e. S3); `None` always serves through the API.
+    pub presign: Option<Duration>,
+    /// Model id and front-end version: part of every cache key.
+    pub model_id: String,
+    pub frontend_version: String,
+    /// Store the whole-file results of `/v1/audio/speech` rendered in this process in the cache
+    /// (embedded mode; with workers, they store their own results).
+    pub cache_sync_results: bool,
+    /// How often a waiting caller re-reads a job's row.
+    pub poll_interval: Duration,
+    /// Object key prefix for audio the API stores itself.
+    pub key_prefix: String,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_input_chars: 100_000,
+            max_attempts: 3,
+            presign: None,
+            model_id: "kokoro-82m-int8".into(),
+            frontend_version: "1".into(),
+            cache_sync_results: true,
+            poll_interval: Duration::from_millis(50),
+            key_prefix: "audio".into(),
+        }
+    }
+}
+
+/// What a submission asks for besides the request itself.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitOptions {
+    pub webhook_url: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub lane: Option<Lane>,
+}
+
+/// How a submission was answered.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub job: Job,
+    /// Answered from the cache: no synthesis will run.
+    pub cache_hit: bool,
+    pub outcome: CreateOutcome,
+}
+
+/// Job operations shared by the routes and [`RemoteSpeech`].
+pub struct JobService {
+    pub(crate) b: JobBackends,
+    pub(crate) cfg: JobsConfig,
+}
+
+impl JobService {
+    pub fn new(backends: JobBackends, cfg: JobsConfig) -> Self {
+        Self { b: backends, cfg }
+    }
+
+    pub fn config(&self) -> &JobsConfig {
+        &self.cfg
+    }
+
+    /// The content address of `req`'s audio.
+    pub fn key_of(&self, req: &SynthesisRequest) -> String {
+        cache_key(req, &self.cfg.model_id, &self.cfg.frontend_version)
+    }
+
+    /// The cached entry for `key` if its object still exists.
+    pub async fn cached(&self, key: &str) -> Option<CachedAudio> {
+        let entry = match self.b.cache.get(key).await {
+            Ok(e) => e?,
+            Err(e) => {
+                // A sick cache must not fail requests; it only costs a synthesis.
+                tracing::warn!(error = %e, "cache lookup failed");
+                return None;
+            }
+        };
+        match self.b.audio.head(&entry.audio_key).await {
+            Ok(_) => Some(entry),
+            Err(InfraError::NotFound { .. }) => {
+                let _ = self.b.cache.remove(key).await;
+                None
+            }
+            Err(e) if e.code() == ErrorCode::NotFound => {
+                let _ = self.b.cache.remove(key).await;
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cached object check failed");
+                None
+            }
+        }
+    }
+
+    /// Submits `req` as a job (see the module note for the order of checks).
+    pub async fn submit(
+        &self,
+        req: &SynthesisRequest,
+        opts: SubmitOptions,
+    ) -> Result<Submitted, ApiError> {
+        let key = self.key_of(req);
+        let request = serde_json::json!({
+            "text": req.text,
+            "voice": req.voice.canonical(),
+            "lang": req.lang.code(),
+            "speed": req.speed,
+            "format": req.format.as_str(),
+            "cache_key": key,
+        });
+        let hit = self.cached(&key).await;
+        // A webhook belongs to one caller, so such a job is not shared with identical requests.
+        let share = opts.webhook_url.is_none();
+        let new = NewJob {
+            owner: None,
+            lane: opts.lane.unwrap_or(Lane::Batch),
+            request,
+            cache_key: share.then(|| key.clone()),
+            idempotency_key: opts.idempotency_key,
+            max_attempts: self.cfg.max_attempts,
+            webhook_url: opts.webhook_url,
+        };
+        let lane = new.lane;
+        let (job, outcome) = self.b.store.create(new).await.map_err(infra)?;
+        if outcome != CreateOutcome::Created {
+            return Ok(Submitted {
+                job,
+                cache_hit: false,
+                outcome,
+            });
+        }
+        if let Some(entry) = hit {
+            let job = self.finish_from_cache(&job, &entry).await?;
+            return Ok(Submitted {
+                job,
+                cache_hit: true,
+                outcome,
+            });
+        }
+        if let Err(e) = self.b.queue.enqueue(lane, &job.id).await {
+            tracing::warn!(job = %job.id, error = %e, "enqueue failed; the reconciler will pick the job up");
+        }
+        Ok(Submitted {
+            job,
+            cache_hit: false,
+            outcome,
+        })
+    }
+
+    async fn finish_from_cache(&self, job: &Job, entry: &CachedAudio) -> Result<Job, ApiError> {
+        let claimed = self
+            .b
+            .store
+            .try_claim(&job.id, CACHE_WORKER, Duration::from_secs(30))
+            .await
+            .map_err(infra)?;
+        if claimed.is_none() {
+            return Err(ApiError::Internal(format!(
+                "job {} could not be completed from the cache",
+                job.id
+            )));
+        }
+        let audio = AudioOutput {
+            key: entry.audio_key.clone(),
+            bytes: entry.bytes,
+            seconds: entry.seconds,
+        };
+        self.b
+            .store
+            .succeed(&job.id, CACHE_WORKER, audio)
+            .await
+            .map_err(infra)
+    }
+
+    /// The job, or 404.
+    pub async fn get(&self, id: &str) -> Result<Job, ApiError> {
+        self.b.store.get(id).await.map_err(infra)?.ok_or_else(|| {
+            ApiError::Domain(polyvox_core::Error::new(
+                ErrorCode::NotFound,
+                format!("job '{id}' does not exist"),
+            ))
+        })
+    }
+
+    /// Cancels a queued or running job (a running one stops at its worker's next heartbeat).
+    pub async fn cancel(&self, id: &str) -> Result<Job, ApiError> {
+        self.get(id).await?;
+        self.b.store.cancel(id).await.map_err(infra)
+    }
+
+    /// Waits until the job is finished or `timeout` passes (504).
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Job, ApiError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let job = self.get(id).await?;
+            if job.status.is_terminal() {
+                return Ok(job);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::Timeout(timeout));
+            }
+            tokio::time::sleep(self.cfg.poll_interval).await;
+        }
+    }
+
+    /// Reads stored audio, or the byte `range` of it.
+    pub async fn read(
+        &self,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<Fetched, InfraError> {
+        self.b.audio.get(key, range).await
+    }
+
+    /// A presigned GET for `key` when configured and supported.
+    pub async fn presigned(&self, key: &str) -> Option<String> {
+        let ttl = self.cfg.presign?;
+        match self.b.audio.presigned_get(key, ttl).await {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(error = %e, "presigning failed; serving through the API");
+                None
+            }
+        }
+    }
+
+    /// Stores a whole-file result rendered in this process and records it in the cache.
+    pub async fn remember(&self, key: &str, format: AudioFormat, bytes: bytes::Bytes) {
+        let object = new_object_key(&self.cfg.key_prefix, format.as_str());
+        let len = bytes.len() as u64;
+        if let Err(e) = self
+            .b
+            .audio
+            .put(&object, bytes, format.content_type())
+            .await
+        {
+            tracing::warn!(error = %e, "storing a synchronous result failed");
+            return;
+        }
+        let entry = CachedAudio {
+            audio_key: object,
+            format,
+            bytes: len,
+            seconds: 0.0,
+        };
+        if let Err(e) = self.b.cache.put(key, &entry).await {
+            tracing::warn!(error = %e, "cache write failed");
+        }
+    }
+}
+
+/// Infrastructure failures as API errors: a missing row is 404, the rest is ours (5xx, logged).
+pub(crate) fn infra(e: InfraError) -> ApiError {
+    match e.code() {
+        ErrorCode::NotFound => {
+            ApiError::Domain(polyvox_core::Error::new(ErrorCode::NotFound, e.to_string()))
+        }
+        ErrorCode::Timeout => {
+            ApiError::Domain(polyvox_core::Error::new(ErrorCode::Timeout, e.to_string()))
+        }
+        _ => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// Unix milliseconds of a timestamp, for the JSON view.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whether the job is finished with audio.
+pub(crate) fn has_audio(job: &Job) -> bool {
+    job.status == JobStatus::Succeeded && job.audio.is_some()
+}
+
+/// Passes `stream` through unchanged and, once it ends without error, stores the whole file and
+/// caches it under `key`. Only for whole-file deliveries: a streamed encoding is a different file.
+pub(crate) fn tee_into_cache(
+    jobs: Arc<JobService>,
+    key: String,
+    stream: crate::speech::SpeechStream,
+) -> crate::speech::SpeechStream {
+    use futures::StreamExt;
+    let format = stream.format;
+    let state = (stream.bytes, Vec::<u8>::new(), Some((jobs, key)));
+    let bytes = futures::stream::unfold(state, move |(mut inner, mut buf, mut sink)| async move {
+        match inner.next().await {
+            Some(Ok(b)) => {
+                buf.extend_from_slice(&b);
+                Some((Ok(b), (inner, buf, sink)))
+            }
+            Some(Err(e)) => Some((Err(e), (inner, buf, None))),
+            None => {
+                if let Some((jobs, key)) = sink.take() {
+                    let file = bytes::Bytes::from(std::mem::take(&mut buf));
+                    tokio::spawn(async move { jobs.remember(&key, format, file).await });
+                }
+                None
+            }
+        }
+    })
+    .boxed();
+    crate::speech::SpeechStream {
+        format,
+        chunks: stream.chunks,
+        bytes,
+    }
+}

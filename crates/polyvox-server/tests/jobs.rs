@@ -1,0 +1,442 @@
+//! The job API on the embedded twins (SQLite, in-process queue, filesystem storage, memory
+//! cache) with an in-process worker rendering through the fake speech service: lifecycle, Range,
+//! cache hits without synthesis, in-flight sharing, idempotency, cancellation and the
+//! `/tts/generate` alias.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::FakeSpeech;
+use futures::StreamExt;
+use polyvox_core::SynthesisRequest;
+use polyvox_infra::cache::MemoryCache;
+use polyvox_infra::db::{DbConfig, SqlJobStore};
+use polyvox_infra::queue::{MemoryQueue, QueueConfig};
+use polyvox_infra::storage::FsAudioStore;
+use polyvox_server::{
+    JobBackends, JobService, JobsConfig, ServerConfig, SpeechService, StreamOptions,
+};
+use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Renders through the fake speech service, so its counters count syntheses.
+struct ViaSpeech(Arc<FakeSpeech>);
+
+#[async_trait::async_trait]
+impl Render for ViaSpeech {
+    async fn render(
+        &self,
+        req: SynthesisRequest,
+        progress: Arc<ProgressSink>,
+    ) -> Result<RenderedAudio, polyvox_core::Error> {
+        let opts = StreamOptions {
+            low_latency_start: false,
+            whole_file: true,
+        };
+        let mut s = self.0.synthesize(req, opts).await?;
+        let mut out = Vec::new();
+        let mut done = 0;
+        while let Some(b) = s.bytes.next().await {
+            out.extend_from_slice(&b?);
+            done += 1;
+            progress.set(done, s.chunks);
+        }
+        Ok(RenderedAudio {
+            bytes: Bytes::from(out),
+            seconds: 1.0,
+        })
+    }
+}
+
+struct Env {
+    base: String,
+    client: reqwest::Client,
+    fake: Arc<FakeSpeech>,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn env(fake: FakeSpeech, with_worker: bool) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
+    let store = SqlJobStore::connect(&DbConfig::new(url))
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    let store = Arc::new(store);
+    let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
+    let audio = Arc::new(
+        FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
+            .await
+            .expect("fs"),
+    );
+    let cache = Arc::new(MemoryCache::new(100, None));
+    let fake = Arc::new(fake);
+    let stop = CancellationToken::new();
+    if with_worker {
+        let backends = Backends {
+            store: store.clone(),
+            queue: queue.clone(),
+            audio: audio.clone(),
+            cache: cache.clone(),
+        };
+        let cfg = WorkerConfig {
+            id: "test-worker".into(),
+            concurrency: 2,
+            heartbeat: Duration::from_millis(50),
+            receive_wait: Duration::from_millis(100),
+            ..WorkerConfig::default()
+        };
+        tokio::spawn(
+            Worker::new(cfg, backends, Arc::new(ViaSpeech(fake.clone()))).run(stop.clone()),
+        );
+    }
+    let jobs = JobService::new(
+        JobBackends {
+            store,
+            queue,
+            audio,
+            cache,
+        },
+        JobsConfig {
+            poll_interval: Duration::from_millis(20),
+            ..JobsConfig::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let speech: Arc<dyn SpeechService> = fake.clone();
+    tokio::spawn(polyvox_server::run_with_jobs(
+        ServerConfig::default(),
+        speech,
+        Some(Arc::new(jobs)),
+        listener,
+        stop.clone(),
+    ));
+    Env {
+        base,
+        client: reqwest::Client::new(),
+        fake,
+        stop,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+
+    async fn submit(&self, body: Value, key: Option<&str>) -> reqwest::Response {
+        let mut r = self.client.post(self.url("/v1/jobs")).json(&body);
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        r.send().await.expect("sent")
+    }
+
+    async fn wait(&self, id: &str) -> Value {
+        for _ in 0..300 {
+            let v: Value = self
+                .client
+                .get(self.url(&format!("/v1/jobs/{id}")))
+                .send()
+                .await
+                .expect("sent")
+                .json()
+                .await
+                .expect("json");
+            if matches!(
+                v["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+}
+
+#[tokio::test]
+async fn a_job_runs_and_its_audio_serves_ranges() {
+    let e = env(FakeSpeech::new(4, Duration::from_millis(10)), true).await;
+    let res = e
+        .submit(
+            json!({"input": "Hello jobs", "voice": "af_bella", "response_format": "wav"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    assert_eq!(res.headers()["x-polyvox-cache"], "miss");
+    let acc: Value = res.json().await.expect("json");
+    let id = acc["id"].as_str().expect("id").to_string();
+    assert_eq!(acc["status_url"], format!("/v1/jobs/{id}"));
+    let done = e.wait(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["chunks_done"], 4);
+    let expected = e.fake.expected_body();
+    assert_eq!(done["audio_bytes"], expected.len());
+    let audio_url = done["audio_url"].as_str().expect("audio url");
+    let full = e.client.get(e.url(audio_url)).send().await.expect("sent");
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.headers()["content-type"], "audio/wav");
+    assert_eq!(full.bytes().await.expect("body").to_vec(), expected);
+
+    let part = e
+        .client
+        .get(e.url(audio_url))
+        .header("Range", "bytes=2-5")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 2-5/{}", expected.len())
+    );
+    assert_eq!(
+        part.bytes().await.expect("body").to_vec(),
+        expected[2..6].to_vec()
+    );
+    let past = e
+        .client
+        .get(e.url(audio_url))
+        .header("Range", format!("bytes={}-", expected.len()))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(past.status(), 416);
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{}", expected.len())
+    );
+
+    // The same request again: answered from the cache, born succeeded, no synthesis.
+    let again = e
+        .submit(
+            json!({"input": "Hello   jobs", "voice": "Bella", "response_format": "wav"}),
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["x-polyvox-cache"], "hit");
+    let acc2: Value = again.json().await.expect("json");
+    assert_eq!(acc2["status"], "succeeded");
+    assert_ne!(acc2["id"], acc["id"]);
+    assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
+    // /v1/audio/speech hits the same cache entry.
+    let sync = e
+        .client
+        .post(e.url("/v1/audio/speech"))
+        .json(&json!({"input": "Hello jobs", "voice": "af_bella", "response_format": "wav"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(sync.headers()["x-polyvox-cache"], "hit");
+    assert_eq!(sync.bytes().await.expect("body").to_vec(), expected);
+    assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn identical_concurrent_jobs_share_one_synthesis_and_keys_are_idempotent() {
+    let e = Arc::new(env(FakeSpeech::new(5, Duration::from_millis(60)), true).await);
+    let body = json!({"input": "Ten at once", "response_format": "mp3"});
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (e, body) = (e.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let v: Value = e.submit(body, None).await.json().await.expect("json");
+            v["id"].as_str().expect("id").to_string()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("task"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all ten joined one job: {ids:?}");
+    assert_eq!(e.wait(&ids[0]).await["status"], "succeeded");
+    assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
+
+    let a: Value = e
+        .submit(json!({"input": "Keyed one"}), Some("k-1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let b: Value = e
+        .submit(json!({"input": "Keyed one, changed"}), Some("k-1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(a["id"], b["id"], "same Idempotency-Key, same job");
+    // While `a` runs, a new key with the same text joins it (in-flight sharing); once it is done,
+    // a new key gets a new job (answered from the cache).
+    e.wait(a["id"].as_str().expect("id")).await;
+    let c: Value = e
+        .submit(json!({"input": "Keyed one"}), Some("k-2"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(a["id"], c["id"]);
+    assert_eq!(c["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn queued_jobs_cancel_at_once_and_unknown_jobs_are_404() {
+    let e = env(FakeSpeech::new(1, Duration::ZERO), false).await;
+    let acc: Value = e
+        .submit(json!({"input": "Never run"}), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = acc["id"].as_str().expect("id");
+    let res = e
+        .client
+        .delete(e.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["status"], "cancelled");
+    let audio = e
+        .client
+        .get(e.url(&format!("/v1/jobs/{id}/audio")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(audio.status(), 404);
+    let missing = e
+        .client
+        .get(e.url("/v1/jobs/nope"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+    let long = "word ".repeat(20_001);
+    let res = e.submit(json!({"input": long}), None).await;
+    assert_eq!(res.status(), 413, "async limit is 100 000 characters");
+}
+
+#[tokio::test]
+async fn tts_generate_is_a_thin_alias_of_the_job_api() {
+    let e = env(FakeSpeech::new(2, Duration::ZERO), true).await;
+    let res = e
+        .client
+        .post(e.url("/tts/generate"))
+        .json(&json!({"text": "Legacy hello", "voice_id": "3", "language": "en"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 202);
+    let acc: Value = res.json().await.expect("json");
+    let done = e.wait(acc["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "succeeded");
+    assert!(
+        done["audio_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/audio"))
+    );
+    let (req, _) = e
+        .fake
+        .stats
+        .last_request
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("rendered");
+    assert_eq!(req.voice.canonical(), "af_bella");
+    for (body, code) in [
+        (
+            json!({"text": "x", "voice_id": "1", "language": "fr"}),
+            "unsupported_language",
+        ),
+        (
+            json!({"text": "x", "voice_id": "9", "language": "en"}),
+            "voice_not_found",
+        ),
+        // The fake speaks en-us, en-gb and ja only: zh is refused at submit, not by a worker.
+        (
+            json!({"text": "x", "voice_id": "5", "language": "zh"}),
+            "unsupported_language",
+        ),
+    ] {
+        let res = e
+            .client
+            .post(e.url("/tts/generate"))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 400, "{body}");
+        let v: Value = res.json().await.expect("json");
+        assert_eq!(v["error"]["code"], code, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn whole_file_speech_is_cached_and_served_as_a_hit() {
+    let e = env(FakeSpeech::new(3, Duration::ZERO), false).await;
+    let body = json!({"input": "Cache me", "stream": false, "response_format": "flac"});
+    let first = e
+        .client
+        .post(e.url("/v1/audio/speech"))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(first.headers()["x-polyvox-cache"], "miss");
+    let bytes = first.bytes().await.expect("body");
+    let mut second = None;
+    // The result is stored after the response ends; give that task a moment.
+    for _ in 0..50 {
+        let r = e
+            .client
+            .post(e.url("/v1/audio/speech"))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        if r.headers()["x-polyvox-cache"] == "hit" {
+            second = Some(r.bytes().await.expect("body"));
+            break;
+        }
+        let _ = r.bytes().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(second.expect("a hit"), bytes);
+    let started = e.fake.stats.started.load(Ordering::SeqCst);
+    let third = e
+        .client
+        .post(e.url("/v1/audio/speech"))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(third.headers()["x-polyvox-cache"], "hit");
+    assert_eq!(
+        e.fake.stats.started.load(Ordering::SeqCst),
+        started,
+        "a hit synthesizes nothing"
+    );
+}
