@@ -26,7 +26,7 @@ pub const RTF_SENTENCES: &[&str] = &[
 /// The 300-character paragraph used for time-to-first-audio.
 pub const TTFB_PARAGRAPH: &str = "Polyvox reads text aloud on your own hardware. It streams audio while it is still being \
 generated, so listeners hear the first words almost at once. Long documents are split into sentences and clauses, \
-and every piece is joined without clicks or gaps, then encoded as it arrives.";
+and every piece is joined without clicks or gaps, then encoded as it arrives. Try it with a page of your own.";
 
 pub fn run(action: BenchAction) -> anyhow::Result<()> {
     match action {
