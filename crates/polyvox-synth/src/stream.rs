@@ -49,7 +49,11 @@ impl Stream for AudioStream {
 
 impl Synthesizer {
     /// Starts synthesizing `req`, delivered as `delivery` asks.
-    pub async fn stream(self: &Arc<Self>, req: SynthesisRequest, delivery: Delivery) -> Result<AudioStream, SynthError> {
+    pub async fn stream(
+        self: &Arc<Self>,
+        req: SynthesisRequest,
+        delivery: Delivery,
+    ) -> Result<AudioStream, SynthError> {
         let low_latency = delivery.low_latency;
         let this = Arc::clone(self);
         let planned = req.clone();
@@ -65,14 +69,31 @@ impl Synthesizer {
         let (tx, rx) = mpsc::channel(4);
         let format = req.format;
         let count = chunks.len();
-        tokio::spawn(produce(Arc::clone(self), req, chunks, first, delivery.whole_file, tx));
-        Ok(AudioStream { format, chunks: count, inner: ReceiverStream::new(rx) })
+        tokio::spawn(produce(
+            Arc::clone(self),
+            req,
+            chunks,
+            first,
+            delivery.whole_file,
+            tx,
+        ));
+        Ok(AudioStream {
+            format,
+            chunks: count,
+            inner: ReceiverStream::new(rx),
+        })
     }
 
-    async fn submit_retry(&self, req: &SynthesisRequest, chunk: &Chunk) -> Result<PcmReceiver, SynthError> {
+    async fn submit_retry(
+        &self,
+        req: &SynthesisRequest,
+        chunk: &Chunk,
+    ) -> Result<PcmReceiver, SynthError> {
         loop {
             match self.submit(req, chunk) {
-                Err(SynthError::Engine(EngineError::QueueFull { .. })) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(SynthError::Engine(EngineError::QueueFull { .. })) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
                 other => return other,
             }
         }
@@ -105,7 +126,14 @@ async fn run(
 ) -> Result<(), SynthError> {
     let depth = this.config().inflight_per_request.max(1);
     // A whole file is encoded once at the end (exact headers); a stream chunk by chunk.
-    let mut encoder = if whole_file { None } else { Some(polyvox_audio::stream_encoder(req.format, &this.config().encode)?) };
+    let mut encoder = if whole_file {
+        None
+    } else {
+        Some(polyvox_audio::stream_encoder(
+            req.format,
+            &this.config().encode,
+        )?)
+    };
     let mut whole: Vec<f32> = Vec::new();
     let mut pending: VecDeque<PcmReceiver> = VecDeque::from([first]);
     let mut next = 1;
@@ -115,7 +143,9 @@ async fn run(
             pending.push_back(this.submit_retry(req, &chunks[next]).await?);
             next += 1;
         }
-        let rx = pending.pop_front().ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
+        let rx = pending
+            .pop_front()
+            .ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
         let pcm = tokio::select! {
             r = rx => r.map_err(|_| SynthError::Cancelled)??,
             // Client gone: returning drops `pending`, so the model threads skip those chunks.
@@ -142,7 +172,7 @@ async fn run(
     let tail = match encoder {
         Some(mut enc) => enc.finish()?,
         None => {
-            let (format, opts) = (req.format, this.config().encode.clone());
+            let (format, opts) = (req.format, this.config().encode);
             tokio::task::spawn_blocking(move || polyvox_audio::encode(format, &whole, &opts))
                 .await
                 .map_err(|e| SynthError::Task(e.to_string()))??

@@ -30,7 +30,11 @@ and every piece is joined without clicks or gaps, then encoded as it arrives. Tr
 
 pub fn run(action: BenchAction) -> anyhow::Result<()> {
     match action {
-        BenchAction::Rtf { threads, runs, engine } => rtf(&threads, runs, &engine),
+        BenchAction::Rtf {
+            threads,
+            runs,
+            engine,
+        } => rtf(&threads, runs, &engine),
         BenchAction::Ttfb { url, runs, format } => ttfb(&url, runs, &format),
     }
 }
@@ -41,7 +45,11 @@ fn median(v: &mut [f64]) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn rtf(threads: &[usize], runs: usize, engine: &EngineArgs) -> anyhow::Result<()> {
@@ -56,8 +64,13 @@ fn rtf(threads: &[usize], runs: usize, engine: &EngineArgs) -> anyhow::Result<()
         synths.push(runtime::build_synthesizer(&args)?);
     }
     let text = RTF_SENTENCES.join(" ");
-    let req = RawSynthesisRequest { text, voice: Some("af_heart".into()), format: Some("pcm".into()), ..Default::default() }
-        .validate(&Limits::default(), FieldNames::CLI)?;
+    let req = RawSynthesisRequest {
+        text,
+        voice: Some("af_heart".into()),
+        format: Some("pcm".into()),
+        ..Default::default()
+    }
+    .validate(&Limits::default(), FieldNames::CLI)?;
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); threads.len()];
     let mut audio_secs = 0.0;
     for run in 0..runs.max(1) {
@@ -67,7 +80,9 @@ fn rtf(threads: &[usize], runs: usize, engine: &EngineArgs) -> anyhow::Result<()
             let synth = &synths[i];
             let chunks = synth.plan(&req, false).map_err(polyvox_core::Error::from)?;
             let started = Instant::now();
-            let rendered = synth.render_blocking(&req, &chunks, &mut |_, _| {}).map_err(polyvox_core::Error::from)?;
+            let rendered = synth
+                .render_blocking(&req, &chunks, &mut |_, _| {})
+                .map_err(polyvox_core::Error::from)?;
             let wall = started.elapsed().as_secs_f64();
             audio_secs = rendered.duration_secs();
             results[i].push(audio_secs / wall);
@@ -80,7 +95,10 @@ fn rtf(threads: &[usize], runs: usize, engine: &EngineArgs) -> anyhow::Result<()
         let m = median(&mut results[i]);
         println!("| {t} | {m:.2}× | {} | {:.2} |", results[i].len(), m / base);
     }
-    println!("\n{} characters → {audio_secs:.1} s of audio per run (voice af_heart).", req.text.chars().count());
+    println!(
+        "\n{} characters → {audio_secs:.1} s of audio per run (voice af_heart).",
+        req.text.chars().count()
+    );
     Ok(())
 }
 
@@ -99,14 +117,22 @@ fn ttfb(url: &str, runs: usize, format: &str) -> anyhow::Result<()> {
     let p50 = median(&mut first.clone());
     let p90 = {
         first.sort_by(f64::total_cmp);
-        first[((first.len() as f64 * 0.9).ceil() as usize).saturating_sub(1).min(first.len() - 1)]
+        first[((first.len() as f64 * 0.9).ceil() as usize)
+            .saturating_sub(1)
+            .min(first.len() - 1)]
     };
     println!("| metric | value |");
     println!("|---|---|");
-    println!("| paragraph | {} characters, {format} |", TTFB_PARAGRAPH.chars().count());
+    println!(
+        "| paragraph | {} characters, {format} |",
+        TTFB_PARAGRAPH.chars().count()
+    );
     println!("| time to first audio byte, p50 | {:.0} ms |", p50 * 1e3);
     println!("| time to first audio byte, p90 | {:.0} ms |", p90 * 1e3);
-    println!("| time to last byte, p50 | {:.0} ms |", median(&mut total) * 1e3);
+    println!(
+        "| time to last byte, p50 | {:.0} ms |",
+        median(&mut total) * 1e3
+    );
     println!("| runs | {} |", first.len());
     Ok(())
 }
@@ -129,18 +155,16 @@ fn one_ttfb(addr: &str, body: &str) -> anyhow::Result<(f64, f64)> {
             break;
         }
         buf.extend_from_slice(&tmp[..n]);
-        if first_audio.is_none() {
-            if let Some(h) = find(&buf, b"\r\n\r\n") {
-                if !buf.starts_with(b"HTTP/1.1 200") {
-                    bail!("server answered: {}", String::from_utf8_lossy(&buf[..h]));
-                }
-                // Chunked body: a size line, then data. Any data byte after the headers counts.
-                let rest = &buf[h + 4..];
-                if let Some(line) = find(rest, b"\r\n") {
-                    if rest.len() > line + 2 {
-                        first_audio = Some(started.elapsed().as_secs_f64());
-                    }
-                }
+        if first_audio.is_none()
+            && let Some(h) = find(&buf, b"\r\n\r\n")
+        {
+            if !buf.starts_with(b"HTTP/1.1 200") {
+                bail!("server answered: {}", String::from_utf8_lossy(&buf[..h]));
+            }
+            // Chunked body: a size line, then data. Any data byte after the headers counts.
+            let rest = &buf[h + 4..];
+            if find(rest, b"\r\n").is_some_and(|line| rest.len() > line + 2) {
+                first_audio = Some(started.elapsed().as_secs_f64());
             }
         }
     }
