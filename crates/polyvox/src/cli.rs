@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "polyvox", version, about = "Self-hosted text-to-speech on Kokoro-82M")]
+#[command(
+    name = "polyvox",
+    version,
+    about = "Self-hosted text-to-speech on Kokoro-82M"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,6 +29,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the HTTP API (embedded default: everything in one process).
     Serve(ServeArgs),
+    /// Run a job worker: takes synthesis jobs from the shared queue (needs DATABASE_URL and REDIS_URL).
+    Worker(WorkerArgs),
+    /// Apply the job database migrations and exit.
+    Migrate(MigrateArgs),
     /// Synthesize text to an audio file from the terminal.
     Say(SayArgs),
     /// Measure real-time factor or time to first audio (Markdown output for BENCHMARKS.md).
@@ -186,4 +194,140 @@ pub struct ServeArgs {
     pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub infra: InfraArgs,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+    /// Embedded mode only: jobs rendered at once by the in-process worker (0 = one per session).
+    #[arg(long, env = "POLYVOX_EMBEDDED_WORKERS", default_value_t = 0)]
+    pub embedded_workers: usize,
+    /// With workers (REDIS_URL set): longest wait of /v1/audio/speech for its job, in seconds.
+    #[arg(long, env = "POLYVOX_SYNC_WAIT_SECS", default_value_t = 120)]
+    pub sync_wait_secs: u64,
+}
+
+/// Where jobs, queue, audio and cache live. No flags at all = the embedded default: SQLite and
+/// audio files under the data directory, an in-process queue, an in-memory cache.
+#[derive(Debug, Clone, Args)]
+pub struct InfraArgs {
+    /// Directory of the embedded defaults (SQLite file, audio files).
+    /// Default: $XDG_DATA_HOME/polyvox or ~/.local/share/polyvox.
+    #[arg(long, env = "POLYVOX_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Job database: `postgres://user@host/db` or `sqlite://path?mode=rwc` (default: SQLite in the data dir).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created if missing); lets deployments share a database.
+    #[arg(long, env = "POLYVOX_DB_SCHEMA")]
+    pub db_schema: Option<String>,
+    /// Most pooled database connections.
+    #[arg(long, env = "POLYVOX_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Redis for the queue and the cache (`redis://host:6379/`). Unset = in-process queue, and
+    /// `serve` runs the workers itself.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so deployments (or tests) can share a server.
+    #[arg(long, env = "POLYVOX_REDIS_PREFIX", default_value = "polyvox")]
+    pub redis_prefix: String,
+    /// A queue delivery not acknowledged or extended for this long goes to another worker.
+    #[arg(long, env = "POLYVOX_QUEUE_VISIBILITY_SECS", default_value_t = 60)]
+    pub visibility_secs: u64,
+    /// Audio storage: `file:///dir` or `s3://bucket[/prefix]` (default: files in the data dir).
+    #[arg(long, env = "POLYVOX_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// S3 endpoint for S3-compatible servers (SeaweedFS, MinIO); unset = AWS.
+    #[arg(long, env = "POLYVOX_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "POLYVOX_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3 access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
+    pub s3_access_key_id: String,
+    /// S3 secret access key (never logged).
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: String,
+    /// Use virtual-hosted-style S3 URLs (AWS) instead of path-style (most self-hosted servers).
+    #[arg(long, env = "POLYVOX_S3_VIRTUAL_HOSTED")]
+    pub s3_virtual_hosted: bool,
+    /// Result cache: `auto` (Redis when REDIS_URL is set, else memory), `memory`, `redis` or `off`.
+    #[arg(long, env = "POLYVOX_CACHE", value_enum, default_value_t = CacheArg::Auto)]
+    pub cache: CacheArg,
+    /// How long a cache entry lives, in seconds.
+    #[arg(long, env = "POLYVOX_CACHE_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub cache_ttl_secs: u64,
+    /// Entries kept by the in-memory cache.
+    #[arg(long, env = "POLYVOX_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub cache_capacity: usize,
+    /// Bound on every database, queue, storage and cache call, in seconds.
+    #[arg(long, env = "POLYVOX_INFRA_TIMEOUT_SECS", default_value_t = 10)]
+    pub infra_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheArg {
+    Auto,
+    Memory,
+    Redis,
+    Off,
+}
+
+/// Job behaviour shared by `serve` (API and in-process workers) and `worker`.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Longest input of an asynchronous job (/v1/jobs, /tts/generate), in characters.
+    #[arg(long, env = "POLYVOX_JOB_MAX_INPUT_CHARS", default_value_t = 100_000)]
+    pub job_max_input_chars: usize,
+    /// Attempts (claims) before a job is dead-lettered as failed.
+    #[arg(long, env = "POLYVOX_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    pub job_max_attempts: u32,
+    /// Lease of a running job, in seconds; a worker silent for this long loses the job.
+    #[arg(long, env = "POLYVOX_JOB_LEASE_SECS", default_value_t = 30)]
+    pub job_lease_secs: u64,
+    /// A job queued this long is re-enqueued by the reconciler (the queue may have lost it).
+    #[arg(long, env = "POLYVOX_JOB_STALE_SECS", default_value_t = 60)]
+    pub job_stale_secs: u64,
+    /// Period of the lease reaper and reconciler, in seconds.
+    #[arg(long, env = "POLYVOX_JOB_MAINTENANCE_SECS", default_value_t = 5)]
+    pub job_maintenance_secs: u64,
+    /// Serve job audio as presigned storage URLs valid this long (S3 only); 0 = through the API.
+    #[arg(long, env = "POLYVOX_PRESIGN_SECS", default_value_t = 0)]
+    pub presign_secs: u64,
+    /// HMAC-SHA256 key signing webhook deliveries; unset = webhooks are not sent.
+    #[arg(long, env = "POLYVOX_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Webhook delivery attempts.
+    #[arg(long, env = "POLYVOX_WEBHOOK_ATTEMPTS", default_value_t = 5)]
+    pub webhook_attempts: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Jobs rendered at once (0 = one per model session).
+    #[arg(long, env = "POLYVOX_WORKER_CONCURRENCY", default_value_t = 0)]
+    pub concurrency: usize,
+    /// Worker id in the queue and in job leases (default: host-pid).
+    #[arg(long, env = "POLYVOX_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// On SIGTERM, how long running jobs may finish before they are handed back, in seconds.
+    #[arg(long, env = "POLYVOX_WORKER_DRAIN_SECS", default_value_t = 20)]
+    pub drain_secs: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub infra: InfraArgs,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub infra: InfraArgs,
 }

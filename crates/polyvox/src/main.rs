@@ -3,10 +3,13 @@
 
 mod bench;
 mod cli;
+mod infra;
 mod models;
+mod render;
 mod runtime;
 mod say;
 mod serve;
+mod worker;
 
 use clap::Parser;
 use cli::{Cli, Command, LogFormat, ModelsAction};
@@ -34,7 +37,9 @@ impl From<anyhow::Error> for Failure {
 fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POLYVOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -44,13 +49,15 @@ fn init_logging(format: LogFormat, default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_log = match cli.command {
-        Command::Serve(_) => "info,ort=warn",
+        Command::Serve(_) | Command::Worker(_) => "info,ort=warn",
         _ => "warn",
     };
     init_logging(cli.log_format, default_log);
     let result: Result<(), Failure> = match cli.command {
         Command::Say(args) => say::run(args),
         Command::Serve(args) => serve::run(args).map_err(Failure::Runtime),
+        Command::Worker(args) => worker::run(args).map_err(Failure::Runtime),
+        Command::Migrate(args) => infra::migrate(&args.infra).map_err(Failure::Runtime),
         Command::Bench { action } => bench::run(action).map_err(Failure::Runtime),
         Command::Models { action, assets } => {
             let dir = runtime::asset_dir(&assets);

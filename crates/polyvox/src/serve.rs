@@ -1,18 +1,31 @@
-//! `polyvox serve`: the embedded default. One process: HTTP API, model threads, in-process
-//! pipeline. The adapter below is the only place that joins the API crate to the synthesis crate.
+//! `polyvox serve`. Without REDIS_URL, the embedded default: one process with the HTTP API, the
+//! model threads, the in-process pipeline for `/v1/audio/speech` and in-process job workers over
+//! SQLite / an in-process queue / files / a memory cache. With REDIS_URL, an API-only process:
+//! no model is loaded, `/v1/audio/speech` and jobs are rendered by `polyvox worker` processes.
+//! The adapter below is the only place that joins the API crate to the synthesis crate.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use polyvox_core::{Error, Lang, SynthesisRequest};
-use polyvox_server::speech::{Readiness, SpeechService, SpeechStream, StreamOptions};
 use polyvox_server::ServerConfig;
+use polyvox_server::speech::{Readiness, SpeechService, SpeechStream, StreamOptions};
 use polyvox_synth::{Delivery, Synthesizer};
 use tokio_util::sync::CancellationToken;
 
+use anyhow::Context;
+use polyvox_server::{JobBackends, JobService, JobsConfig, RemoteSpeech};
+use polyvox_worker::{Backends, Worker};
+
 use crate::cli::ServeArgs;
-use crate::runtime;
+use crate::render::SynthRender;
+use crate::{infra, runtime, worker};
+
+/// Model id reported by the API and part of every cache key.
+pub const MODEL_ID: &str = "kokoro-82m-int8";
+/// Front-end version in cache keys: a new release may phonemize differently, so its audio differs.
+pub const FRONTEND_VERSION: &str = concat!("polyvox-", env!("CARGO_PKG_VERSION"));
 
 /// Serves requests from the in-process pipeline.
 struct LocalSpeech {
@@ -21,12 +34,23 @@ struct LocalSpeech {
 }
 
 impl SpeechService for LocalSpeech {
-    fn synthesize(&self, req: SynthesisRequest, opts: StreamOptions) -> futures::future::BoxFuture<'static, Result<SpeechStream, Error>> {
+    fn synthesize(
+        &self,
+        req: SynthesisRequest,
+        opts: StreamOptions,
+    ) -> futures::future::BoxFuture<'static, Result<SpeechStream, Error>> {
         let synth = Arc::clone(&self.synth);
         async move {
-            let delivery = Delivery { low_latency: opts.low_latency_start, whole_file: opts.whole_file };
+            let delivery = Delivery {
+                low_latency: opts.low_latency_start,
+                whole_file: opts.whole_file,
+            };
             let stream = synth.stream(req, delivery).await.map_err(Error::from)?;
-            Ok(SpeechStream { format: stream.format, chunks: stream.chunks, bytes: stream.map(|r| r.map_err(Error::from)).boxed() })
+            Ok(SpeechStream {
+                format: stream.format,
+                chunks: stream.chunks,
+                bytes: stream.map(|r| r.map_err(Error::from)).boxed(),
+            })
         }
         .boxed()
     }
@@ -39,54 +63,146 @@ impl SpeechService for LocalSpeech {
         // The model is loaded and warmed before the listener opens, so a live process is ready
         // unless every model session is gone.
         let sessions = self.synth.engine().sessions();
-        Readiness { ready: sessions > 0, detail: format!("{sessions} model session(s) warm") }
+        Readiness {
+            ready: sessions > 0,
+            detail: format!("{sessions} model session(s) warm"),
+        }
     }
 
     fn model_id(&self) -> &str {
-        "kokoro-82m-int8"
+        MODEL_ID
     }
 }
 
+/// Loads only the text front end (no model) to learn which languages the deployment speaks.
+fn frontend_languages(args: &crate::cli::EngineArgs) -> anyhow::Result<Vec<Lang>> {
+    let assets = runtime::ensure_assets(args)?;
+    let resources = polyvox_text::Resources {
+        vocab_path: assets.vocab_path(),
+        lexicon_dir: assets.lexicon_dir(),
+        espeak: polyvox_text::EspeakMode::Off,
+    };
+    let frontend =
+        polyvox_text::Frontend::load(&resources).context("loading the text front end")?;
+    Ok(Lang::ALL
+        .into_iter()
+        .filter(|l| frontend.supports(*l))
+        .collect())
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let synth = runtime::build_synthesizer(&args.engine)?;
-    let languages = Lang::ALL.into_iter().filter(|l| synth.frontend().supports(*l)).collect();
-    let speech: Arc<dyn SpeechService> = Arc::new(LocalSpeech { synth: Arc::clone(&synth), languages });
+    let distributed = args.infra.redis_url.is_some();
+    let (synth, languages) = if distributed {
+        (None, frontend_languages(&args.engine)?)
+    } else {
+        let synth = runtime::build_synthesizer(&args.engine)?;
+        let languages = Lang::ALL
+            .into_iter()
+            .filter(|l| synth.frontend().supports(*l))
+            .collect();
+        (Some(synth), languages)
+    };
     let sessions = args.engine.sessions.max(1);
+    let max_concurrent = match (args.max_concurrent, distributed) {
+        (0, false) => 2 * sessions,
+        // An API-only process just waits on jobs; the workers' queue is the real limit.
+        (0, true) => 64,
+        (n, _) => n,
+    };
     let cfg = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         max_input_chars: args.max_input_chars,
-        max_concurrent: if args.max_concurrent == 0 { 2 * sessions } else { args.max_concurrent },
+        max_concurrent,
         max_queued: args.max_queued,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         cors_origins: args.cors_origins.clone(),
         ..ServerConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
+        let infra = infra::connect(&args.infra).await?;
+        let jobs_cfg = JobsConfig {
+            max_input_chars: args.jobs.job_max_input_chars,
+            max_attempts: args.jobs.job_max_attempts.max(1),
+            presign: (args.jobs.presign_secs > 0)
+                .then(|| Duration::from_secs(args.jobs.presign_secs)),
+            model_id: MODEL_ID.into(),
+            frontend_version: FRONTEND_VERSION.into(),
+            cache_sync_results: !distributed,
+            key_prefix: infra.key_prefix.clone(),
+            ..JobsConfig::default()
+        };
+        let backends = JobBackends {
+            store: infra.store.clone(),
+            queue: infra.queue.clone(),
+            audio: infra.audio.clone(),
+            cache: infra.cache.clone(),
+        };
+        let jobs = Arc::new(JobService::new(backends, jobs_cfg));
+        let shutdown = CancellationToken::new();
+        let (speech, worker): (Arc<dyn SpeechService>, _) = match synth {
+            Some(synth) => {
+                let concurrency = if args.embedded_workers == 0 {
+                    sessions
+                } else {
+                    args.embedded_workers
+                };
+                let wcfg = worker::worker_config(
+                    &args.jobs,
+                    "embedded".into(),
+                    concurrency,
+                    Duration::from_secs(10),
+                    infra.key_prefix.clone(),
+                );
+                let wb = Backends {
+                    store: infra.store.clone(),
+                    queue: infra.queue.clone(),
+                    audio: infra.audio.clone(),
+                    cache: infra.cache.clone(),
+                };
+                let w = Worker::new(wcfg, wb, Arc::new(SynthRender(Arc::clone(&synth))));
+                let handle = tokio::spawn(w.run(shutdown.clone()));
+                (Arc::new(LocalSpeech { synth, languages }), Some(handle))
+            }
+            None => {
+                let remote = RemoteSpeech::new(
+                    Arc::clone(&jobs),
+                    languages,
+                    Duration::from_secs(args.sync_wait_secs.max(1)),
+                );
+                (Arc::new(remote), None)
+            }
+        };
         let listener = tokio::net::TcpListener::bind(&args.bind).await?;
         let addr = listener.local_addr()?;
         // Scripts and tests parse this line to find the port when binding :0.
         println!("polyvox listening on http://{addr}");
         tracing::info!(%addr, "listening");
-        let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutdown requested; draining");
             signal.cancel();
         });
-        polyvox_server::run(cfg, speech, listener, shutdown).await?;
+        polyvox_server::run_with_jobs(cfg, speech, Some(jobs), listener, shutdown).await?;
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        infra.store.close().await;
         anyhow::Ok(())
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

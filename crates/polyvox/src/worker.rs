@@ -1,0 +1,95 @@
+//! `polyvox worker`: a separate process that renders jobs from the shared queue. It loads and
+//! warms the model first and announces readiness only then (stdout line `polyvox worker ready`),
+//! and on SIGTERM/Ctrl-C stops taking work, drains, and hands back what it still holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use polyvox_worker::{Backends, WebhookConfig, Worker, WorkerConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{JobArgs, WorkerArgs};
+use crate::render::SynthRender;
+use crate::{infra, runtime, serve};
+
+/// Worker settings from the shared job flags.
+pub fn worker_config(
+    jobs: &JobArgs,
+    id: String,
+    concurrency: usize,
+    drain: Duration,
+    key_prefix: String,
+) -> WorkerConfig {
+    let lease = Duration::from_secs(jobs.job_lease_secs.max(1));
+    WorkerConfig {
+        id,
+        concurrency: concurrency.max(1),
+        lease,
+        // Three heartbeats per lease: one slow or lost beat does not cost the job.
+        heartbeat: lease / 3,
+        drain_timeout: drain,
+        maintenance_every: Some(Duration::from_secs(jobs.job_maintenance_secs.max(1))),
+        stale_after: Duration::from_secs(jobs.job_stale_secs.max(1)),
+        max_input_chars: jobs.job_max_input_chars,
+        key_prefix,
+        webhook: jobs.webhook_secret.clone().map(|secret| WebhookConfig {
+            secret,
+            max_attempts: jobs.webhook_attempts.max(1),
+            backoff: Duration::from_secs(1),
+        }),
+        ..WorkerConfig::default()
+    }
+}
+
+pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    if args.infra.redis_url.is_none() || args.infra.database_url.is_none() {
+        anyhow::bail!(
+            "polyvox worker needs a shared queue and database: set REDIS_URL and DATABASE_URL \
+             (without them, `polyvox serve` runs its workers in-process)"
+        );
+    }
+    let synth = runtime::build_synthesizer(&args.engine)?;
+    let sessions = args.engine.sessions.max(1);
+    let concurrency = if args.concurrency == 0 {
+        sessions
+    } else {
+        args.concurrency
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let infra = infra::connect(&args.infra).await?;
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+        let id = args
+            .worker_id
+            .clone()
+            .unwrap_or_else(|| format!("{host}-{}", std::process::id()));
+        let cfg = worker_config(
+            &args.jobs,
+            id.clone(),
+            concurrency,
+            Duration::from_secs(args.drain_secs),
+            infra.key_prefix.clone(),
+        );
+        let backends = Backends {
+            store: infra.store.clone(),
+            queue: infra.queue.clone(),
+            audio: infra.audio.clone(),
+            cache: infra.cache.clone(),
+        };
+        let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth)));
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            serve::shutdown_signal().await;
+            tracing::info!("shutdown requested; draining jobs");
+            signal.cancel();
+        });
+        // Scripts and tests wait for this line: the model is loaded and warm, the queue connected.
+        println!("polyvox worker ready: {id} ({concurrency} concurrent jobs)");
+        worker.run(shutdown).await;
+        infra.store.close().await;
+        anyhow::Ok(())
+    })
+}
