@@ -4,11 +4,16 @@
 //!   to `queued` — or to `failed` when out of attempts — and are enqueued again.
 //! - Reconciler: jobs queued for longer than `stale_after` are enqueued again, because the queue
 //!   may have lost them (Redis flushed or restarted, an enqueue that failed after the insert).
-//!   A duplicate message is harmless: `try_claim` lets exactly one delivery run the job.
+//!   A duplicate message is harmless: `try_claim` lets exactly one delivery run the job. A job
+//!   that merely waits its turn in a deep queue is also "stale", so each process re-enqueues a
+//!   given job at most once per `stale_after` (remembered in memory) to keep duplicates bounded.
 //!
 //! Every worker runs both; on PostgreSQL concurrent reapers skip each other's locked rows.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use polyvox_infra::db::JobStatus;
 use tokio_util::sync::CancellationToken;
@@ -22,20 +27,39 @@ const BATCH: u32 = 200;
 pub async fn run(b: Backends, every: Duration, stale_after: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut recent = Recent::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        let (reaped, reconciled) = pass(&b, stale_after).await;
+        let (reaped, reconciled) = pass(&b, stale_after, &mut recent).await;
         if reaped + reconciled > 0 {
             tracing::info!(reaped, reconciled, "maintenance re-enqueued jobs");
         }
     }
 }
 
+/// Jobs this process re-enqueued lately, so a job waiting in a long queue is not re-enqueued on
+/// every pass.
+#[derive(Debug, Default)]
+pub struct Recent(HashMap<String, Instant>);
+
+impl Recent {
+    /// Whether `id` may be re-enqueued now; records it if so.
+    fn admit(&mut self, id: &str, window: Duration) -> bool {
+        let now = Instant::now();
+        self.0.retain(|_, at| now.duration_since(*at) < window);
+        if self.0.contains_key(id) {
+            return false;
+        }
+        self.0.insert(id.to_string(), now);
+        true
+    }
+}
+
 /// One pass of both loops; returns how many jobs each re-enqueued.
-pub async fn pass(b: &Backends, stale_after: Duration) -> (usize, usize) {
+pub async fn pass(b: &Backends, stale_after: Duration, recent: &mut Recent) -> (usize, usize) {
     let mut reaped = 0;
     match b.store.requeue_expired_leases(BATCH).await {
         Ok(jobs) => {
@@ -53,7 +77,7 @@ pub async fn pass(b: &Backends, stale_after: Duration) -> (usize, usize) {
     let mut reconciled = 0;
     match b.store.find_stale_queued(stale_after, BATCH).await {
         Ok(jobs) => {
-            for j in &jobs {
+            for j in jobs.iter().filter(|j| recent.admit(&j.id, stale_after)) {
                 match b.queue.enqueue(j.lane, &j.id).await {
                     Ok(()) => reconciled += 1,
                     Err(e) => tracing::warn!(job = %j.id, error = %e, "reconciler enqueue failed"),
@@ -63,4 +87,20 @@ pub async fn pass(b: &Backends, stale_after: Duration) -> (usize, usize) {
         Err(e) => tracing::warn!(error = %e, "reconciler failed"),
     }
     (reaped, reconciled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_is_re_enqueued_at_most_once_per_window() {
+        let mut r = Recent::default();
+        let w = Duration::from_secs(10);
+        assert!(r.admit("a", w));
+        assert!(!r.admit("a", w));
+        assert!(r.admit("b", w));
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(r.admit("a", w), "window over");
+    }
 }
