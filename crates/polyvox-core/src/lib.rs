@@ -6,6 +6,7 @@
 pub mod error;
 pub mod format;
 pub mod lang;
+pub mod metrics;
 pub mod request;
 pub mod voice;
 

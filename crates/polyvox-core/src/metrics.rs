@@ -1,0 +1,457 @@
+//! Every metric Polyvox records, named in one place so code, dashboards and alerts cannot drift.
+//!
+//! Design: this module is pure data. Library crates record through the `metrics` facade using
+//! these constants; the binary installs the Prometheus recorder and walks [`ALL`] to describe each
+//! metric (help text) and give every histogram its buckets — without buckets the exporter would
+//! render summaries, which cannot be aggregated across instances. Names follow the Prometheus
+//! conventions: a `polyvox_` prefix, the base unit in the name (`_seconds`, `_bytes`, `_ratio`),
+//! `_total` on counters. The `process_*` names are the standard ones every Prometheus client
+//! library exports, so stock dashboards and alerts work on them unchanged.
+//!
+//! `polyvox-infra` keeps its own names (`polyvox_infra_*`, see its `names` module) because it must
+//! not depend on anything above it; [`ALL`] lists them too so they get help text and buckets.
+//!
+//! Label values are bounded sets (route templates, status codes, stable error codes, lanes,
+//! outcomes), never ids or free text: each distinct value is a separate time series.
+
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One metric: its name, kind, help text, label names and (for histograms) bucket bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    pub labels: &'static [&'static str],
+    /// Upper bounds of the histogram buckets; empty for counters and gauges.
+    pub buckets: &'static [f64],
+}
+
+/// Label names.
+pub mod label {
+    /// Route template as registered in the router (`/v1/jobs/{id}`), or `unmatched`.
+    pub const ROUTE: &str = "route";
+    pub const METHOD: &str = "method";
+    /// HTTP status code as a number.
+    pub const STATUS: &str = "status";
+    /// A stable `ErrorCode` string (`queue_full`, `voice_not_found`, ...).
+    pub const CODE: &str = "code";
+    /// Why a request was turned away; see [`super::reason`].
+    pub const REASON: &str = "reason";
+    /// Queue lane: `interactive` or `batch`.
+    pub const LANE: &str = "lane";
+    /// How something ended; see [`super::outcome`].
+    pub const OUTCOME: &str = "outcome";
+}
+
+/// Values of the `route` label for requests no route matched (keeps 404 scans from creating a
+/// series per probed path).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Values of the `reason` label of [`REJECTIONS_TOTAL`].
+pub mod reason {
+    /// Every synthesis slot and the bounded waiting queue of the API were full.
+    pub const QUEUE_FULL: &str = "queue_full";
+    /// The model threads' queue could not take the first chunk of a new request.
+    pub const ENGINE_QUEUE_FULL: &str = "engine_queue_full";
+    /// A per-client rate limit refused the request (reserved: no limiter is configured yet).
+    pub const RATE_LIMITED: &str = "rate_limited";
+}
+
+/// Values of the `outcome` label.
+pub mod outcome {
+    pub const OK: &str = "ok";
+    pub const FAILED: &str = "failed";
+    /// The caller went away (or the job was cancelled) before the end.
+    pub const CANCELLED: &str = "cancelled";
+    /// Job finished with audio.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// Job attempt failed and the job went back to the queue with a backoff.
+    pub const RETRIED: &str = "retried";
+    /// Job attempt failed for good (non-retryable or out of attempts): dead-lettered.
+    pub const DEAD: &str = "dead";
+    /// Another worker owns the job now (lease lost); this worker reports nothing.
+    pub const LOST: &str = "lost";
+    /// The worker shut down before the job finished and gave it back to the queue.
+    pub const HANDED_BACK: &str = "handed_back";
+    /// Job answered from the cache at submission, without synthesis.
+    pub const CACHE_HIT: &str = "cache_hit";
+    /// Job created and enqueued for a worker.
+    pub const ENQUEUED: &str = "enqueued";
+    /// An identical in-flight job or an earlier job with the same idempotency key was returned.
+    pub const SHARED: &str = "shared";
+}
+
+// --- HTTP (polyvox-server) -------------------------------------------------------------------
+
+/// Counter: responses, labels `route`, `method`, `status`.
+pub const HTTP_REQUESTS_TOTAL: &str = "polyvox_http_requests_total";
+/// Histogram: time until the response head is ready, labels `route`, `method`. Streamed bodies
+/// continue after it; their length is in [`SYNTHESIS_SECONDS`].
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "polyvox_http_request_duration_seconds";
+/// Gauge: requests whose response head is not ready yet.
+pub const HTTP_REQUESTS_IN_FLIGHT: &str = "polyvox_http_requests_in_flight";
+/// Counter: error responses by stable error code, label `code`.
+pub const HTTP_ERRORS_TOTAL: &str = "polyvox_http_errors_total";
+/// Counter: requests turned away by load shedding or rate limiting, label `reason`.
+pub const REJECTIONS_TOTAL: &str = "polyvox_rejections_total";
+
+// --- Engine (model threads) ------------------------------------------------------------------
+
+/// Gauge: model sessions (threads) started.
+pub const ENGINE_SESSIONS: &str = "polyvox_engine_sessions";
+/// Gauge: model sessions computing right now.
+pub const ENGINE_SESSIONS_BUSY: &str = "polyvox_engine_sessions_busy";
+/// Gauge: model calls waiting for a free session.
+pub const ENGINE_QUEUE_LENGTH: &str = "polyvox_engine_queue_length";
+/// Histogram: duration of one model call (one chunk).
+pub const ENGINE_INFER_SECONDS: &str = "polyvox_engine_infer_seconds";
+
+// --- Synthesis pipeline ----------------------------------------------------------------------
+
+/// Counter: syntheses finished, label `outcome` (`ok` | `failed` | `cancelled`).
+pub const SYNTHESES_TOTAL: &str = "polyvox_syntheses_total";
+/// Histogram: wall time of one synthesis, from text planning to the last audio byte.
+pub const SYNTHESIS_SECONDS: &str = "polyvox_synthesis_seconds";
+/// Histogram: time from the start of a synthesis to its first audio (first chunk out of the model).
+pub const TIME_TO_FIRST_AUDIO_SECONDS: &str = "polyvox_time_to_first_audio_seconds";
+/// Histogram: real-time factor of one synthesis, synthesis seconds / audio seconds (< 1 is faster
+/// than real time).
+pub const SYNTHESIS_REAL_TIME_FACTOR: &str = "polyvox_synthesis_real_time_factor_ratio";
+/// Histogram: audio produced per synthesis; its `_sum` is the total audio seconds produced.
+pub const SYNTHESIS_AUDIO_SECONDS: &str = "polyvox_synthesis_audio_seconds";
+/// Counter: characters of input text synthesized.
+pub const SYNTHESIZED_CHARACTERS_TOTAL: &str = "polyvox_synthesized_characters_total";
+
+// --- Jobs (API side and workers) -------------------------------------------------------------
+
+/// Counter: job submissions, labels `lane` and `outcome` (`enqueued` | `cache_hit` | `shared`).
+pub const JOB_SUBMISSIONS_TOTAL: &str = "polyvox_job_submissions_total";
+/// Counter: finished job attempts, labels `lane` and `outcome`
+/// (`succeeded` | `retried` | `dead` | `cancelled` | `lost` | `handed_back`).
+pub const JOB_OUTCOMES_TOTAL: &str = "polyvox_job_outcomes_total";
+/// Counter: failed job attempts by stable error code, labels `lane`, `code`.
+pub const JOB_ERRORS_TOTAL: &str = "polyvox_job_errors_total";
+/// Histogram: time a job waited in the queue before a worker claimed it, label `lane`.
+pub const JOB_QUEUE_WAIT_SECONDS: &str = "polyvox_job_queue_wait_seconds";
+/// Histogram: time from claim to the end of an attempt, label `lane`.
+pub const JOB_RUN_SECONDS: &str = "polyvox_job_run_seconds";
+/// Gauge: jobs this worker is running now, label `lane`.
+pub const JOBS_RUNNING: &str = "polyvox_jobs_running";
+
+// --- Process (standard names) ----------------------------------------------------------------
+
+/// Total user + system CPU time of the process. Exported as a gauge sampled at scrape time, as
+/// the facade's counters are integers; `rate()` works on it all the same.
+pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+/// Gauge: resident set size.
+pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
+/// Gauge: virtual memory size.
+pub const PROCESS_VIRTUAL_MEMORY_BYTES: &str = "process_virtual_memory_bytes";
+/// Gauge: open file descriptors.
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+/// Gauge: OS threads.
+pub const PROCESS_THREADS: &str = "process_threads";
+/// Gauge: start time of the process since the Unix epoch.
+pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
+
+// --- polyvox-infra's names (defined there; repeated so the exporter can describe them) -------
+
+/// Histogram: one call to an external system, labels `system`, `op`.
+pub const INFRA_CALL_SECONDS: &str = "polyvox_infra_call_seconds";
+/// Counter: failed calls to an external system, labels `system`, `op`, `code`.
+pub const INFRA_ERRORS_TOTAL: &str = "polyvox_infra_errors_total";
+/// Counter: audio cache lookups, labels `backend`, `result` (`hit` | `miss`).
+pub const CACHE_LOOKUPS_TOTAL: &str = "polyvox_infra_cache_lookups_total";
+/// Counter: queue consumer groups recreated after Redis lost its state, label `lane`.
+pub const QUEUE_GROUP_RECREATED_TOTAL: &str = "polyvox_infra_queue_group_recreated_total";
+
+/// Latency of HTTP heads and external calls: milliseconds to a minute.
+const FAST_SECONDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+/// Model calls and first audio: tens of milliseconds to tens of seconds on CPU.
+const MODEL_SECONDS: &[f64] = &[
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0,
+];
+/// Whole syntheses and jobs: up to 100,000 characters, so up to many minutes.
+const LONG_SECONDS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+/// Queue waits: instant when idle, minutes behind a backlog.
+const WAIT_SECONDS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
+/// Real-time factor: well under 1 on a good CPU, above 1 when overloaded.
+const RTF_RATIO: &[f64] = &[0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0];
+/// Audio length of one synthesis: a word to a long document.
+const AUDIO_SECONDS: &[f64] = &[
+    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+const fn counter(
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind: Kind::Counter,
+        help,
+        labels,
+        buckets: &[],
+    }
+}
+
+const fn gauge(
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind: Kind::Gauge,
+        help,
+        labels,
+        buckets: &[],
+    }
+}
+
+const fn histogram(
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    buckets: &'static [f64],
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind: Kind::Histogram,
+        help,
+        labels,
+        buckets,
+    }
+}
+
+use label::{CODE, LANE, METHOD, OUTCOME, REASON, ROUTE, STATUS};
+
+/// Every metric, for describing them to the exporter and for tests that check coverage.
+pub const ALL: &[MetricDef] = &[
+    counter(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP responses by route template, method and status.",
+        &[ROUTE, METHOD, STATUS],
+    ),
+    histogram(
+        HTTP_REQUEST_DURATION_SECONDS,
+        "Time until the HTTP response head was ready.",
+        &[ROUTE, METHOD],
+        FAST_SECONDS,
+    ),
+    gauge(
+        HTTP_REQUESTS_IN_FLIGHT,
+        "HTTP requests whose response head is not ready yet.",
+        &[],
+    ),
+    counter(
+        HTTP_ERRORS_TOTAL,
+        "HTTP error responses by stable error code.",
+        &[CODE],
+    ),
+    counter(
+        REJECTIONS_TOTAL,
+        "Requests turned away by load shedding or rate limiting.",
+        &[REASON],
+    ),
+    gauge(ENGINE_SESSIONS, "Model sessions (threads) started.", &[]),
+    gauge(
+        ENGINE_SESSIONS_BUSY,
+        "Model sessions computing right now.",
+        &[],
+    ),
+    gauge(
+        ENGINE_QUEUE_LENGTH,
+        "Model calls waiting for a free session.",
+        &[],
+    ),
+    histogram(
+        ENGINE_INFER_SECONDS,
+        "Duration of one model call (one chunk).",
+        &[],
+        MODEL_SECONDS,
+    ),
+    counter(
+        SYNTHESES_TOTAL,
+        "Syntheses finished, by outcome.",
+        &[OUTCOME],
+    ),
+    histogram(
+        SYNTHESIS_SECONDS,
+        "Wall time of one synthesis, planning to last audio.",
+        &[],
+        LONG_SECONDS,
+    ),
+    histogram(
+        TIME_TO_FIRST_AUDIO_SECONDS,
+        "Time from the start of a synthesis to its first audio.",
+        &[],
+        MODEL_SECONDS,
+    ),
+    histogram(
+        SYNTHESIS_REAL_TIME_FACTOR,
+        "Synthesis seconds per second of audio produced.",
+        &[],
+        RTF_RATIO,
+    ),
+    histogram(
+        SYNTHESIS_AUDIO_SECONDS,
+        "Audio produced per synthesis; _sum is the total.",
+        &[],
+        AUDIO_SECONDS,
+    ),
+    counter(
+        SYNTHESIZED_CHARACTERS_TOTAL,
+        "Characters of input text synthesized.",
+        &[],
+    ),
+    counter(
+        JOB_SUBMISSIONS_TOTAL,
+        "Job submissions by lane and outcome.",
+        &[LANE, OUTCOME],
+    ),
+    counter(
+        JOB_OUTCOMES_TOTAL,
+        "Finished job attempts by lane and outcome.",
+        &[LANE, OUTCOME],
+    ),
+    counter(
+        JOB_ERRORS_TOTAL,
+        "Failed job attempts by lane and stable error code.",
+        &[LANE, CODE],
+    ),
+    histogram(
+        JOB_QUEUE_WAIT_SECONDS,
+        "Time a job waited in the queue before a worker claimed it.",
+        &[LANE],
+        WAIT_SECONDS,
+    ),
+    histogram(
+        JOB_RUN_SECONDS,
+        "Time from claim to the end of a job attempt.",
+        &[LANE],
+        LONG_SECONDS,
+    ),
+    gauge(JOBS_RUNNING, "Jobs this worker is running now.", &[LANE]),
+    gauge(
+        PROCESS_CPU_SECONDS_TOTAL,
+        "Total user and system CPU time spent in seconds.",
+        &[],
+    ),
+    gauge(
+        PROCESS_RESIDENT_MEMORY_BYTES,
+        "Resident memory size in bytes.",
+        &[],
+    ),
+    gauge(
+        PROCESS_VIRTUAL_MEMORY_BYTES,
+        "Virtual memory size in bytes.",
+        &[],
+    ),
+    gauge(PROCESS_OPEN_FDS, "Number of open file descriptors.", &[]),
+    gauge(PROCESS_THREADS, "Number of OS threads.", &[]),
+    gauge(
+        PROCESS_START_TIME_SECONDS,
+        "Start time of the process since the Unix epoch in seconds.",
+        &[],
+    ),
+    histogram(
+        INFRA_CALL_SECONDS,
+        "Duration of one call to an external system.",
+        &["system", "op"],
+        FAST_SECONDS,
+    ),
+    counter(
+        INFRA_ERRORS_TOTAL,
+        "Failed calls to an external system by stable error code.",
+        &["system", "op", CODE],
+    ),
+    counter(
+        CACHE_LOOKUPS_TOTAL,
+        "Audio cache lookups by backend and result.",
+        &["backend", "result"],
+    ),
+    counter(
+        QUEUE_GROUP_RECREATED_TOTAL,
+        "Queue consumer groups recreated after Redis lost them.",
+        &[LANE],
+    ),
+];
+
+/// The definition of `name`, if it is one of ours.
+pub fn find(name: &str) -> Option<&'static MetricDef> {
+    ALL.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_follow_the_conventions() {
+        for (i, m) in ALL.iter().enumerate() {
+            assert!(
+                ALL[i + 1..].iter().all(|o| o.name != m.name),
+                "{} listed twice",
+                m.name
+            );
+            assert!(
+                m.name.starts_with("polyvox_") || m.name.starts_with("process_"),
+                "{}",
+                m.name
+            );
+            assert!(
+                m.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                m.name
+            );
+            match m.kind {
+                Kind::Counter => assert!(m.name.ends_with("_total"), "{}", m.name),
+                Kind::Histogram => {
+                    assert!(
+                        m.name.ends_with("_seconds") || m.name.ends_with("_ratio"),
+                        "{} has no unit",
+                        m.name
+                    );
+                    assert!(!m.buckets.is_empty(), "{} has no buckets", m.name);
+                    assert!(
+                        m.buckets.windows(2).all(|w| w[0] < w[1]),
+                        "{} buckets not increasing",
+                        m.name
+                    );
+                }
+                Kind::Gauge => assert!(m.buckets.is_empty(), "{}", m.name),
+            }
+            assert!(!m.help.is_empty(), "{} has no help", m.name);
+        }
+    }
+
+    #[test]
+    fn find_knows_every_name_and_nothing_else() {
+        assert_eq!(
+            find(SYNTHESIS_SECONDS).map(|m| m.kind),
+            Some(Kind::Histogram)
+        );
+        assert_eq!(
+            find(HTTP_REQUESTS_TOTAL).map(|m| m.labels),
+            Some(&[ROUTE, METHOD, STATUS][..])
+        );
+        assert!(find("polyvox_nope_total").is_none());
+    }
+}
