@@ -15,6 +15,9 @@
 //!   ONNX Runtime run error leaves the session usable, and a rebuild stalls the thread 0.2–0.5 s.
 //! - Shutdown: when the last handle is dropped the queue closes; each thread finishes its current
 //!   job, skips abandoned queued jobs, and exits.
+//! - Metrics: the threads themselves publish busy sessions, queue length and per-call time, since
+//!   only they see a job start and end; the gauges are global, so with several engines in one
+//!   process (tests) they describe the last one that changed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use polyvox_core::MODEL_MAX_IDS;
+use polyvox_core::metrics as m;
 use tokio::sync::oneshot;
 
 use crate::EngineError;
@@ -137,6 +141,7 @@ impl Engine {
             // On error, returning drops `tx`: the threads that did start see a closed queue and exit.
             ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         }
+        metrics::gauge!(m::ENGINE_SESSIONS).set(cfg.sessions as f64);
         let shared = Shared {
             tx,
             busy,
@@ -164,7 +169,10 @@ impl Engine {
             speed,
             reply: Reply::Async(tx),
         }) {
-            Ok(()) => Ok(rx),
+            Ok(()) => {
+                metrics::gauge!(m::ENGINE_QUEUE_LENGTH).increment(1.0);
+                Ok(rx)
+            }
             Err(TrySendError::Full(_)) => Err(EngineError::QueueFull {
                 capacity: self.shared.capacity,
             }),
@@ -187,6 +195,7 @@ impl Engine {
                 reply: Reply::Blocking(tx),
             })
             .map_err(|_| EngineError::Stopped)?;
+        metrics::gauge!(m::ENGINE_QUEUE_LENGTH).increment(1.0);
         rx.recv().map_err(|_| EngineError::Stopped)?
     }
 
@@ -247,6 +256,9 @@ impl Worker {
         drop(ready);
         tracing::debug!(session = self.index, "model thread ready");
         while let Ok(job) = self.rx.recv() {
+            // Counted up on send and down on receive: order-independent, so concurrent threads
+            // cannot leave a stale length behind the way racing `set` calls could.
+            metrics::gauge!(m::ENGINE_QUEUE_LENGTH).decrement(1.0);
             if job.reply.is_abandoned() {
                 tracing::debug!(session = self.index, "skipping a job whose caller left");
                 continue;
@@ -265,10 +277,15 @@ impl Worker {
                 continue;
             };
             self.busy.fetch_add(1, Ordering::SeqCst);
+            // increment/decrement, not set: concurrent sessions would overwrite each other's value.
+            metrics::gauge!(m::ENGINE_SESSIONS_BUSY).increment(1.0);
+            let started = std::time::Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 b.infer(&job.ids, &job.style, job.speed)
             }));
+            metrics::histogram!(m::ENGINE_INFER_SECONDS).record(started.elapsed().as_secs_f64());
             self.busy.fetch_sub(1, Ordering::SeqCst);
+            metrics::gauge!(m::ENGINE_SESSIONS_BUSY).decrement(1.0);
             match outcome {
                 Ok(result) => job.reply.send(result),
                 Err(payload) => {

@@ -3,16 +3,21 @@
 //! Errors that can be known before any audio exists (unsupported language, a full engine queue
 //! for the first chunk) are returned by [`Synthesizer::stream`] itself, so an HTTP caller can
 //! still answer with a status code. Later errors end the stream as its last item.
+//!
+//! Metrics are recorded here because this is the one path every synthesis takes (the API's
+//! streams and the workers' renders alike): the producer task knows when the first audio came
+//! out of the model, how much audio it made and how the request ended.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::Stream;
-use polyvox_core::{AudioFormat, SynthesisRequest};
+use polyvox_core::metrics as m;
+use polyvox_core::{AudioFormat, SAMPLE_RATE, SynthesisRequest};
 use polyvox_engine::EngineError;
 use polyvox_text::Chunk;
 use tokio::sync::{mpsc, oneshot};
@@ -54,6 +59,7 @@ impl Synthesizer {
         req: SynthesisRequest,
         delivery: Delivery,
     ) -> Result<AudioStream, SynthError> {
+        let started = Instant::now();
         let low_latency = delivery.low_latency;
         let this = Arc::clone(self);
         let planned = req.clone();
@@ -65,7 +71,12 @@ impl Synthesizer {
         };
         // Admission happens here: if the engine cannot take even the first chunk, the caller
         // hears about it now (429) instead of through a stream that dies at once.
-        let first = self.submit(&req, first_chunk)?;
+        let first = self.submit(&req, first_chunk).inspect_err(|e| {
+            if matches!(e, SynthError::Engine(EngineError::QueueFull { .. })) {
+                metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => m::reason::ENGINE_QUEUE_FULL)
+                    .increment(1);
+            }
+        })?;
         let (tx, rx) = mpsc::channel(4);
         let format = req.format;
         let count = chunks.len();
@@ -76,6 +87,7 @@ impl Synthesizer {
             first,
             delivery.whole_file,
             tx,
+            started,
         ));
         Ok(AudioStream {
             format,
@@ -100,6 +112,46 @@ impl Synthesizer {
     }
 }
 
+/// What one synthesis produced, for its metrics.
+struct Tally {
+    started: Instant,
+    samples: usize,
+    first_audio: bool,
+    /// Every chunk was produced and handed over (not cut short by a departed caller).
+    finished: bool,
+}
+
+impl Tally {
+    fn first_audio(&mut self) {
+        if !self.first_audio {
+            self.first_audio = true;
+            metrics::histogram!(m::TIME_TO_FIRST_AUDIO_SECONDS)
+                .record(self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn record(&self, req: &SynthesisRequest, result: &Result<(), SynthError>) {
+        let outcome = match result {
+            Ok(()) if self.finished => m::outcome::OK,
+            Ok(()) | Err(SynthError::Cancelled) => m::outcome::CANCELLED,
+            Err(_) => m::outcome::FAILED,
+        };
+        metrics::counter!(m::SYNTHESES_TOTAL, m::label::OUTCOME => outcome).increment(1);
+        if outcome != m::outcome::OK {
+            return;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let audio = self.samples as f64 / f64::from(SAMPLE_RATE);
+        metrics::histogram!(m::SYNTHESIS_SECONDS).record(elapsed);
+        metrics::histogram!(m::SYNTHESIS_AUDIO_SECONDS).record(audio);
+        metrics::counter!(m::SYNTHESIZED_CHARACTERS_TOTAL)
+            .increment(req.text.chars().count() as u64);
+        if audio > 0.0 {
+            metrics::histogram!(m::SYNTHESIS_REAL_TIME_FACTOR).record(elapsed / audio);
+        }
+    }
+}
+
 async fn produce(
     this: Arc<Synthesizer>,
     req: SynthesisRequest,
@@ -107,8 +159,17 @@ async fn produce(
     first: PcmReceiver,
     whole_file: bool,
     tx: mpsc::Sender<Result<Bytes, SynthError>>,
+    started: Instant,
 ) {
-    if let Err(e) = run(&this, &req, chunks, first, whole_file, &tx).await {
+    let mut tally = Tally {
+        started,
+        samples: 0,
+        first_audio: false,
+        finished: false,
+    };
+    let result = run(&this, &req, chunks, first, whole_file, &tx, &mut tally).await;
+    tally.record(&req, &result);
+    if let Err(e) = result {
         if !matches!(e, SynthError::Cancelled) {
             tracing::warn!(error = %e, code = %e.code(), "synthesis failed mid-stream");
         }
@@ -123,6 +184,7 @@ async fn run(
     first: PcmReceiver,
     whole_file: bool,
     tx: &mpsc::Sender<Result<Bytes, SynthError>>,
+    tally: &mut Tally,
 ) -> Result<(), SynthError> {
     let depth = this.config().inflight_per_request.max(1);
     // A whole file is encoded once at the end (exact headers); a stream chunk by chunk.
@@ -151,18 +213,22 @@ async fn run(
             // Client gone: returning drops `pending`, so the model threads skip those chunks.
             () = tx.closed() => return Ok(()),
         };
+        tally.first_audio();
         let Some(mut enc) = encoder.take() else {
-            whole.extend(this.finish_chunk(pcm, &chunks[index]));
+            let pcm = this.finish_chunk(pcm, &chunks[index]);
+            tally.samples += pcm.len();
+            whole.extend(pcm);
             continue;
         };
         let (this2, chunks2) = (Arc::clone(this), Arc::clone(&chunks));
-        let (enc, bytes) = tokio::task::spawn_blocking(move || {
+        let (enc, bytes, samples) = tokio::task::spawn_blocking(move || {
             let pcm = this2.finish_chunk(pcm, &chunks2[index]);
             let bytes = enc.push(&pcm);
-            (enc, bytes)
+            (enc, bytes, pcm.len())
         })
         .await
         .map_err(|e| SynthError::Task(e.to_string()))?;
+        tally.samples += samples;
         encoder = Some(enc);
         let bytes = bytes?;
         if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {
@@ -178,8 +244,6 @@ async fn run(
                 .map_err(|e| SynthError::Task(e.to_string()))??
         }
     };
-    if !tail.is_empty() {
-        let _ = tx.send(Ok(Bytes::from(tail))).await;
-    }
+    tally.finished = tail.is_empty() || tx.send(Ok(Bytes::from(tail))).await.is_ok();
     Ok(())
 }
