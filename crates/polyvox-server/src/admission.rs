@@ -52,6 +52,7 @@ impl Admission {
         let before = self.queued.fetch_add(1, Ordering::AcqRel);
         let _guard = QueuedGuard(&self.queued);
         if before >= self.max_queued {
+            crate::metrics::record_rejection(polyvox_core::metrics::reason::QUEUE_FULL);
             return Err(ApiError::QueueFull {
                 retry_after: self.retry_after,
             });

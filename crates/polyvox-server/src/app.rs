@@ -3,7 +3,8 @@
 //! Layers, outermost first: edge (request id, span, error rendering, common security headers) →
 //! CORS (only when origins are configured) → panic catcher → head timeout → body limit → routes.
 //! The edge sits outside everything so that even a timeout or a caught panic leaves with the
-//! request id and the standard error body.
+//! request id and the standard error body. Request metrics sit just inside it, so they see the
+//! final status of every routed request, timeouts and panics included.
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::jobs::JobService;
 use crate::speech::SpeechService;
-use crate::{catalog, compat, edge, jobs_api, openapi, speech_api, web};
+use crate::{catalog, compat, edge, jobs_api, metrics, openapi, speech_api, web};
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]
@@ -58,6 +59,7 @@ pub fn router_with_jobs(
     ));
     let cors = cors_layer(&cfg.cors_origins);
     let (timeout, body_limit) = (cfg.request_timeout, cfg.max_body_bytes);
+    let exposition = cfg.metrics.clone();
     let state = AppState {
         cfg: Arc::new(cfg),
         speech,
@@ -86,7 +88,14 @@ pub fn router_with_jobs(
         .route("/static/style.css", get(web::style_css))
         .route("/docs", get(web::docs))
         .route("/static/docs.js", get(web::docs_js))
-        .route("/openapi.json", get(web::openapi_json))
+        .route("/openapi.json", get(web::openapi_json));
+    if let Some(expo) = exposition {
+        app = app.route(
+            "/metrics",
+            get(metrics::scrape).with_state::<AppState>(expo),
+        );
+    }
+    let mut app = app
         .fallback(edge::not_found)
         .method_not_allowed_fallback(edge::method_not_allowed)
         .with_state(state)
@@ -96,7 +105,8 @@ pub fn router_with_jobs(
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
-    app.layer(from_fn(edge::edge))
+    app.layer(from_fn(metrics::track))
+        .layer(from_fn(edge::edge))
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub retry_after: Duration,
     /// Origins allowed by CORS; empty disables CORS, `*` allows any origin.
     pub cors_origins: Vec<String>,
+    /// Renders `/metrics`; `None` leaves the route out (the binary installs the exporter).
+    pub metrics: Option<crate::Exposition>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             max_queued: 16,
             retry_after: Duration::from_secs(1),
             cors_origins: Vec::new(),
+            metrics: None,
         }
     }
 }

@@ -39,7 +39,8 @@ pub(crate) fn sane_request_id(headers: &HeaderMap) -> Option<String> {
 pub(crate) async fn edge(mut req: Request, next: Next) -> Response {
     let id = sane_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // `job_id` is filled in by the job service once the request has one.
+    let span = tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path(), job_id = tracing::field::Empty);
     async move {
         let started = Instant::now();
         let mut res = next.run(req).await;
@@ -85,6 +86,7 @@ fn render_error(res: &mut Response, request_id: &str) {
         }
         None => return,
     };
+    crate::metrics::record_error(report.code);
     match &report.detail {
         Some(detail) => tracing::error!(code = %report.code, detail = %detail, "request failed"),
         None => tracing::info!(code = %report.code, message = %report.message, "request rejected"),

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use polyvox_core::metrics as m;
 use polyvox_core::{AudioFormat, ErrorCode, SynthesisRequest};
 use polyvox_infra::Lane;
 use polyvox_infra::cache::{AudioCache, CachedAudio, cache_key};
@@ -168,6 +169,16 @@ impl JobService {
         };
         let lane = new.lane;
         let (job, outcome) = self.b.store.create(new).await.map_err(infra)?;
+        // Ties this request's log lines (the edge span) to the job the worker logs under.
+        tracing::Span::current().record("job_id", job.id.as_str());
+        let submission = match (outcome, &hit) {
+            (CreateOutcome::Created, Some(_)) => m::outcome::CACHE_HIT,
+            (CreateOutcome::Created, None) => m::outcome::ENQUEUED,
+            _ => m::outcome::SHARED,
+        };
+        metrics::counter!(m::JOB_SUBMISSIONS_TOTAL,
+            m::label::LANE => lane.as_str(), m::label::OUTCOME => submission)
+        .increment(1);
         if outcome != CreateOutcome::Created {
             return Ok(Submitted {
                 job,

@@ -1,8 +1,13 @@
 //! One delivery, start to finish: claim → heartbeat while rendering → store → succeed → cache →
 //! ack (see the crate note for why in this order).
+//!
+//! Every claimed attempt ends in exactly one `polyvox_job_outcomes_total{lane,outcome}` increment,
+//! recorded where the outcome is decided; the queue wait is measured from the row's `queued_at`
+//! (the database's clock) to the claim, so retries count their backoff as waiting too.
 
 use std::sync::Arc;
 
+use polyvox_core::metrics as m;
 use polyvox_core::request::FieldNames;
 use polyvox_core::{Limits, RawSynthesisRequest, SynthesisRequest};
 use polyvox_infra::cache::CachedAudio;
@@ -55,13 +60,38 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, delivery: Delivery, hand_back: Cancell
             return;
         }
     };
-    let span = tracing::info_span!("job", id = %job.id, attempt = job.attempts, lane = %job.lane);
+    let lane = job.lane.as_str();
+    let waited = std::time::SystemTime::now()
+        .duration_since(job.queued_at)
+        .unwrap_or_default();
+    metrics::histogram!(m::JOB_QUEUE_WAIT_SECONDS, m::label::LANE => lane)
+        .record(waited.as_secs_f64());
+    let span =
+        tracing::info_span!("job", job_id = %job.id, attempt = job.attempts, lane = %job.lane);
     run_claimed(ctx.clone(), delivery, job, hand_back)
         .instrument(span)
         .await;
 }
 
+/// Keeps `polyvox_jobs_running{lane}` right however the job task ends.
+struct Running(&'static str);
+
+impl Running {
+    fn start(lane: &'static str) -> Self {
+        metrics::gauge!(m::JOBS_RUNNING, m::label::LANE => lane).increment(1.0);
+        Self(lane)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        metrics::gauge!(m::JOBS_RUNNING, m::label::LANE => self.0).decrement(1.0);
+    }
+}
+
 async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: CancellationToken) {
+    let lane = job.lane.as_str();
+    let _running = Running::start(lane);
     let started = std::time::Instant::now();
     let progress = Arc::new(ProgressSink::default());
     let stop = CancellationToken::new();
@@ -86,7 +116,9 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
     let reason = *stop_reason
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match (outcome, reason) {
+    metrics::histogram!(m::JOB_RUN_SECONDS, m::label::LANE => lane)
+        .record(started.elapsed().as_secs_f64());
+    let finished = match (outcome, reason) {
         (Some(Ok(done)), _) => {
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -107,6 +139,7 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
             }
             ack(&ctx, &delivery).await;
             notify(&ctx, &done.job);
+            m::outcome::SUCCEEDED
         }
         (Some(Err(e)), _) => record_failure(&ctx, &delivery, &job, &e, e.is_retryable()).await,
         (None, Some(Stop::HandBack)) => {
@@ -115,12 +148,20 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
                 "worker shut down before the job finished; handed back",
             ));
             record_failure(&ctx, &delivery, &job, &e, true).await;
+            m::outcome::HANDED_BACK
         }
         (None, _) => {
             tracing::info!(?reason, "job stopped: cancelled or taken over");
             ack(&ctx, &delivery).await;
+            if reason == Some(Stop::Lost) {
+                m::outcome::LOST
+            } else {
+                m::outcome::CANCELLED
+            }
         }
-    }
+    };
+    metrics::counter!(m::JOB_OUTCOMES_TOTAL, m::label::LANE => lane, m::label::OUTCOME => finished)
+        .increment(1);
 }
 
 fn set_reason(slot: &std::sync::Mutex<Option<Stop>>, reason: Stop) {
@@ -208,19 +249,23 @@ pub(crate) fn parse_request(
         .map_err(|e| WorkerError::BadRequest(e.message))
 }
 
+/// Records a failed attempt on the job and returns the metric outcome it led to.
 async fn record_failure(
     ctx: &Ctx,
     delivery: &Delivery,
     job: &Job,
     e: &WorkerError,
     retryable: bool,
-) {
+) -> &'static str {
     let b = &ctx.backends;
     let error = JobError {
         code: e.code().as_str().to_string(),
         message: e.to_string(),
     };
     tracing::warn!(code = %error.code, retryable, error = %e, "job attempt failed");
+    metrics::counter!(m::JOB_ERRORS_TOTAL,
+        m::label::LANE => job.lane.as_str(), m::label::CODE => e.code().as_str())
+    .increment(1);
     match b.store.fail(&job.id, &ctx.cfg.id, error, retryable).await {
         Ok(after) if after.status == JobStatus::Queued => {
             let delay = ctx.cfg.backoff(after.attempts);
@@ -228,14 +273,17 @@ async fn record_failure(
                 // The reconciler re-enqueues queued jobs the queue lost, so this only delays it.
                 tracing::warn!(error = %e, "nack failed");
             }
+            m::outcome::RETRIED
         }
         Ok(after) => {
             ack(ctx, delivery).await;
             notify(ctx, &after);
+            m::outcome::DEAD
         }
         Err(err) => {
             tracing::warn!(error = %err, "could not record the failure (lease lost?)");
             ack(ctx, delivery).await;
+            m::outcome::LOST
         }
     }
 }

@@ -318,6 +318,10 @@ pub struct WorkerArgs {
     /// On SIGTERM, how long running jobs may finish before they are handed back, in seconds.
     #[arg(long, env = "POLYVOX_WORKER_DRAIN_SECS", default_value_t = 20)]
     pub drain_secs: u64,
+    /// Address of this worker's own `/metrics` listener (e.g. `0.0.0.0:9464`); unset = none.
+    /// Off by default so several workers on one host do not fight over a port.
+    #[arg(long, env = "POLYVOX_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]

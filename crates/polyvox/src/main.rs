@@ -9,6 +9,7 @@ mod render;
 mod runtime;
 mod say;
 mod serve;
+mod telemetry;
 mod worker;
 
 use clap::Parser;
@@ -53,6 +54,12 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     init_logging(cli.log_format, default_log);
+    if matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
+        // Before the model loads, so the engine's start-up gauges are not recorded into the void.
+        if let Err(e) = telemetry::install() {
+            tracing::warn!(error = %e, "metrics exporter not installed");
+        }
+    }
     let result: Result<(), Failure> = match cli.command {
         Command::Say(args) => say::run(args),
         Command::Serve(args) => serve::run(args).map_err(Failure::Runtime),

@@ -116,6 +116,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_queued: args.max_queued,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         cors_origins: args.cors_origins.clone(),
+        metrics: Some(crate::telemetry::install()?),
         ..ServerConfig::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use polyvox_worker::{Backends, WebhookConfig, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +81,21 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         };
         let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth)));
         let shutdown = CancellationToken::new();
+        if let Some(bind) = &args.metrics_bind {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("binding the metrics listener on {bind}"))?;
+            // Scripts and tests parse this line to find the port when binding :0.
+            println!(
+                "polyvox worker metrics on http://{}",
+                listener.local_addr()?
+            );
+            tokio::spawn(polyvox_server::metrics::serve_metrics(
+                crate::telemetry::install()?,
+                listener,
+                shutdown.clone(),
+            ));
+        }
         let signal = shutdown.clone();
         tokio::spawn(async move {
             serve::shutdown_signal().await;
