@@ -315,6 +315,9 @@ pub struct WorkerArgs {
     /// Worker id in the queue and in job leases (default: host-pid).
     #[arg(long, env = "POLYVOX_WORKER_ID")]
     pub worker_id: Option<String>,
+    /// Address of the worker's /health/live and /health/ready probes (e.g. 0.0.0.0:9090); unset = none.
+    #[arg(long, env = "POLYVOX_WORKER_HEALTH_BIND")]
+    pub health_bind: Option<String>,
     /// On SIGTERM, how long running jobs may finish before they are handed back, in seconds.
     #[arg(long, env = "POLYVOX_WORKER_DRAIN_SECS", default_value_t = 20)]
     pub drain_secs: u64,

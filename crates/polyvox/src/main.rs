@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod health;
 mod infra;
 mod models;
 mod render;

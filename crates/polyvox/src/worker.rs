@@ -96,12 +96,29 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                 shutdown.clone(),
             ));
         }
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(bind) = &args.health_bind {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("binding the health listener on {bind}"))?;
+            println!("polyvox worker health on http://{}", listener.local_addr()?);
+            // Probes keep answering through the drain (ready = false); the task ends with the process.
+            tokio::spawn(crate::health::serve(
+                listener,
+                Arc::clone(&ready),
+                CancellationToken::new(),
+            ));
+        }
         let signal = shutdown.clone();
+        let draining = Arc::clone(&ready);
         tokio::spawn(async move {
             serve::shutdown_signal().await;
             tracing::info!("shutdown requested; draining jobs");
+            // Not ready from the first moment of the drain, so balancers and probes stop counting on us.
+            draining.store(false, std::sync::atomic::Ordering::Release);
             signal.cancel();
         });
+        ready.store(true, std::sync::atomic::Ordering::Release);
         // Scripts and tests wait for this line: the model is loaded and warm, the queue connected.
         println!("polyvox worker ready: {id} ({concurrency} concurrent jobs)");
         worker.run(shutdown).await;
