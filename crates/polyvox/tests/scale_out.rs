@@ -25,6 +25,24 @@ use serde_json::{Value, json};
 async fn fifty_jobs_succeed_into_s3_with_cache_sharing_and_idempotency() {
     let _serial = LOCK.lock().await;
     let c = Cluster::start().await;
+    for h in &c.health {
+        let ready = c
+            .http
+            .get(format!("{h}/health/ready"))
+            .send()
+            .await
+            .expect("probe");
+        assert_eq!(ready.status(), 200, "a warm worker is ready");
+        let live = c
+            .http
+            .get(format!("{h}/health/live"))
+            .send()
+            .await
+            .expect("probe");
+        assert_eq!(live.status(), 200);
+        let other = c.http.get(format!("{h}/nope")).send().await.expect("probe");
+        assert_eq!(other.status(), 404);
+    }
     let started = Instant::now();
     let mut ids = Vec::new();
     for i in 0..50 {

@@ -149,6 +149,8 @@ pub struct Cluster {
     _weed: Proc,
     pub base: String,
     pub http: reqwest::Client,
+    /// Base URLs of the workers' health probes, in start order.
+    pub health: Vec<String>,
 }
 
 impl Cluster {
@@ -209,6 +211,7 @@ impl Cluster {
             _weed: weed,
             base: String::new(),
             http: reqwest::Client::new(),
+            health: Vec::new(),
             dir,
         };
         let mut api = Proc::spawn(
@@ -223,7 +226,10 @@ impl Cluster {
             c.start_worker(name);
         }
         for w in &mut c.workers {
-            w.wait_line("polyvox worker ready", Duration::from_secs(180));
+            let line = w.wait_line("polyvox worker health on http://", Duration::from_secs(180));
+            c.health
+                .push(line.rsplit(' ').next().expect("url").to_string());
+            w.wait_line("polyvox worker ready", Duration::from_secs(30));
         }
         c
     }
@@ -255,7 +261,15 @@ impl Cluster {
     }
 
     pub fn start_worker(&mut self, name: &str) {
-        let mut cmd = self.command(&["worker", "--concurrency", "1", "--drain-secs", "2"]);
+        let mut cmd = self.command(&[
+            "worker",
+            "--concurrency",
+            "1",
+            "--drain-secs",
+            "2",
+            "--health-bind",
+            "127.0.0.1:0",
+        ]);
         cmd.env("POLYVOX_WORKER_ID", name);
         let log = self.dir.path().join(format!("{name}.log"));
         self.workers.push(Proc::spawn(name, cmd, log));
