@@ -90,10 +90,11 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                 "polyvox worker metrics on http://{}",
                 listener.local_addr()?
             );
+            // Scrapes keep working through the drain; the task ends with the process.
             tokio::spawn(polyvox_server::metrics::serve_metrics(
                 crate::telemetry::install()?,
                 listener,
-                shutdown.clone(),
+                CancellationToken::new(),
             ));
         }
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
