@@ -241,155 +241,39 @@ const fn histogram(
 use label::{CODE, LANE, METHOD, OUTCOME, REASON, ROUTE, STATUS};
 
 /// Every metric, for describing them to the exporter and for tests that check coverage.
+#[rustfmt::skip]
 pub const ALL: &[MetricDef] = &[
-    counter(
-        HTTP_REQUESTS_TOTAL,
-        "HTTP responses by route template, method and status.",
-        &[ROUTE, METHOD, STATUS],
-    ),
-    histogram(
-        HTTP_REQUEST_DURATION_SECONDS,
-        "Time until the HTTP response head was ready.",
-        &[ROUTE, METHOD],
-        FAST_SECONDS,
-    ),
-    gauge(
-        HTTP_REQUESTS_IN_FLIGHT,
-        "HTTP requests whose response head is not ready yet.",
-        &[],
-    ),
-    counter(
-        HTTP_ERRORS_TOTAL,
-        "HTTP error responses by stable error code.",
-        &[CODE],
-    ),
-    counter(
-        REJECTIONS_TOTAL,
-        "Requests turned away by load shedding or rate limiting.",
-        &[REASON],
-    ),
+    counter(HTTP_REQUESTS_TOTAL, "HTTP responses by route template, method and status.", &[ROUTE, METHOD, STATUS]),
+    histogram(HTTP_REQUEST_DURATION_SECONDS, "Time until the HTTP response head was ready.", &[ROUTE, METHOD], FAST_SECONDS),
+    gauge(HTTP_REQUESTS_IN_FLIGHT, "HTTP requests whose response head is not ready yet.", &[]),
+    counter(HTTP_ERRORS_TOTAL, "HTTP error responses by stable error code.", &[CODE]),
+    counter(REJECTIONS_TOTAL, "Requests turned away by load shedding or rate limiting.", &[REASON]),
     gauge(ENGINE_SESSIONS, "Model sessions (threads) started.", &[]),
-    gauge(
-        ENGINE_SESSIONS_BUSY,
-        "Model sessions computing right now.",
-        &[],
-    ),
-    gauge(
-        ENGINE_QUEUE_LENGTH,
-        "Model calls waiting for a free session.",
-        &[],
-    ),
-    histogram(
-        ENGINE_INFER_SECONDS,
-        "Duration of one model call (one chunk).",
-        &[],
-        MODEL_SECONDS,
-    ),
-    counter(
-        SYNTHESES_TOTAL,
-        "Syntheses finished, by outcome.",
-        &[OUTCOME],
-    ),
-    histogram(
-        SYNTHESIS_SECONDS,
-        "Wall time of one synthesis, planning to last audio.",
-        &[],
-        LONG_SECONDS,
-    ),
-    histogram(
-        TIME_TO_FIRST_AUDIO_SECONDS,
-        "Time from the start of a synthesis to its first audio.",
-        &[],
-        MODEL_SECONDS,
-    ),
-    histogram(
-        SYNTHESIS_REAL_TIME_FACTOR,
-        "Synthesis seconds per second of audio produced.",
-        &[],
-        RTF_RATIO,
-    ),
-    histogram(
-        SYNTHESIS_AUDIO_SECONDS,
-        "Audio produced per synthesis; _sum is the total.",
-        &[],
-        AUDIO_SECONDS,
-    ),
-    counter(
-        SYNTHESIZED_CHARACTERS_TOTAL,
-        "Characters of input text synthesized.",
-        &[],
-    ),
-    counter(
-        JOB_SUBMISSIONS_TOTAL,
-        "Job submissions by lane and outcome.",
-        &[LANE, OUTCOME],
-    ),
-    counter(
-        JOB_OUTCOMES_TOTAL,
-        "Finished job attempts by lane and outcome.",
-        &[LANE, OUTCOME],
-    ),
-    counter(
-        JOB_ERRORS_TOTAL,
-        "Failed job attempts by lane and stable error code.",
-        &[LANE, CODE],
-    ),
-    histogram(
-        JOB_QUEUE_WAIT_SECONDS,
-        "Time a job waited in the queue before a worker claimed it.",
-        &[LANE],
-        WAIT_SECONDS,
-    ),
-    histogram(
-        JOB_RUN_SECONDS,
-        "Time from claim to the end of a job attempt.",
-        &[LANE],
-        LONG_SECONDS,
-    ),
+    gauge(ENGINE_SESSIONS_BUSY, "Model sessions computing right now.", &[]),
+    gauge(ENGINE_QUEUE_LENGTH, "Model calls waiting for a free session.", &[]),
+    histogram(ENGINE_INFER_SECONDS, "Duration of one model call (one chunk).", &[], MODEL_SECONDS),
+    counter(SYNTHESES_TOTAL, "Syntheses finished, by outcome.", &[OUTCOME]),
+    histogram(SYNTHESIS_SECONDS, "Wall time of one synthesis, planning to last audio.", &[], LONG_SECONDS),
+    histogram(TIME_TO_FIRST_AUDIO_SECONDS, "Time from the start of a synthesis to its first audio.", &[], MODEL_SECONDS),
+    histogram(SYNTHESIS_REAL_TIME_FACTOR, "Synthesis seconds per second of audio produced.", &[], RTF_RATIO),
+    histogram(SYNTHESIS_AUDIO_SECONDS, "Audio produced per synthesis; _sum is the total.", &[], AUDIO_SECONDS),
+    counter(SYNTHESIZED_CHARACTERS_TOTAL, "Characters of input text synthesized.", &[]),
+    counter(JOB_SUBMISSIONS_TOTAL, "Job submissions by lane and outcome.", &[LANE, OUTCOME]),
+    counter(JOB_OUTCOMES_TOTAL, "Finished job attempts by lane and outcome.", &[LANE, OUTCOME]),
+    counter(JOB_ERRORS_TOTAL, "Failed job attempts by lane and stable error code.", &[LANE, CODE]),
+    histogram(JOB_QUEUE_WAIT_SECONDS, "Time a job waited in the queue before a worker claimed it.", &[LANE], WAIT_SECONDS),
+    histogram(JOB_RUN_SECONDS, "Time from claim to the end of a job attempt.", &[LANE], LONG_SECONDS),
     gauge(JOBS_RUNNING, "Jobs this worker is running now.", &[LANE]),
-    gauge(
-        PROCESS_CPU_SECONDS_TOTAL,
-        "Total user and system CPU time spent in seconds.",
-        &[],
-    ),
-    gauge(
-        PROCESS_RESIDENT_MEMORY_BYTES,
-        "Resident memory size in bytes.",
-        &[],
-    ),
-    gauge(
-        PROCESS_VIRTUAL_MEMORY_BYTES,
-        "Virtual memory size in bytes.",
-        &[],
-    ),
+    gauge(PROCESS_CPU_SECONDS_TOTAL, "Total user and system CPU time spent in seconds.", &[]),
+    gauge(PROCESS_RESIDENT_MEMORY_BYTES, "Resident memory size in bytes.", &[]),
+    gauge(PROCESS_VIRTUAL_MEMORY_BYTES, "Virtual memory size in bytes.", &[]),
     gauge(PROCESS_OPEN_FDS, "Number of open file descriptors.", &[]),
     gauge(PROCESS_THREADS, "Number of OS threads.", &[]),
-    gauge(
-        PROCESS_START_TIME_SECONDS,
-        "Start time of the process since the Unix epoch in seconds.",
-        &[],
-    ),
-    histogram(
-        INFRA_CALL_SECONDS,
-        "Duration of one call to an external system.",
-        &["system", "op"],
-        FAST_SECONDS,
-    ),
-    counter(
-        INFRA_ERRORS_TOTAL,
-        "Failed calls to an external system by stable error code.",
-        &["system", "op", CODE],
-    ),
-    counter(
-        CACHE_LOOKUPS_TOTAL,
-        "Audio cache lookups by backend and result.",
-        &["backend", "result"],
-    ),
-    counter(
-        QUEUE_GROUP_RECREATED_TOTAL,
-        "Queue consumer groups recreated after Redis lost them.",
-        &[LANE],
-    ),
+    gauge(PROCESS_START_TIME_SECONDS, "Start time of the process since the Unix epoch in seconds.", &[]),
+    histogram(INFRA_CALL_SECONDS, "Duration of one call to an external system.", &["system", "op"], FAST_SECONDS),
+    counter(INFRA_ERRORS_TOTAL, "Failed calls to an external system by stable error code.", &["system", "op", CODE]),
+    counter(CACHE_LOOKUPS_TOTAL, "Audio cache lookups by backend and result.", &["backend", "result"]),
+    counter(QUEUE_GROUP_RECREATED_TOTAL, "Queue consumer groups recreated after Redis lost them.", &[LANE]),
 ];
 
 /// The definition of `name`, if it is one of ours.
