@@ -23,7 +23,7 @@ use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::jobs::JobService;
 use crate::speech::SpeechService;
-use crate::{catalog, compat, edge, jobs_api, metrics, openapi, speech_api, web};
+use crate::{catalog, compat, edge, jobs_api, jobs_audio, metrics, openapi, speech_api, web};
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]
@@ -76,7 +76,7 @@ pub fn router_with_jobs(
             "/v1/jobs/{id}",
             get(jobs_api::get_job).delete(jobs_api::cancel_job),
         )
-        .route("/v1/jobs/{id}/audio", get(jobs_api::job_audio))
+        .route("/v1/jobs/{id}/audio", get(jobs_audio::job_audio))
         .route("/tts/generate", post(compat::generate))
         .route("/v1/voices", get(catalog::list_voices))
         .route("/v1/languages", get(catalog::list_languages))

@@ -2,22 +2,18 @@
 //! (or receive a webhook) and fetch the audio, with HTTP Range support or through a presigned
 //! storage URL when one is configured.
 
-use std::ops::Range;
-
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use polyvox_core::request::FieldNames;
 use polyvox_core::{ErrorCode, Limits, RawSynthesisRequest, SynthesisRequest};
-use polyvox_infra::InfraError;
 use polyvox_infra::db::Job;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::error::{ApiError, ErrorReport};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::jobs::{JobService, SubmitOptions, Submitted, has_audio, infra, unix_ms};
+use crate::jobs::{JobService, SubmitOptions, Submitted, has_audio, unix_ms};
 
 /// Response header telling whether the answer came from the result cache (`hit` | `miss`).
 pub const CACHE_HEADER: &str = "x-polyvox-cache";
@@ -292,140 +288,9 @@ pub(crate) async fn cancel_job(
     Ok(axum::Json(view(jobs, job).await).into_response())
 }
 
-/// The audio of a finished job; supports `Range: bytes=…` (206, or 416 when unsatisfiable).
-/// With presigned URLs configured, redirects (302) to the storage URL.
-#[utoipa::path(
-    get,
-    path = "/v1/jobs/{id}/audio",
-    tag = "jobs",
-    params(("id" = String, Path, description = "Job id"), ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1023`")),
-    responses(
-        (status = 200, description = "The whole file", content(("audio/mpeg"), ("audio/ogg; codecs=opus"), ("audio/flac"), ("audio/wav"), ("audio/pcm"))),
-        (status = 206, description = "The requested range, with `Content-Range`"),
-        (status = 302, description = "Redirect to a presigned storage URL"),
-        (status = 404, description = "No such job, or it has no audio (yet)", body = crate::error::ErrorBody),
-        (status = 416, description = "Range starts past the end", body = crate::error::ErrorBody),
-    )
-)]
-pub(crate) async fn job_audio(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let jobs = service(&st)?;
-    let job = jobs.get(&id).await?;
-    let audio = match &job.audio {
-        Some(a) if has_audio(&job) => a.clone(),
-        _ => {
-            return Err(ApiError::Domain(polyvox_core::Error::new(
-                ErrorCode::NotFound,
-                format!("job '{id}' has no audio: it is {}", job.status.as_str()),
-            )));
-        }
-    };
-    if let Some(url) = jobs.presigned(&audio.key).await {
-        let mut res = StatusCode::FOUND.into_response();
-        if let Ok(v) = HeaderValue::from_str(&url) {
-            res.headers_mut().insert(header::LOCATION, v);
-        }
-        return Ok(res);
-    }
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(r) => match parse_range(r, audio.bytes) {
-            Some(r) => Some(r),
-            None => return Ok(unsatisfiable(audio.bytes)),
-        },
-        None => None,
-    };
-    let partial = range.is_some();
-    let fetched = match jobs.read(&audio.key, range).await {
-        Ok(f) => f,
-        Err(InfraError::RangeNotSatisfiable { len }) => return Ok(unsatisfiable(len)),
-        Err(e) => return Err(infra(e)),
-    };
-    let content_type = fetched
-        .info
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let (start, end, len) = (fetched.range.start, fetched.range.end, fetched.info.len);
-    let mut res = Response::new(Body::from(fetched.bytes));
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if partial {
-        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end.saturating_sub(1)))
-        {
-            res.headers_mut().insert(header::CONTENT_RANGE, v);
-        }
-    }
-    Ok(res)
-}
-
-fn unsatisfiable(len: u64) -> Response {
-    let report = ErrorReport::new(
-        ErrorCode::InvalidRequest,
-        format!("range not satisfiable; the audio has {len} bytes"),
-    );
-    let mut res = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-        res.headers_mut().insert(header::CONTENT_RANGE, v);
-    }
-    res.extensions_mut().insert(report);
-    res
-}
-
-/// One `bytes=` range against an object of `len` bytes, as a half-open range; `None` when it
-/// cannot be satisfied. Unparseable headers are ignored per RFC 9110 (whole file), which the
-/// caller gets by passing the full range.
-pub(crate) fn parse_range(header: &str, len: u64) -> Option<Range<u64>> {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else {
-        return Some(0..len);
-    };
-    if spec.contains(',') {
-        // Multipart ranges are not supported; the whole file is a valid answer.
-        return Some(0..len);
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    let r = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
-        (Some(s), Some(e)) if e >= s => s..e.saturating_add(1).min(len),
-        (Some(_), Some(_)) => return Some(0..len),
-        (Some(s), None) if b.is_empty() => s..len,
-        (None, Some(n)) if a.is_empty() => len.saturating_sub(n)..len,
-        _ => return Some(0..len),
-    };
-    (r.start < len && r.start < r.end).then_some(r)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_follow_rfc_9110() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(0..10));
-        assert_eq!(parse_range("bytes=90-", 100), Some(90..100));
-        assert_eq!(parse_range("bytes=-10", 100), Some(90..100));
-        assert_eq!(parse_range("bytes=95-200", 100), Some(95..100));
-        assert_eq!(parse_range("bytes=100-", 100), None, "starts at the end");
-        assert_eq!(parse_range("bytes=200-300", 100), None);
-        assert_eq!(
-            parse_range("items=0-1", 100),
-            Some(0..100),
-            "unknown unit: whole file"
-        );
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Some(0..100));
-        assert_eq!(
-            parse_range("bytes=9-3", 100),
-            Some(0..100),
-            "invalid: ignored"
-        );
-    }
 
     #[test]
     fn webhooks_must_be_http_urls() {

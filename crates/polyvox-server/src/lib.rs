@@ -18,6 +18,7 @@ mod error;
 mod extract;
 pub mod jobs;
 mod jobs_api;
+mod jobs_audio;
 pub mod metrics;
 mod openapi;
 mod remote;

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{catalog, compat, error, jobs_api, speech_api, web};
+use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ use crate::{catalog, compat, error, jobs_api, speech_api, web};
         jobs_api::create_job,
         jobs_api::get_job,
         jobs_api::cancel_job,
-        jobs_api::job_audio,
+        jobs_audio::job_audio,
         compat::generate,
         catalog::list_voices,
         catalog::list_languages,
