@@ -122,7 +122,11 @@ impl Lang {
                 let known: Vec<&str> = Self::ALL.iter().map(|l| l.code()).collect();
                 return Err(Error::new(
                     ErrorCode::UnknownLanguage,
-                    format!("{field} '{}' is not a known language; use one of {}", s.trim(), known.join(", ")),
+                    format!(
+                        "{field} '{}' is not a known language; use one of {}",
+                        s.trim(),
+                        known.join(", ")
+                    ),
                 ));
             }
         };
@@ -131,7 +135,9 @@ impl Lang {
 
     /// The language of a Kokoro voice id, from its first letter.
     pub const fn of_voice(voice_id: &str) -> Option<Self> {
-        let Some(first) = voice_id.as_bytes().first() else { return None };
+        let Some(first) = voice_id.as_bytes().first() else {
+            return None;
+        };
         match first {
             b'a' => Some(Self::EnUs),
             b'b' => Some(Self::EnGb),

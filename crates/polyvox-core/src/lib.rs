@@ -14,7 +14,7 @@ pub use error::{Error, ErrorCode};
 pub use format::AudioFormat;
 pub use lang::Lang;
 pub use request::{Limits, RawSynthesisRequest, SynthesisRequest};
-pub use voice::{Gender, VoiceInfo, VoiceSpec, VOICES};
+pub use voice::{Gender, VOICES, VoiceInfo, VoiceSpec};
 
 /// Output sample rate of the Kokoro model (mono).
 pub const SAMPLE_RATE: u32 = 24_000;

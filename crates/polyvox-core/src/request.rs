@@ -14,7 +14,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_input_chars: 10_000, min_speed: 0.25, max_speed: 4.0 }
+        Self {
+            max_input_chars: 10_000,
+            min_speed: 0.25,
+            max_speed: 4.0,
+        }
     }
 }
 
@@ -49,9 +53,20 @@ pub struct FieldNames {
 }
 
 impl FieldNames {
-    pub const CLI: FieldNames = FieldNames { text: "text", voice: "--voice", lang: "--lang", speed: "--speed", format: "--format" };
-    pub const OPENAI: FieldNames =
-        FieldNames { text: "input", voice: "voice", lang: "lang", speed: "speed", format: "response_format" };
+    pub const CLI: FieldNames = FieldNames {
+        text: "text",
+        voice: "--voice",
+        lang: "--lang",
+        speed: "--speed",
+        format: "--format",
+    };
+    pub const OPENAI: FieldNames = FieldNames {
+        text: "input",
+        voice: "voice",
+        lang: "lang",
+        speed: "speed",
+        format: "response_format",
+    };
 }
 
 impl RawSynthesisRequest {
@@ -60,16 +75,27 @@ impl RawSynthesisRequest {
     pub fn validate(self, limits: &Limits, names: FieldNames) -> Result<SynthesisRequest, Error> {
         let text = clean_text(&self.text);
         if text.is_empty() {
-            return Err(Error::new(ErrorCode::EmptyInput, format!("{} is empty: give some text to speak", names.text)));
+            return Err(Error::new(
+                ErrorCode::EmptyInput,
+                format!("{} is empty: give some text to speak", names.text),
+            ));
         }
         let chars = text.chars().count();
         if chars > limits.max_input_chars {
             return Err(Error::new(
                 ErrorCode::InputTooLong,
-                format!("{} has {chars} characters; the limit is {}", names.text, limits.max_input_chars),
+                format!(
+                    "{} has {chars} characters; the limit is {}",
+                    names.text, limits.max_input_chars
+                ),
             ));
         }
-        let lang = self.lang.as_deref().filter(|s| !s.trim().is_empty()).map(|s| Lang::parse(s, names.lang)).transpose()?;
+        let lang = self
+            .lang
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Lang::parse(s, names.lang))
+            .transpose()?;
         let voice = match self.voice.as_deref() {
             Some(v) => VoiceSpec::parse(v, names.voice)?,
             None => VoiceSpec::single(lang.unwrap_or(Lang::EnUs).default_voice())?,
@@ -82,21 +108,33 @@ impl RawSynthesisRequest {
         if !(speed.is_finite() && speed >= limits.min_speed && speed <= limits.max_speed) {
             return Err(Error::new(
                 ErrorCode::SpeedOutOfRange,
-                format!("{} {speed} is outside [{}, {}]", names.speed, limits.min_speed, limits.max_speed),
+                format!(
+                    "{} {speed} is outside [{}, {}]",
+                    names.speed, limits.min_speed, limits.max_speed
+                ),
             ));
         }
         let format = match self.format.as_deref() {
             Some(f) => AudioFormat::parse(f, names.format)?,
             None => AudioFormat::Mp3,
         };
-        Ok(SynthesisRequest { text, voice, lang, speed, format })
+        Ok(SynthesisRequest {
+            text,
+            voice,
+            lang,
+            speed,
+            format,
+        })
     }
 }
 
 /// Trims, and drops control characters other than line breaks and tabs (they cannot be spoken and
 /// some terminals or logs would interpret them).
 fn clean_text(s: &str) -> String {
-    s.trim().chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')).collect()
+    s.trim()
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -104,47 +142,112 @@ mod tests {
     use super::*;
 
     fn raw(text: &str) -> RawSynthesisRequest {
-        RawSynthesisRequest { text: text.into(), ..Default::default() }
+        RawSynthesisRequest {
+            text: text.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn defaults_follow_the_voice() {
-        let r = RawSynthesisRequest { voice: Some("bf_emma".into()), ..raw("Hello") }
-            .validate(&Limits::default(), FieldNames::CLI)
-            .unwrap();
+        let r = RawSynthesisRequest {
+            voice: Some("bf_emma".into()),
+            ..raw("Hello")
+        }
+        .validate(&Limits::default(), FieldNames::CLI)
+        .unwrap();
         assert_eq!(r.lang, Lang::EnGb);
         assert_eq!(r.format, AudioFormat::Mp3);
         assert_eq!(r.speed, 1.0);
-        let r = RawSynthesisRequest { lang: Some("en-gb".into()), ..raw("Hello") }
-            .validate(&Limits::default(), FieldNames::CLI)
-            .unwrap();
+        let r = RawSynthesisRequest {
+            lang: Some("en-gb".into()),
+            ..raw("Hello")
+        }
+        .validate(&Limits::default(), FieldNames::CLI)
+        .unwrap();
         assert_eq!(r.voice.canonical(), "bf_emma");
     }
 
     #[test]
     fn every_bad_field_has_its_code_and_names_the_field() {
-        let limits = Limits { max_input_chars: 10, ..Default::default() };
+        let limits = Limits {
+            max_input_chars: 10,
+            ..Default::default()
+        };
         let cases = [
             (raw("   "), ErrorCode::EmptyInput, "input"),
             (raw("\u{7}\u{1b}"), ErrorCode::EmptyInput, "input"),
             (raw("01234567890"), ErrorCode::InputTooLong, "limit is 10"),
-            (RawSynthesisRequest { voice: Some("zz_nobody".into()), ..raw("hi") }, ErrorCode::VoiceNotFound, "voice"),
-            (RawSynthesisRequest { lang: Some("klingon".into()), ..raw("hi") }, ErrorCode::UnknownLanguage, "lang"),
-            (RawSynthesisRequest { speed: Some(4.5), ..raw("hi") }, ErrorCode::SpeedOutOfRange, "[0.25, 4]"),
-            (RawSynthesisRequest { speed: Some(0.1), ..raw("hi") }, ErrorCode::SpeedOutOfRange, "speed"),
-            (RawSynthesisRequest { speed: Some(f32::NAN), ..raw("hi") }, ErrorCode::SpeedOutOfRange, "speed"),
-            (RawSynthesisRequest { format: Some("aac".into()), ..raw("hi") }, ErrorCode::UnsupportedFormat, "response_format"),
+            (
+                RawSynthesisRequest {
+                    voice: Some("zz_nobody".into()),
+                    ..raw("hi")
+                },
+                ErrorCode::VoiceNotFound,
+                "voice",
+            ),
+            (
+                RawSynthesisRequest {
+                    lang: Some("klingon".into()),
+                    ..raw("hi")
+                },
+                ErrorCode::UnknownLanguage,
+                "lang",
+            ),
+            (
+                RawSynthesisRequest {
+                    speed: Some(4.5),
+                    ..raw("hi")
+                },
+                ErrorCode::SpeedOutOfRange,
+                "[0.25, 4]",
+            ),
+            (
+                RawSynthesisRequest {
+                    speed: Some(0.1),
+                    ..raw("hi")
+                },
+                ErrorCode::SpeedOutOfRange,
+                "speed",
+            ),
+            (
+                RawSynthesisRequest {
+                    speed: Some(f32::NAN),
+                    ..raw("hi")
+                },
+                ErrorCode::SpeedOutOfRange,
+                "speed",
+            ),
+            (
+                RawSynthesisRequest {
+                    format: Some("aac".into()),
+                    ..raw("hi")
+                },
+                ErrorCode::UnsupportedFormat,
+                "response_format",
+            ),
         ];
         for (req, code, needle) in cases {
-            let err = req.clone().validate(&limits, FieldNames::OPENAI).unwrap_err();
+            let err = req
+                .clone()
+                .validate(&limits, FieldNames::OPENAI)
+                .unwrap_err();
             assert_eq!(err.code, code, "{req:?}");
-            assert!(err.message.contains(needle), "{:?}: '{}' lacks '{needle}'", req, err.message);
+            assert!(
+                err.message.contains(needle),
+                "{:?}: '{}' lacks '{needle}'",
+                req,
+                err.message
+            );
         }
     }
 
     #[test]
     fn limit_counts_characters_not_bytes() {
-        let limits = Limits { max_input_chars: 5, ..Default::default() };
+        let limits = Limits {
+            max_input_chars: 5,
+            ..Default::default()
+        };
         assert!(raw("ありがとう").validate(&limits, FieldNames::CLI).is_ok());
     }
 }

@@ -104,7 +104,11 @@ pub fn resolve(name: &str) -> Option<&'static VoiceInfo> {
     VOICES
         .iter()
         .find(|v| v.id.eq_ignore_ascii_case(name))
-        .or_else(|| VOICES.iter().find(|v| v.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))))
+        .or_else(|| {
+            VOICES
+                .iter()
+                .find(|v| v.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+        })
         .or_else(|| VOICES.iter().find(|v| v.name.eq_ignore_ascii_case(name)))
 }
 
@@ -125,12 +129,22 @@ impl VoiceSpec {
     pub fn parse(s: &str, field: &str) -> Result<Self, Error> {
         let s = s.trim();
         if s.is_empty() {
-            return Err(Error::new(ErrorCode::VoiceNotFound, format!("{field} must not be empty")));
+            return Err(Error::new(
+                ErrorCode::VoiceNotFound,
+                format!("{field} must not be empty"),
+            ));
         }
-        let blend_err = |why: String| Error::new(ErrorCode::InvalidVoiceBlend, format!("{field} '{s}': {why}"));
+        let blend_err = |why: String| {
+            Error::new(
+                ErrorCode::InvalidVoiceBlend,
+                format!("{field} '{s}': {why}"),
+            )
+        };
         let pieces: Vec<&str> = s.split('+').map(str::trim).collect();
         if pieces.len() > MAX_BLEND_VOICES {
-            return Err(blend_err(format!("a blend may have at most {MAX_BLEND_VOICES} voices")));
+            return Err(blend_err(format!(
+                "a blend may have at most {MAX_BLEND_VOICES} voices"
+            )));
         }
         let mut parts: Vec<(&'static str, f32)> = Vec::with_capacity(pieces.len());
         for piece in pieces {
@@ -143,7 +157,10 @@ impl VoiceSpec {
                     let Some(num) = rest.strip_suffix(')') else {
                         return Err(blend_err(format!("'{piece}' must look like voice(weight)")));
                     };
-                    let w: f32 = num.trim().parse().map_err(|_| blend_err(format!("weight '{num}' is not a number")))?;
+                    let w: f32 = num
+                        .trim()
+                        .parse()
+                        .map_err(|_| blend_err(format!("weight '{num}' is not a number")))?;
                     if !(w.is_finite() && w > 0.0 && w <= 100.0) {
                         return Err(blend_err(format!("weight {num} must be in (0, 100]")));
                     }
@@ -153,7 +170,10 @@ impl VoiceSpec {
             let Some(info) = resolve(name) else {
                 return Err(Error::new(
                     ErrorCode::VoiceNotFound,
-                    format!("{field}: voice '{name}' does not exist; GET /v1/voices lists the {} voices", VOICES.len()),
+                    format!(
+                        "{field}: voice '{name}' does not exist; GET /v1/voices lists the {} voices",
+                        VOICES.len()
+                    ),
                 ));
             };
             if let Some(p) = parts.iter_mut().find(|(id, _)| *id == info.id) {
@@ -186,7 +206,11 @@ impl VoiceSpec {
         if self.parts.len() == 1 {
             return self.parts[0].0.to_string();
         }
-        self.parts.iter().map(|(id, w)| format!("{id}({w:.4})")).collect::<Vec<_>>().join("+")
+        self.parts
+            .iter()
+            .map(|(id, w)| format!("{id}({w:.4})"))
+            .collect::<Vec<_>>()
+            .join("+")
     }
 }
 
@@ -206,12 +230,30 @@ mod tests {
 
     #[test]
     fn resolves_ids_names_and_openai_aliases() {
-        assert_eq!(VoiceSpec::parse("af_bella", "voice").unwrap().canonical(), "af_bella");
-        assert_eq!(VoiceSpec::parse("Bella", "voice").unwrap().canonical(), "af_bella");
-        assert_eq!(VoiceSpec::parse("alloy", "voice").unwrap().canonical(), "af_alloy");
-        assert_eq!(VoiceSpec::parse("shimmer", "voice").unwrap().canonical(), "af_bella");
-        assert_eq!(VoiceSpec::parse("Misaki", "voice").unwrap().canonical(), "jf_alpha");
-        assert_eq!(VoiceSpec::parse("SKY", "voice").unwrap().canonical(), "af_sky");
+        assert_eq!(
+            VoiceSpec::parse("af_bella", "voice").unwrap().canonical(),
+            "af_bella"
+        );
+        assert_eq!(
+            VoiceSpec::parse("Bella", "voice").unwrap().canonical(),
+            "af_bella"
+        );
+        assert_eq!(
+            VoiceSpec::parse("alloy", "voice").unwrap().canonical(),
+            "af_alloy"
+        );
+        assert_eq!(
+            VoiceSpec::parse("shimmer", "voice").unwrap().canonical(),
+            "af_bella"
+        );
+        assert_eq!(
+            VoiceSpec::parse("Misaki", "voice").unwrap().canonical(),
+            "jf_alpha"
+        );
+        assert_eq!(
+            VoiceSpec::parse("SKY", "voice").unwrap().canonical(),
+            "af_sky"
+        );
     }
 
     #[test]
@@ -239,9 +281,15 @@ mod tests {
         ] {
             let err = VoiceSpec::parse(input, "voice").unwrap_err();
             assert_eq!(err.code, code, "{input}: {err}");
-            assert!(err.message.contains("voice"), "message names the field: {err}");
+            assert!(
+                err.message.contains("voice"),
+                "message names the field: {err}"
+            );
         }
-        let many = vec!["af_bella"; MAX_BLEND_VOICES + 1].join("+");
-        assert_eq!(VoiceSpec::parse(&many, "voice").unwrap_err().code, ErrorCode::InvalidVoiceBlend);
+        let many = ["af_bella"; MAX_BLEND_VOICES + 1].join("+");
+        assert_eq!(
+            VoiceSpec::parse(&many, "voice").unwrap_err().code,
+            ErrorCode::InvalidVoiceBlend
+        );
     }
 }

@@ -58,8 +58,18 @@ pub struct Synthesizer {
 }
 
 impl Synthesizer {
-    pub fn new(frontend: Arc<Frontend>, engine: Engine, voices: Arc<VoiceBank>, cfg: SynthConfig) -> Self {
-        Self { frontend, engine, voices, cfg }
+    pub fn new(
+        frontend: Arc<Frontend>,
+        engine: Engine,
+        voices: Arc<VoiceBank>,
+        cfg: SynthConfig,
+    ) -> Self {
+        Self {
+            frontend,
+            engine,
+            voices,
+            cfg,
+        }
     }
 
     pub fn config(&self) -> &SynthConfig {
@@ -75,13 +85,27 @@ impl Synthesizer {
     }
 
     /// Splits the request's text into model-sized chunks. CPU-bound: call it off the async runtime.
-    pub fn plan(&self, req: &SynthesisRequest, low_latency: bool) -> Result<Vec<Chunk>, SynthError> {
+    pub fn plan(
+        &self,
+        req: &SynthesisRequest,
+        low_latency: bool,
+    ) -> Result<Vec<Chunk>, SynthError> {
         if !self.frontend.supports(req.lang) {
             return Err(SynthError::UnsupportedLanguage(req.lang));
         }
-        let max_ids = self.cfg.max_chunk_ids.clamp(16, polyvox_core::MODEL_MAX_IDS);
-        let first = if low_latency { self.cfg.first_chunk_ids.clamp(16, max_ids) } else { max_ids };
-        let opts = ChunkOptions { max_ids, first_max_ids: first };
+        let max_ids = self
+            .cfg
+            .max_chunk_ids
+            .clamp(16, polyvox_core::MODEL_MAX_IDS);
+        let first = if low_latency {
+            self.cfg.first_chunk_ids.clamp(16, max_ids)
+        } else {
+            max_ids
+        };
+        let opts = ChunkOptions {
+            max_ids,
+            first_max_ids: first,
+        };
         Ok(self.frontend.chunks(&req.text, req.lang, &opts)?)
     }
 
@@ -90,7 +114,10 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>, SynthError> {
+    ) -> Result<
+        tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>,
+        SynthError,
+    > {
         let style = self.voices.style(&req.voice, chunk.ids.len())?;
         Ok(self.engine.submit(chunk.ids.clone(), style, req.speed)?)
     }
@@ -123,12 +150,17 @@ impl Synthesizer {
                 pending.push_back(self.submit_blocking_retry(req, &chunks[next])?);
                 next += 1;
             }
-            let rx = pending.pop_front().ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
+            let rx = pending
+                .pop_front()
+                .ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
             let audio = rx.blocking_recv().map_err(|_| SynthError::Cancelled)??;
             pcm.extend(self.finish_chunk(audio, &chunks[done]));
             progress(done + 1, chunks.len());
         }
-        Ok(Rendered { pcm, chunks: chunks.len() })
+        Ok(Rendered {
+            pcm,
+            chunks: chunks.len(),
+        })
     }
 
     /// A full engine queue is back-pressure, not failure, for a request that is already running.
@@ -136,7 +168,10 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>, SynthError> {
+    ) -> Result<
+        tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>,
+        SynthError,
+    > {
         loop {
             match self.submit(req, chunk) {
                 Err(SynthError::Engine(polyvox_engine::EngineError::QueueFull { .. })) => {

@@ -33,9 +33,11 @@ impl Backend for Signature {
 }
 
 fn assets() -> PathBuf {
-    std::env::var_os("POLYVOX_ASSETS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/polyvox")
-    })
+    std::env::var_os("POLYVOX_ASSETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/polyvox")
+        })
 }
 
 fn synthesizer() -> Arc<Synthesizer> {
@@ -44,16 +46,36 @@ fn synthesizer() -> Arc<Synthesizer> {
 
 fn synthesizer_counting(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
     let root = assets();
-    assert!(root.join("lexicons/us_gold.json").exists(), "lexicons missing in {}: run `polyvox models fetch`", root.display());
+    assert!(
+        root.join("lexicons/us_gold.json").exists(),
+        "lexicons missing in {}: run `polyvox models fetch`",
+        root.display()
+    );
     let frontend = Frontend::load(&Resources {
         vocab_path: root.join("vocab.json"),
         lexicon_dir: root.join("lexicons"),
         espeak: EspeakMode::Off,
     })
     .unwrap();
-    let engine = Engine::start(&EngineConfig { sessions: 2, queue_capacity: 8, warmup_ids: 0 }, move |_| Ok(Box::new(Signature(Arc::clone(&calls))) as Box<dyn Backend>)).unwrap();
+    let engine = Engine::start(
+        &EngineConfig {
+            sessions: 2,
+            queue_capacity: 8,
+            warmup_ids: 0,
+        },
+        move |_| Ok(Box::new(Signature(Arc::clone(&calls))) as Box<dyn Backend>),
+    )
+    .unwrap();
     let voices = Arc::new(VoiceBank::new(root.join("voices")));
-    Arc::new(Synthesizer::new(Arc::new(frontend), engine, voices, SynthConfig { fade_ms: 1.0, ..SynthConfig::default() }))
+    Arc::new(Synthesizer::new(
+        Arc::new(frontend),
+        engine,
+        voices,
+        SynthConfig {
+            fade_ms: 1.0,
+            ..SynthConfig::default()
+        },
+    ))
 }
 
 fn long_request(format: AudioFormat) -> SynthesisRequest {
@@ -67,9 +89,14 @@ fn long_request(format: AudioFormat) -> SynthesisRequest {
             i * 7
         ));
     }
-    RawSynthesisRequest { text, voice: Some("af_heart".into()), format: Some(format.as_str().into()), ..Default::default() }
-        .validate(&Limits::default(), FieldNames::CLI)
-        .unwrap()
+    RawSynthesisRequest {
+        text,
+        voice: Some("af_heart".into()),
+        format: Some(format.as_str().into()),
+        ..Default::default()
+    }
+    .validate(&Limits::default(), FieldNames::CLI)
+    .unwrap()
 }
 
 /// Reads the joined audio back: each chunk's tone sits at its offset, in plan order.
@@ -79,10 +106,19 @@ fn assert_in_order(pcm: &[f32], chunks: &[Chunk], tolerance: f32) {
         let mid = pos + SAMPLES_PER_CHUNK / 2;
         assert!(mid < pcm.len(), "audio ends before chunk {}", c.index);
         let got = pcm[mid];
-        assert!((got - level(&c.ids)).abs() < tolerance, "chunk {} at {mid}: {got} != {}", c.index, level(&c.ids));
+        assert!(
+            (got - level(&c.ids)).abs() < tolerance,
+            "chunk {} at {mid}: {got} != {}",
+            c.index,
+            level(&c.ids)
+        );
         pos += SAMPLES_PER_CHUNK + (c.pause_after_ms as usize) * 24;
     }
-    assert_eq!(pos, pcm.len(), "audio has exactly the planned chunks and pauses");
+    assert_eq!(
+        pos,
+        pcm.len(),
+        "audio has exactly the planned chunks and pauses"
+    );
 }
 
 #[test]
@@ -90,9 +126,15 @@ fn blocking_render_keeps_every_chunk_in_order() {
     let synth = synthesizer();
     let req = long_request(AudioFormat::Wav);
     let chunks = synth.plan(&req, false).unwrap();
-    assert!(chunks.len() > 20, "5,200 chars should need many chunks, got {}", chunks.len());
+    assert!(
+        chunks.len() > 20,
+        "5,200 chars should need many chunks, got {}",
+        chunks.len()
+    );
     let mut seen = vec![];
-    let rendered = synth.render_blocking(&req, &chunks, &mut |done, total| seen.push((done, total))).unwrap();
+    let rendered = synth
+        .render_blocking(&req, &chunks, &mut |done, total| seen.push((done, total)))
+        .unwrap();
     assert_eq!(seen.last(), Some(&(chunks.len(), chunks.len())));
     assert_in_order(&rendered.pcm, &chunks, 1e-5);
 }
@@ -102,13 +144,25 @@ async fn stream_keeps_every_chunk_in_order() {
     let synth = synthesizer();
     let req = long_request(AudioFormat::Pcm);
     let chunks = synth.plan(&req, true).unwrap();
-    let mut stream = synth.stream(req, Delivery { low_latency: true, whole_file: false }).await.unwrap();
+    let mut stream = synth
+        .stream(
+            req,
+            Delivery {
+                low_latency: true,
+                whole_file: false,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(stream.chunks, chunks.len());
     let mut bytes = vec![];
     while let Some(piece) = stream.next().await {
         bytes.extend_from_slice(&piece.unwrap());
     }
-    let pcm: Vec<f32> = bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
+    let pcm: Vec<f32> = bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
     assert_in_order(&pcm, &chunks, 1e-3);
 }
 
@@ -118,7 +172,16 @@ async fn dropping_the_stream_stops_the_work() {
     let synth = synthesizer_counting(Arc::clone(&calls));
     let req = long_request(AudioFormat::Pcm);
     let total = synth.plan(&req, true).unwrap().len();
-    let mut stream = synth.stream(req, Delivery { low_latency: true, whole_file: false }).await.unwrap();
+    let mut stream = synth
+        .stream(
+            req,
+            Delivery {
+                low_latency: true,
+                whole_file: false,
+            },
+        )
+        .await
+        .unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert!(!first.is_empty());
     drop(stream);
@@ -133,5 +196,8 @@ async fn dropping_the_stream_stops_the_work() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let after_drop = calls.load(Ordering::SeqCst);
     // Warm-up (one per session) plus a bounded pipeline: far fewer calls than chunks.
-    assert!(after_drop < total / 2, "{after_drop} model calls for a dropped stream of {total} chunks");
+    assert!(
+        after_drop < total / 2,
+        "{after_drop} model calls for a dropped stream of {total} chunks"
+    );
 }

@@ -26,7 +26,10 @@ pub fn ensure_assets(args: &EngineArgs) -> anyhow::Result<AssetDir> {
         if args.no_fetch {
             return Err(anyhow::anyhow!(missing));
         }
-        eprintln!("Model assets are missing in {} ({missing}); fetching them now.", assets.root().display());
+        eprintln!(
+            "Model assets are missing in {} ({missing}); fetching them now.",
+            assets.root().display()
+        );
         crate::models::fetch(&assets)?;
     }
     Ok(assets)
@@ -37,7 +40,9 @@ fn intra_threads(args: &EngineArgs) -> usize {
     if args.intra_threads > 0 {
         return args.intra_threads;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     (cores / args.sessions.max(1)).max(1)
 }
 
@@ -82,5 +87,10 @@ pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> 
         elapsed_ms = started.elapsed().as_millis() as u64,
         "model loaded and warmed"
     );
-    Ok(Arc::new(Synthesizer::new(frontend, engine, voices, synth_config(args))))
+    Ok(Arc::new(Synthesizer::new(
+        frontend,
+        engine,
+        voices,
+        synth_config(args),
+    )))
 }

@@ -25,7 +25,10 @@ pub fn run(args: SayArgs) -> Result<(), crate::Failure> {
             )
         })?,
     };
-    let limits = Limits { max_input_chars: args.max_chars, ..Limits::default() };
+    let limits = Limits {
+        max_input_chars: args.max_chars,
+        ..Limits::default()
+    };
     let raw = RawSynthesisRequest {
         text,
         voice: args.voice.clone(),
@@ -47,9 +50,14 @@ pub fn run(args: SayArgs) -> Result<(), crate::Failure> {
             .map_err(Error::from)?;
         bar.finish_and_clear();
         let elapsed = started.elapsed().as_secs_f64();
-        let bytes = polyvox_audio::encode(req.format, &rendered.pcm, &synth.config().encode).map_err(|e| Error::new(e.code(), e.to_string()))?;
-        std::io::Write::write_all(&mut out, &bytes)
-            .map_err(|e| Error::new(ErrorCode::OutputUnwritable, format!("writing {}: {e}", args.output.display())))?;
+        let bytes = polyvox_audio::encode(req.format, &rendered.pcm, &synth.config().encode)
+            .map_err(|e| Error::new(e.code(), e.to_string()))?;
+        std::io::Write::write_all(&mut out, &bytes).map_err(|e| {
+            Error::new(
+                ErrorCode::OutputUnwritable,
+                format!("writing {}: {e}", args.output.display()),
+            )
+        })?;
         Ok((rendered, elapsed, bytes.len()))
     })();
     match result {
@@ -79,31 +87,55 @@ fn read_text(args: &SayArgs) -> Result<String, Error> {
     let (bytes, source) = match (&args.text, &args.file) {
         (Some(t), _) if t != "-" => return Ok(t.clone()),
         (_, Some(path)) => (
-            std::fs::read(path).map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("--file {}: {e}", path.display())))?,
+            std::fs::read(path).map_err(|e| {
+                Error::new(
+                    ErrorCode::InvalidRequest,
+                    format!("--file {}: {e}", path.display()),
+                )
+            })?,
             format!("--file {}", path.display()),
         ),
         _ => {
             if std::io::stdin().is_terminal() {
-                return Err(Error::new(ErrorCode::EmptyInput, "text is missing: pass it as an argument, with --file, or on standard input"));
+                return Err(Error::new(
+                    ErrorCode::EmptyInput,
+                    "text is missing: pass it as an argument, with --file, or on standard input",
+                ));
             }
             let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("reading standard input: {e}")))?;
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                Error::new(
+                    ErrorCode::InvalidRequest,
+                    format!("reading standard input: {e}"),
+                )
+            })?;
             (buf, "standard input".to_string())
         }
     };
     String::from_utf8(bytes).map_err(|e| {
-        Error::new(ErrorCode::InvalidUtf8, format!("{source} is not valid UTF-8 (first bad byte at offset {})", e.utf8_error().valid_up_to()))
+        Error::new(
+            ErrorCode::InvalidUtf8,
+            format!(
+                "{source} is not valid UTF-8 (first bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
 }
 
 fn open_output(path: &Path) -> Result<std::fs::File, Error> {
     if path.is_dir() {
-        return Err(Error::new(ErrorCode::OutputUnwritable, format!("--output {} is a directory", path.display())));
+        return Err(Error::new(
+            ErrorCode::OutputUnwritable,
+            format!("--output {} is a directory", path.display()),
+        ));
     }
-    std::fs::File::create(path)
-        .map_err(|e| Error::new(ErrorCode::OutputUnwritable, format!("--output {} cannot be written: {e}", path.display())))
+    std::fs::File::create(path).map_err(|e| {
+        Error::new(
+            ErrorCode::OutputUnwritable,
+            format!("--output {} cannot be written: {e}", path.display()),
+        )
+    })
 }
 
 fn progress_bar(args: &SayArgs, chunks: usize, chars: usize) -> ProgressBar {
@@ -113,8 +145,10 @@ fn progress_bar(args: &SayArgs, chunks: usize, chars: usize) -> ProgressBar {
     }
     let bar = ProgressBar::new(chunks as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chunks ({msg}) ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chunks ({msg}) ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(format!("{chars} chars"));
     bar

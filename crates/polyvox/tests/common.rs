@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 
 pub fn polyvox() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyvox"));
-    cmd.env("POLYVOX_LOG", "warn").env_remove("POLYVOX_LOG_FORMAT");
+    cmd.env("POLYVOX_LOG", "warn")
+        .env_remove("POLYVOX_LOG_FORMAT");
     cmd
 }
 
@@ -33,10 +34,17 @@ pub fn read_wav(path: &Path) -> (u32, Vec<f32>) {
             assert_eq!(u16::from_le_bytes([b[body], b[body + 1]]), 1, "PCM");
             assert_eq!(u16::from_le_bytes([b[body + 2], b[body + 3]]), 1, "mono");
             rate = u32::from_le_bytes(b[body + 4..body + 8].try_into().unwrap());
-            assert_eq!(u16::from_le_bytes([b[body + 14], b[body + 15]]), 16, "16-bit");
+            assert_eq!(
+                u16::from_le_bytes([b[body + 14], b[body + 15]]),
+                16,
+                "16-bit"
+            );
         } else if id == b"data" {
             let end = body.saturating_add(len).min(b.len());
-            let pcm = b[body..end].chunks_exact(2).map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0).collect();
+            let pcm = b[body..end]
+                .chunks_exact(2)
+                .map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
+                .collect();
             return (rate, pcm);
         }
         pos = body + len + (len & 1);
@@ -56,7 +64,12 @@ pub fn check_audio(rate: u32, pcm: &[f32]) -> AudioCheck {
     let rms = (pcm.iter().map(|x| x * x).sum::<f32>() / pcm.len().max(1) as f32).sqrt();
     let peak = pcm.iter().fold(0f32, |m, x| m.max(x.abs()));
     let clipped = pcm.iter().filter(|x| x.abs() >= 0.999).count();
-    AudioCheck { seconds: pcm.len() as f64 / f64::from(rate), rms, peak, clipped }
+    AudioCheck {
+        seconds: pcm.len() as f64 / f64::from(rate),
+        rms,
+        peak,
+        clipped,
+    }
 }
 
 pub fn tempdir() -> tempfile::TempDir {
@@ -70,7 +83,9 @@ pub fn shared_dir() -> PathBuf {
 }
 
 pub fn tools_dir() -> PathBuf {
-    std::env::var_os("POLYVOX_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(&std::env::var("HOME").expect("HOME")).join(".cache/polyvox-tools")
-    })
+    std::env::var_os("POLYVOX_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var("HOME").expect("HOME")).join(".cache/polyvox-tools")
+        })
 }

@@ -13,28 +13,96 @@ fn bad_inputs_fail_cleanly_with_codes() {
     let out_s = out.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (vec!["   ", "-o", out_s], "empty_input", "text"),
-        (vec!["hello", "-o", out_s, "--voice", "zz_nobody"], "voice_not_found", "--voice"),
-        (vec!["hello", "-o", out_s, "--voice", "af_bella(2"], "invalid_voice_blend", "--voice"),
-        (vec!["hello", "-o", out_s, "--lang", "klingon"], "unknown_language", "--lang"),
-        (vec!["hello", "-o", out_s, "--speed", "4.5"], "speed_out_of_range", "[0.25, 4]"),
-        (vec!["hello", "-o", out_s, "--speed", "0.1"], "speed_out_of_range", "--speed"),
-        (vec!["hello", "-o", out_s, "--speed", "-1"], "speed_out_of_range", "--speed"),
-        (vec!["hello there", "-o", out_s, "--max-chars", "5"], "input_too_long", "limit is 5"),
-        (vec!["-f", bad_utf8.to_str().unwrap(), "-o", out_s], "invalid_utf8", "offset 3"),
-        (vec!["hello", "-o", "/nonexistent-dir/x/out.wav"], "output_unwritable", "/nonexistent-dir/x/out.wav"),
-        (vec!["hello", "-o", dir.path().to_str().unwrap(), "--format", "wav"], "output_unwritable", "directory"),
-        (vec!["hello", "-o", "out.xyz"], "unsupported_format", "--format"),
-        (vec!["hello", "-o", out_s, "--format", "aac"], "unsupported_format", "--format"),
+        (
+            vec!["hello", "-o", out_s, "--voice", "zz_nobody"],
+            "voice_not_found",
+            "--voice",
+        ),
+        (
+            vec!["hello", "-o", out_s, "--voice", "af_bella(2"],
+            "invalid_voice_blend",
+            "--voice",
+        ),
+        (
+            vec!["hello", "-o", out_s, "--lang", "klingon"],
+            "unknown_language",
+            "--lang",
+        ),
+        (
+            vec!["hello", "-o", out_s, "--speed", "4.5"],
+            "speed_out_of_range",
+            "[0.25, 4]",
+        ),
+        (
+            vec!["hello", "-o", out_s, "--speed", "0.1"],
+            "speed_out_of_range",
+            "--speed",
+        ),
+        (
+            vec!["hello", "-o", out_s, "--speed", "-1"],
+            "speed_out_of_range",
+            "--speed",
+        ),
+        (
+            vec!["hello there", "-o", out_s, "--max-chars", "5"],
+            "input_too_long",
+            "limit is 5",
+        ),
+        (
+            vec!["-f", bad_utf8.to_str().unwrap(), "-o", out_s],
+            "invalid_utf8",
+            "offset 3",
+        ),
+        (
+            vec!["hello", "-o", "/nonexistent-dir/x/out.wav"],
+            "output_unwritable",
+            "/nonexistent-dir/x/out.wav",
+        ),
+        (
+            vec![
+                "hello",
+                "-o",
+                dir.path().to_str().unwrap(),
+                "--format",
+                "wav",
+            ],
+            "output_unwritable",
+            "directory",
+        ),
+        (
+            vec!["hello", "-o", "out.xyz"],
+            "unsupported_format",
+            "--format",
+        ),
+        (
+            vec!["hello", "-o", out_s, "--format", "aac"],
+            "unsupported_format",
+            "--format",
+        ),
     ];
     for (args, code, needle) in cases {
         let o = run(polyvox().arg("say").args(&args));
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: expected exit 2, got {:?}; stderr: {err}", o.status);
-        assert!(err.contains(&format!("error[{code}]")), "{args:?}: no code {code} in: {err}");
-        assert!(err.contains(needle), "{args:?}: message lacks '{needle}': {err}");
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: expected exit 2, got {:?}; stderr: {err}",
+            o.status
+        );
+        assert!(
+            err.contains(&format!("error[{code}]")),
+            "{args:?}: no code {code} in: {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{args:?}: message lacks '{needle}': {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
-    assert!(!out.exists(), "no output file is left behind by a failed run");
+    assert!(
+        !out.exists(),
+        "no output file is left behind by a failed run"
+    );
 }
 
 #[test]

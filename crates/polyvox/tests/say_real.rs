@@ -7,9 +7,23 @@ use common::*;
 fn say_wav(text: &str, voice: &str, lang: &str) -> AudioCheck {
     let dir = tempdir();
     let out = dir.path().join("out.wav");
-    let o = run(polyvox().args(["say", text, "-o", out.to_str().unwrap(), "--voice", voice, "--lang", lang, "-q"]));
+    let o = run(polyvox().args([
+        "say",
+        text,
+        "-o",
+        out.to_str().unwrap(),
+        "--voice",
+        voice,
+        "--lang",
+        lang,
+        "-q",
+    ]));
     assert!(o.status.success(), "say failed: {}", stderr(&o));
-    assert!(stderr(&o).contains("real time"), "say reports the real-time factor: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("real time"),
+        "say reports the real-time factor: {}",
+        stderr(&o)
+    );
     let (rate, pcm) = read_wav(&out);
     assert!(pcm.iter().all(|x| x.is_finite()));
     check_audio(rate, &pcm)
@@ -20,12 +34,30 @@ fn say_wav(text: &str, voice: &str, lang: &str) -> AudioCheck {
 fn english_speech_is_plausible_for_both_accents() {
     let text = "Polyvox turns text into natural speech. It runs on your own machine, costs nothing per character, and keeps your data at home.";
     let chars = text.chars().count() as f64;
-    for (voice, lang) in [("af_heart", "en-us"), ("am_michael", "en-us"), ("bf_emma", "en-gb"), ("bm_george", "en-gb")] {
+    for (voice, lang) in [
+        ("af_heart", "en-us"),
+        ("am_michael", "en-us"),
+        ("bf_emma", "en-gb"),
+        ("bm_george", "en-gb"),
+    ] {
         let a = say_wav(text, voice, lang);
         // Read speech runs at roughly 10-20 characters a second.
-        assert!(a.seconds > chars / 25.0 && a.seconds < chars / 6.0, "{voice}: {:.2}s for {chars} chars", a.seconds);
-        assert!(a.rms > 0.02, "{voice}: audio is (nearly) silent, rms {}", a.rms);
-        assert!(a.peak < 1.0 && a.clipped == 0, "{voice}: clipping, peak {} clipped {}", a.peak, a.clipped);
+        assert!(
+            a.seconds > chars / 25.0 && a.seconds < chars / 6.0,
+            "{voice}: {:.2}s for {chars} chars",
+            a.seconds
+        );
+        assert!(
+            a.rms > 0.02,
+            "{voice}: audio is (nearly) silent, rms {}",
+            a.rms
+        );
+        assert!(
+            a.peak < 1.0 && a.clipped == 0,
+            "{voice}: clipping, peak {} clipped {}",
+            a.peak,
+            a.clipped
+        );
     }
 }
 
@@ -37,12 +69,25 @@ fn speed_changes_duration() {
     let mut secs = vec![];
     for speed in ["0.5", "2.0"] {
         let out = dir.path().join(format!("s{speed}.wav"));
-        let o = run(polyvox().args(["say", text, "-o", out.to_str().unwrap(), "--speed", speed, "-q"]));
+        let o = run(polyvox().args([
+            "say",
+            text,
+            "-o",
+            out.to_str().unwrap(),
+            "--speed",
+            speed,
+            "-q",
+        ]));
         assert!(o.status.success(), "{}", stderr(&o));
         let (_, pcm) = read_wav(&out);
         secs.push(pcm.len() as f64 / 24_000.0);
     }
-    assert!(secs[0] > 2.5 * secs[1], "half speed {:.2}s vs double speed {:.2}s", secs[0], secs[1]);
+    assert!(
+        secs[0] > 2.5 * secs[1],
+        "half speed {:.2}s vs double speed {:.2}s",
+        secs[0],
+        secs[1]
+    );
 }
 
 #[test]
@@ -57,12 +102,17 @@ fn every_format_from_extension_and_stdin() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"Hello from standard input, in every format.").unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            b"Hello from standard input, in every format.",
+        )
+        .unwrap();
         let o = child.wait_with_output().unwrap();
         assert!(o.status.success(), "{ext}: {}", stderr(&o));
         let bytes = std::fs::read(&out).unwrap();
         let format = polyvox_core::AudioFormat::parse(ext, "ext").unwrap();
-        let decoded = polyvox_audio::probe::decode(format, &bytes).unwrap_or_else(|e| panic!("{ext} does not decode: {e}"));
+        let decoded = polyvox_audio::probe::decode(format, &bytes)
+            .unwrap_or_else(|e| panic!("{ext} does not decode: {e}"));
         let secs = decoded.duration_secs();
         assert!((1.0..8.0).contains(&secs), "{ext}: {secs:.2}s");
     }
@@ -75,7 +125,11 @@ fn unsupported_language_is_a_clean_error() {
     let out = dir.path().join("x.wav");
     let o = run(polyvox().args(["say", "hello", "-o", out.to_str().unwrap(), "--lang", "ko"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("error[unsupported_language]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error[unsupported_language]"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 }
 
@@ -99,10 +153,25 @@ fn five_thousand_characters_become_one_long_file() {
     let input = dir.path().join("long.txt");
     std::fs::write(&input, &text).unwrap();
     let out = dir.path().join("long.mp3");
-    let o = run(polyvox().args(["say", "-f", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"]));
+    let o = run(polyvox().args([
+        "say",
+        "-f",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let decoded = polyvox_audio::probe::decode(polyvox_core::AudioFormat::Mp3, &std::fs::read(&out).unwrap()).unwrap();
+    let decoded = polyvox_audio::probe::decode(
+        polyvox_core::AudioFormat::Mp3,
+        &std::fs::read(&out).unwrap(),
+    )
+    .unwrap();
     let secs = decoded.duration_secs();
-    assert!(secs >= 240.0, "{} chars gave only {secs:.1}s of audio", text.chars().count());
+    assert!(
+        secs >= 240.0,
+        "{} chars gave only {secs:.1}s of audio",
+        text.chars().count()
+    );
     assert!(secs <= 600.0, "{secs:.1}s is implausibly long");
 }
