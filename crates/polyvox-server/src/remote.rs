@@ -27,18 +27,59 @@ pub struct RemoteSpeech {
     languages: Vec<Lang>,
     model_id: String,
     timeout: Duration,
+    /// Last dependency probe: `None` until the first one finished.
+    health: Arc<std::sync::Mutex<Option<Readiness>>>,
 }
 
+/// Period of the dependency probe behind `/health/ready`.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
 impl RemoteSpeech {
-    /// `languages` are what the workers can speak; `timeout` bounds the wait for a job.
+    /// `languages` are what the workers can speak; `timeout` bounds the wait for a job. Must be
+    /// called inside a Tokio runtime: it starts the background probe of the job database and the
+    /// queue that `/health/ready` reports (readiness itself must stay cheap and synchronous).
     pub fn new(jobs: Arc<JobService>, languages: Vec<Lang>, timeout: Duration) -> Self {
         let model_id = jobs.config().model_id.clone();
+        let health = Arc::new(std::sync::Mutex::new(None));
+        tokio::spawn(probe(Arc::downgrade(&jobs), Arc::downgrade(&health)));
         Self {
             jobs,
             languages,
             model_id,
             timeout,
+            health,
         }
+    }
+}
+
+/// Pings the database and the queue every [`PROBE_EVERY`] until the speech service is dropped.
+async fn probe(
+    jobs: std::sync::Weak<JobService>,
+    slot: std::sync::Weak<std::sync::Mutex<Option<Readiness>>>,
+) {
+    loop {
+        let (Some(jobs), Some(slot)) = (jobs.upgrade(), slot.upgrade()) else {
+            return;
+        };
+        let bound = Duration::from_secs(1);
+        let db = tokio::time::timeout(bound, jobs.b.store.ping()).await;
+        let queue = tokio::time::timeout(bound, jobs.b.queue.ping()).await;
+        let state = |r: &Result<polyvox_infra::Result<()>, _>| match r {
+            Ok(Ok(())) => "ok".to_string(),
+            Ok(Err(e)) => format!("error ({})", e.code()),
+            Err(_) => "timeout".to_string(),
+        };
+        let ready = matches!((&db, &queue), (Ok(Ok(())), Ok(Ok(()))));
+        let detail = format!(
+            "synthesis runs on the workers; database {}, queue {}",
+            state(&db),
+            state(&queue)
+        );
+        *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Readiness { ready, detail });
+        drop((jobs, slot));
+        tokio::time::sleep(PROBE_EVERY).await;
     }
 }
 
@@ -103,10 +144,14 @@ impl SpeechService for RemoteSpeech {
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness {
-            ready: true,
-            detail: "synthesis runs on the workers".into(),
-        }
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| Readiness {
+                ready: false,
+                detail: "dependencies not probed yet".into(),
+            })
     }
 
     fn model_id(&self) -> &str {
