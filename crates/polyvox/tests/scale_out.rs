@@ -320,7 +320,8 @@ async fn a_killed_worker_loses_nothing() {
 #[ignore = "needs the model, PostgreSQL, Redis and weed; run with --ignored"]
 async fn every_accepted_job_survives_a_redis_flush() {
     let _serial = LOCK.lock().await;
-    let c = Cluster::start().await;
+    // This deployment also hands out presigned S3 URLs instead of serving audio itself.
+    let c = Cluster::start_with(&[("POLYVOX_PRESIGN_SECS", "300")]).await;
     let mut ids = Vec::new();
     for i in 0..20 {
         let acc = c
@@ -341,6 +342,41 @@ async fn every_accepted_job_survives_a_redis_flush() {
         assert_eq!(j["status"], "succeeded", "{j}\n{}", c.logs());
     }
     assert_eq!(c.syntheses(), 20);
+
+    let s3 = c.s3.endpoint.clone().expect("endpoint");
+    let url = jobs[0]["audio_url"].as_str().expect("audio_url");
+    assert!(
+        url.starts_with(&s3) && url.contains("X-Amz-Signature"),
+        "presigned: {url}"
+    );
+    let direct = c.http.get(url).send().await.expect("sent");
+    assert_eq!(
+        direct.status(),
+        200,
+        "the presigned URL works without the API"
+    );
+    let direct = direct.bytes().await.expect("body");
+    assert_eq!(
+        direct.len() as u64,
+        jobs[0]["audio_bytes"].as_u64().expect("bytes")
+    );
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let id = jobs[0]["id"].as_str().expect("id");
+    let res = no_follow
+        .get(c.url(&format!("/v1/jobs/{id}/audio")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 302);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .starts_with(&s3)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,6 +155,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Cluster::start`], with extra environment for the API process only.
+    pub async fn start_with(api_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let creds = dir.path().join("s3.json");
         std::fs::write(&creds, r#"{"identities":[{"name":"polyvox","credentials":[{"accessKey":"polyvox","secretKey":"polyvoxsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}"#).expect("creds");
@@ -216,7 +221,11 @@ impl Cluster {
         };
         let mut api = Proc::spawn(
             "serve",
-            c.command(&["serve", "--bind", "127.0.0.1:0"]),
+            {
+                let mut cmd = c.command(&["serve", "--bind", "127.0.0.1:0"]);
+                cmd.envs(api_env.iter().copied());
+                cmd
+            },
             c.dir.path().join("serve.log"),
         );
         let line = api.wait_line("listening on http://", Duration::from_secs(120));
