@@ -190,6 +190,23 @@ fn fake_espeak(
     (script, count)
 }
 
+/// Loads a front end whose espeak is a script this test just wrote. Another test's process spawn
+/// can fork while our write handle to the script is still open; the child holds it until it
+/// execs, and running the script meanwhile fails with ETXTBSY. That window closes within
+/// milliseconds, so retry only that error.
+#[cfg(unix)]
+fn load_with_fake_espeak(res: &Resources) -> Frontend {
+    for _ in 0..100 {
+        match Frontend::load(res) {
+            Err(e) if e.to_string().contains("Text file busy") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the fake espeak-ng stayed busy");
+}
+
 #[cfg(unix)]
 #[test]
 fn all_unknown_words_of_a_call_share_one_espeak_process() {
@@ -199,7 +216,7 @@ fn all_unknown_words_of_a_call_share_one_espeak_process() {
         espeak: EspeakMode::Binary(script),
         ..Resources::from_assets_dir(common::assets_dir())
     };
-    let fe = Frontend::load(&res).unwrap();
+    let fe = load_with_fake_espeak(&res);
     let calls = || {
         std::fs::read_to_string(&count)
             .unwrap_or_default()
@@ -227,7 +244,7 @@ fn misaligned_espeak_output_falls_back_to_spelling() {
         espeak: EspeakMode::Binary(script),
         ..Resources::from_assets_dir(common::assets_dir())
     };
-    let fe = Frontend::load(&res).unwrap();
+    let fe = load_with_fake_espeak(&res);
     let p = fe.phonemize("Zyx Qwv", Lang::EnUs).unwrap();
     assert_eq!(
         p,
