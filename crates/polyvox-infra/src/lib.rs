@@ -17,6 +17,17 @@ pub mod storage;
 
 pub use error::InfraError;
 
+use std::sync::Arc;
+
+/// The four external systems the job API and the workers both talk to, as one cheap-clone bundle.
+#[derive(Clone)]
+pub struct Backends {
+    pub store: Arc<dyn db::JobStore>,
+    pub queue: Arc<dyn queue::JobQueue>,
+    pub audio: Arc<dyn storage::AudioStore>,
+    pub cache: Arc<dyn cache::AudioCache>,
+}
+
 /// Result alias for this crate.
 pub type Result<T, E = InfraError> = std::result::Result<T, E>;
 

@@ -19,10 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use polyvox_core::metrics as m;
 use polyvox_core::{AudioFormat, ErrorCode, SynthesisRequest};
 use polyvox_infra::Lane;
-use polyvox_infra::cache::{AudioCache, CachedAudio, cache_key};
-use polyvox_infra::db::{AudioOutput, CreateOutcome, Job, JobStatus, JobStore, NewJob};
-use polyvox_infra::queue::JobQueue;
-use polyvox_infra::storage::{AudioStore, new_object_key};
+use polyvox_infra::cache::{CachedAudio, cache_key};
+use polyvox_infra::db::{AudioOutput, CreateOutcome, Job, JobStatus, NewJob};
+use polyvox_infra::storage::new_object_key;
 use polyvox_infra::{InfraError, storage::Fetched};
 
 use crate::error::ApiError;
@@ -30,14 +29,8 @@ use crate::error::ApiError;
 /// Lease owner used for jobs answered from the cache (no real worker ever runs them).
 const CACHE_WORKER: &str = "api-cache";
 
-/// The external systems the API needs for jobs.
-#[derive(Clone)]
-pub struct JobBackends {
-    pub store: Arc<dyn JobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    pub audio: Arc<dyn AudioStore>,
-    pub cache: Arc<dyn AudioCache>,
-}
+/// The external systems the API needs for jobs (the same bundle the workers use).
+pub use polyvox_infra::Backends as JobBackends;
 
 /// Settings of the job API.
 #[derive(Debug, Clone)]

@@ -11,6 +11,10 @@ use polyvox_text::{Chunk, ChunkOptions, Frontend};
 
 use crate::SynthError;
 
+/// Where one chunk's raw PCM arrives from the model threads.
+pub(crate) type PcmReceiver =
+    tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>;
+
 /// Knobs of the pipeline (the binary maps flags onto these).
 #[derive(Debug, Clone)]
 pub struct SynthConfig {
@@ -114,10 +118,7 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
-    ) -> Result<
-        tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>,
-        SynthError,
-    > {
+    ) -> Result<PcmReceiver, SynthError> {
         let style = self.voices.style(&req.voice, chunk.ids.len())?;
         Ok(self.engine.submit(chunk.ids.clone(), style, req.speed)?)
     }
@@ -168,10 +169,7 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
-    ) -> Result<
-        tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>,
-        SynthError,
-    > {
+    ) -> Result<PcmReceiver, SynthError> {
         loop {
             match self.submit(req, chunk) {
                 Err(SynthError::Engine(polyvox_engine::EngineError::QueueFull { .. })) => {

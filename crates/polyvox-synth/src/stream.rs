@@ -20,12 +20,11 @@ use polyvox_core::metrics as m;
 use polyvox_core::{AudioFormat, SAMPLE_RATE, SynthesisRequest};
 use polyvox_engine::EngineError;
 use polyvox_text::Chunk;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::pipeline::PcmReceiver;
 use crate::{SynthError, Synthesizer};
-
-type PcmReceiver = oneshot::Receiver<Result<Vec<f32>, EngineError>>;
 
 /// How a caller wants its audio.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

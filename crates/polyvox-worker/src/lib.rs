@@ -31,10 +31,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use polyvox_core::SynthesisRequest;
-use polyvox_infra::cache::AudioCache;
-use polyvox_infra::db::JobStore;
-use polyvox_infra::queue::JobQueue;
-use polyvox_infra::storage::AudioStore;
 
 pub use error::WorkerError;
 pub use run::Worker;
@@ -86,14 +82,8 @@ pub trait Render: Send + Sync + 'static {
     ) -> Result<RenderedAudio, polyvox_core::Error>;
 }
 
-/// The external systems a worker talks to.
-#[derive(Clone)]
-pub struct Backends {
-    pub store: Arc<dyn JobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    pub audio: Arc<dyn AudioStore>,
-    pub cache: Arc<dyn AudioCache>,
-}
+/// The external systems a worker talks to (the same bundle the job API uses).
+pub use polyvox_infra::Backends;
 
 /// Worker tuning. `Default` suits production; tests shorten the intervals.
 #[derive(Debug, Clone)]

@@ -24,6 +24,18 @@ pub struct Infra {
     pub key_prefix: String,
 }
 
+impl Infra {
+    /// The bundle handed to the job API and to workers.
+    pub fn backends(&self) -> polyvox_infra::Backends {
+        polyvox_infra::Backends {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            audio: self.audio.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
 /// `$POLYVOX_DATA_DIR`, else `$XDG_DATA_HOME/polyvox`, else `~/.local/share/polyvox`.
 pub fn data_dir(args: &InfraArgs) -> PathBuf {
     if let Some(d) = &args.data_dir {

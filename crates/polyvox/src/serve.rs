@@ -15,8 +15,8 @@ use polyvox_synth::{Delivery, Synthesizer};
 use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
-use polyvox_server::{JobBackends, JobService, JobsConfig, RemoteSpeech};
-use polyvox_worker::{Backends, Worker};
+use polyvox_server::{JobService, JobsConfig, RemoteSpeech};
+use polyvox_worker::Worker;
 
 use crate::cli::ServeArgs;
 use crate::render::SynthRender;
@@ -135,12 +135,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             key_prefix: infra.key_prefix.clone(),
             ..JobsConfig::default()
         };
-        let backends = JobBackends {
-            store: infra.store.clone(),
-            queue: infra.queue.clone(),
-            audio: infra.audio.clone(),
-            cache: infra.cache.clone(),
-        };
+        let backends = infra.backends();
         let jobs = Arc::new(JobService::new(backends, jobs_cfg));
         let shutdown = CancellationToken::new();
         let (speech, worker): (Arc<dyn SpeechService>, _) = match synth {
@@ -157,13 +152,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Duration::from_secs(10),
                     infra.key_prefix.clone(),
                 );
-                let wb = Backends {
-                    store: infra.store.clone(),
-                    queue: infra.queue.clone(),
-                    audio: infra.audio.clone(),
-                    cache: infra.cache.clone(),
-                };
-                let w = Worker::new(wcfg, wb, Arc::new(SynthRender(Arc::clone(&synth))));
+                let w = Worker::new(
+                    wcfg,
+                    infra.backends(),
+                    Arc::new(SynthRender(Arc::clone(&synth))),
+                );
                 let handle = tokio::spawn(w.run(shutdown.clone()));
                 (Arc::new(LocalSpeech { synth, languages }), Some(handle))
             }

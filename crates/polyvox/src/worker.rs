@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use polyvox_worker::{Backends, WebhookConfig, Worker, WorkerConfig};
+use polyvox_worker::{WebhookConfig, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{JobArgs, WorkerArgs};
@@ -73,12 +73,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.drain_secs),
             infra.key_prefix.clone(),
         );
-        let backends = Backends {
-            store: infra.store.clone(),
-            queue: infra.queue.clone(),
-            audio: infra.audio.clone(),
-            cache: infra.cache.clone(),
-        };
+        let backends = infra.backends();
         let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth)));
         let shutdown = CancellationToken::new();
         if let Some(bind) = &args.metrics_bind {
