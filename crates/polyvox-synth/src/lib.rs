@@ -16,4 +16,4 @@ mod stream;
 pub use error::SynthError;
 pub use pipeline::{Rendered, SynthConfig, Synthesizer};
 pub use polyvox_text::Chunk;
-pub use stream::{AudioStream, Delivery};
+pub use stream::{AudioStream, Delivery, Progress};

@@ -20,7 +20,7 @@ use polyvox_core::metrics as m;
 use polyvox_core::{AudioFormat, SAMPLE_RATE, SynthesisRequest};
 use polyvox_engine::EngineError;
 use polyvox_text::Chunk;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::pipeline::PcmReceiver;
@@ -35,12 +35,27 @@ pub struct Delivery {
     pub whole_file: bool,
 }
 
+/// How far a synthesis has come: chunks rendered and samples produced (pauses included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub chunks_done: usize,
+    pub samples: usize,
+}
+
 /// Encoded audio of one request, in order. Dropping it cancels the remaining synthesis.
 pub struct AudioStream {
     pub format: AudioFormat,
     /// How many chunks the text was split into.
     pub chunks: usize,
     inner: ReceiverStream<Result<Bytes, SynthError>>,
+    progress: watch::Receiver<Progress>,
+}
+
+impl AudioStream {
+    /// Updated after every chunk, also in whole-file mode where no bytes flow until the end.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
 }
 
 impl Stream for AudioStream {
@@ -77,6 +92,7 @@ impl Synthesizer {
             }
         })?;
         let (tx, rx) = mpsc::channel(4);
+        let (progress_tx, progress) = watch::channel(Progress::default());
         let format = req.format;
         let count = chunks.len();
         tokio::spawn(produce(
@@ -86,12 +102,19 @@ impl Synthesizer {
             first,
             delivery.whole_file,
             tx,
-            started,
+            Tally {
+                started,
+                samples: 0,
+                first_audio: false,
+                finished: false,
+                progress: progress_tx,
+            },
         ));
         Ok(AudioStream {
             format,
             chunks: count,
             inner: ReceiverStream::new(rx),
+            progress,
         })
     }
 
@@ -118,9 +141,19 @@ struct Tally {
     first_audio: bool,
     /// Every chunk was produced and handed over (not cut short by a departed caller).
     finished: bool,
+    progress: watch::Sender<Progress>,
 }
 
 impl Tally {
+    fn chunk_done(&mut self, samples: usize) {
+        self.samples += samples;
+        let samples = self.samples;
+        self.progress.send_modify(|p| {
+            p.chunks_done += 1;
+            p.samples = samples;
+        });
+    }
+
     fn first_audio(&mut self) {
         if !self.first_audio {
             self.first_audio = true;
@@ -158,14 +191,8 @@ async fn produce(
     first: PcmReceiver,
     whole_file: bool,
     tx: mpsc::Sender<Result<Bytes, SynthError>>,
-    started: Instant,
+    mut tally: Tally,
 ) {
-    let mut tally = Tally {
-        started,
-        samples: 0,
-        first_audio: false,
-        finished: false,
-    };
     let result = run(&this, &req, chunks, first, whole_file, &tx, &mut tally).await;
     tally.record(&req, &result);
     if let Err(e) = result {
@@ -215,7 +242,7 @@ async fn run(
         tally.first_audio();
         let Some(mut enc) = encoder.take() else {
             let pcm = this.finish_chunk(pcm, &chunks[index]);
-            tally.samples += pcm.len();
+            tally.chunk_done(pcm.len());
             whole.extend(pcm);
             continue;
         };
@@ -227,7 +254,7 @@ async fn run(
         })
         .await
         .map_err(|e| SynthError::Task(e.to_string()))?;
-        tally.samples += samples;
+        tally.chunk_done(samples);
         encoder = Some(enc);
         let bytes = bytes?;
         if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {

@@ -159,6 +159,17 @@ async fn stream_keeps_every_chunk_in_order() {
     while let Some(piece) = stream.next().await {
         bytes.extend_from_slice(&piece.unwrap());
     }
+    let progress = *stream.progress().borrow();
+    assert_eq!(
+        progress.chunks_done,
+        chunks.len(),
+        "progress counts every chunk"
+    );
+    assert_eq!(
+        progress.samples * 2,
+        bytes.len(),
+        "progress counts every sample"
+    );
     let pcm: Vec<f32> = bytes
         .chunks_exact(2)
         .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
