@@ -1,8 +1,10 @@
 """Fixtures for end-to-end tests: real `polyvox serve` processes on loopback port 0, with the
 real model. The binary comes from $POLYVOX_BIN (scripts/test.sh sets it)."""
+import json
 import os
 import re
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -12,13 +14,21 @@ BIN = os.environ.get("POLYVOX_BIN")
 
 
 class Server:
+    """A server with API keys required (the default) and its own data directory; `key` is a
+    token created with `polyvox keys create`, as an operator would."""
+
     def __init__(self, *args):
         if not BIN or not os.path.exists(BIN):
             raise RuntimeError("POLYVOX_BIN is not set to a built polyvox binary; run scripts/test.sh")
+        self.data = tempfile.mkdtemp(prefix="polyvox-e2e-")
+        env = {**os.environ, "POLYVOX_LOG": "warn", "POLYVOX_DATA_DIR": self.data}
+        env.pop("POLYVOX_NO_AUTH", None)
+        created = subprocess.run([BIN, "keys", "create", "--name", "e2e", "--json"], env=env,
+                                 capture_output=True, text=True, check=True)
+        self.key = json.loads(created.stdout)["token"]
         self.proc = subprocess.Popen(
             [BIN, "serve", "--bind", "127.0.0.1:0", "--no-fetch", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "POLYVOX_LOG": "warn"})
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.url = None
         deadline = time.time() + 120
         while time.time() < deadline:

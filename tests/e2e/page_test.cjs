@@ -3,7 +3,7 @@
 const { chromium } = require('playwright-core');
 
 (async () => {
-  const [url, executablePath] = process.argv.slice(2);
+  const [url, executablePath, apiKey] = process.argv.slice(2);
   const browser = await chromium.launch({
     executablePath,
     headless: true,
@@ -21,6 +21,7 @@ const { chromium } = require('playwright-core');
     await page.selectOption('#lang', 'en-gb');
     await page.waitForFunction(() => [...document.querySelectorAll('#voice option')].some((o) => o.value === 'bf_emma'));
     await page.selectOption('#voice', 'bf_emma');
+    if (apiKey) await page.fill('#apikey', apiKey);
     await page.fill('#text', 'Hello from the Polyvox web page, tested in a real browser.');
     await page.click('#speak');
     await page.waitForFunction(() => {

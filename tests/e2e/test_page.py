@@ -13,7 +13,7 @@ def test_page_speaks_in_a_real_browser(server):
     assert chromium, "Debian's chromium is not installed (scripts/test.sh installs it)"
     node_modules = Path(os.environ.get("POLYVOX_TOOLS_DIR", Path.home() / ".cache/polyvox-tools")) / "node/node_modules"
     assert (node_modules / "playwright-core").is_dir(), "playwright-core missing; run scripts/tools.sh"
-    r = subprocess.run(["node", str(HERE / "page_test.cjs"), server.url, chromium],
+    r = subprocess.run(["node", str(HERE / "page_test.cjs"), server.url, chromium, server.key],
                        env={**os.environ, "NODE_PATH": str(node_modules)},
                        capture_output=True, text=True, timeout=240)
     print(r.stdout, r.stderr)

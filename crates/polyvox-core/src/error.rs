@@ -28,6 +28,12 @@ pub enum ErrorCode {
     SynthesisFailed,
     OutputUnwritable,
     Internal,
+    /// No, a malformed, an unknown or a revoked API key.
+    Unauthorized,
+    /// A per-key requests- or characters-per-minute limit refused the request.
+    RateLimited,
+    /// The key's monthly character quota is used up.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -54,6 +60,9 @@ impl ErrorCode {
             Self::SynthesisFailed => "synthesis_failed",
             Self::OutputUnwritable => "output_unwritable",
             Self::Internal => "internal",
+            Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -73,7 +82,8 @@ impl ErrorCode {
             Self::InputTooLong | Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::NotFound => 404,
-            Self::QueueFull => 429,
+            Self::QueueFull | Self::RateLimited | Self::QuotaExceeded => 429,
+            Self::Unauthorized => 401,
             Self::Timeout => 504,
             Self::ModelUnavailable | Self::AssetMissing => 503,
             Self::SynthesisFailed | Self::OutputUnwritable | Self::Internal => 500,

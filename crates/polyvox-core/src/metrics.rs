@@ -60,8 +60,23 @@ pub mod reason {
     pub const QUEUE_FULL: &str = "queue_full";
     /// The model threads' queue could not take the first chunk of a new request.
     pub const ENGINE_QUEUE_FULL: &str = "engine_queue_full";
-    /// A per-client rate limit refused the request (reserved: no limiter is configured yet).
+    /// A key's requests-per-minute limit refused the request.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// A key's characters-per-minute limit refused the request.
+    pub const CHARS_RATE_LIMITED: &str = "chars_rate_limited";
+    /// A key's monthly character quota is used up.
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+}
+
+/// Values of the `reason` label of [`AUTH_FAILURES_TOTAL`].
+pub mod auth {
+    /// No `Authorization: Bearer` header.
+    pub const MISSING: &str = "missing";
+    /// Not a Polyvox token, an unknown key, or a wrong secret (one bucket: telling them apart
+    /// would help someone probing for key ids).
+    pub const INVALID: &str = "invalid";
+    /// A revoked key.
+    pub const REVOKED: &str = "revoked";
 }
 
 /// Values of the `outcome` label.
@@ -101,6 +116,10 @@ pub const HTTP_REQUESTS_IN_FLIGHT: &str = "polyvox_http_requests_in_flight";
 pub const HTTP_ERRORS_TOTAL: &str = "polyvox_http_errors_total";
 /// Counter: requests turned away by load shedding or rate limiting, label `reason`.
 pub const REJECTIONS_TOTAL: &str = "polyvox_rejections_total";
+/// Counter: requests refused for a missing, invalid or revoked API key, label `reason`.
+pub const AUTH_FAILURES_TOTAL: &str = "polyvox_auth_failures_total";
+/// Counter: rate-limiter calls that failed (Redis down); such requests are let through, label `reason`.
+pub const RATE_LIMIT_ERRORS_TOTAL: &str = "polyvox_rate_limit_errors_total";
 
 // --- Engine (model threads) ------------------------------------------------------------------
 
@@ -248,6 +267,8 @@ pub const ALL: &[MetricDef] = &[
     gauge(HTTP_REQUESTS_IN_FLIGHT, "HTTP requests whose response head is not ready yet.", &[]),
     counter(HTTP_ERRORS_TOTAL, "HTTP error responses by stable error code.", &[CODE]),
     counter(REJECTIONS_TOTAL, "Requests turned away by load shedding or rate limiting.", &[REASON]),
+    counter(AUTH_FAILURES_TOTAL, "Requests refused for a missing, invalid or revoked API key.", &[REASON]),
+    counter(RATE_LIMIT_ERRORS_TOTAL, "Rate-limit checks that failed and let the request through.", &[REASON]),
     gauge(ENGINE_SESSIONS, "Model sessions (threads) started.", &[]),
     gauge(ENGINE_SESSIONS_BUSY, "Model sessions computing right now.", &[]),
     gauge(ENGINE_QUEUE_LENGTH, "Model calls waiting for a free session.", &[]),

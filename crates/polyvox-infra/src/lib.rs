@@ -13,7 +13,9 @@ pub mod db;
 pub mod error;
 pub mod names;
 pub mod queue;
+pub mod ratelimit;
 pub mod storage;
+pub mod tenancy;
 
 pub use error::InfraError;
 

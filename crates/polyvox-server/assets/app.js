@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const els = {
+  apikey: $('apikey'),
   form: $('form'), text: $('text'), lang: $('lang'), voice: $('voice'), speed: $('speed'),
   format: $('format'), speak: $('speak'), status: $('status'), error: $('error'),
   audio: $('audio'), download: $('download'),
@@ -56,6 +57,7 @@ function fillVoices() {
 }
 
 async function init() {
+  els.apikey.value = sessionStorage.getItem('polyvox-key') || '';
   try {
     const [langs, vs] = await Promise.all([getJson('/v1/languages'), getJson('/v1/voices')]);
     languages = langs.data.filter((l) => l.supported);
@@ -139,9 +141,16 @@ async function speak(event) {
     response_format: format,
   };
   try {
+    const headers = { 'Content-Type': 'application/json' };
+    const key = els.apikey.value.trim();
+    // Kept for this tab only: a key in localStorage would outlive the session on shared machines.
+    if (key) {
+      headers.Authorization = `Bearer ${key}`;
+      sessionStorage.setItem('polyvox-key', key);
+    }
     const res = await fetch('/v1/audio/speech', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers,
       body: JSON.stringify(body),
     });
     if (!res.ok) throw await apiError(res);

@@ -2,6 +2,9 @@
 //!
 //! Layers, outermost first: edge (request id, span, error rendering, common security headers) →
 //! CORS (only when origins are configured) → panic catcher → head timeout → body limit → routes.
+//! Synthesis, job and usage routes add a route layer of their own: authentication and the
+//! requests-per-minute limit ([`crate::tenancy::authenticate`]); catalogue, health, docs and the
+//! page stay public.
 //! The edge sits outside everything so that even a timeout or a caught panic leaves with the
 //! request id and the standard error body. Request metrics sit just inside it, so they see the
 //! final status of every routed request, timeouts and panics included.
@@ -23,7 +26,11 @@ use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::jobs::JobService;
 use crate::speech::SpeechService;
-use crate::{catalog, compat, edge, jobs_api, jobs_audio, metrics, openapi, speech_api, web};
+use crate::tenancy::Tenancy;
+use crate::{
+    catalog, compat, edge, jobs_api, jobs_audio, metrics, openapi, speech_api, tenancy, usage_api,
+    web,
+};
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]
@@ -35,6 +42,18 @@ pub(crate) struct AppState {
     pub openapi: Bytes,
     /// The job API; `None` when the server runs without one.
     pub jobs: Option<Arc<JobService>>,
+    /// API keys, limits and usage; `None` = open mode (no keys).
+    pub tenancy: Option<Arc<Tenancy>>,
+}
+
+/// What the router serves besides its own routes.
+#[derive(Clone)]
+pub struct Services {
+    pub speech: Arc<dyn SpeechService>,
+    /// Enables `/v1/jobs`, `/tts/generate` and the result cache.
+    pub jobs: Option<Arc<JobService>>,
+    /// Requires API keys on synthesis, job and usage routes; `None` runs open.
+    pub tenancy: Option<Arc<Tenancy>>,
 }
 
 /// Builds the complete router without a job backend. Tests serve it on a port-0 listener.
@@ -42,12 +61,29 @@ pub fn router(cfg: ServerConfig, speech: Arc<dyn SpeechService>) -> Router {
     router_with_jobs(cfg, speech, None)
 }
 
-/// Builds the complete router; `jobs` enables `/v1/jobs`, `/tts/generate` and the result cache.
+/// Builds the router without API keys; `jobs` enables `/v1/jobs`, `/tts/generate` and the cache.
 pub fn router_with_jobs(
     cfg: ServerConfig,
     speech: Arc<dyn SpeechService>,
     jobs: Option<Arc<JobService>>,
 ) -> Router {
+    app(
+        cfg,
+        Services {
+            speech,
+            jobs,
+            tenancy: None,
+        },
+    )
+}
+
+/// Builds the complete router.
+pub fn app(cfg: ServerConfig, services: Services) -> Router {
+    let Services {
+        speech,
+        jobs,
+        tenancy,
+    } = services;
     let limits = Limits {
         max_input_chars: cfg.max_input_chars,
         ..Limits::default()
@@ -67,9 +103,10 @@ pub fn router_with_jobs(
         limits,
         openapi: Bytes::from(openapi::document()),
         jobs,
+        tenancy,
     };
 
-    let mut app = Router::new()
+    let protected = Router::new()
         .route("/v1/audio/speech", post(speech_api::create_speech))
         .route("/v1/jobs", post(jobs_api::create_job))
         .route(
@@ -78,6 +115,10 @@ pub fn router_with_jobs(
         )
         .route("/v1/jobs/{id}/audio", get(jobs_audio::job_audio))
         .route("/tts/generate", post(compat::generate))
+        .route("/v1/usage", get(usage_api::usage))
+        .route_layer(from_fn_with_state(state.clone(), tenancy::authenticate));
+    let mut app = Router::new()
+        .merge(protected)
         .route("/v1/voices", get(catalog::list_voices))
         .route("/v1/languages", get(catalog::list_languages))
         .route("/v1/models", get(catalog::list_models))
@@ -148,6 +189,23 @@ pub async fn run(
     run_with_jobs(cfg, speech, None, listener, shutdown).await
 }
 
+/// Serves [`app`] on `listener` until `shutdown` is cancelled (see [`run`]).
+pub async fn serve(
+    cfg: ServerConfig,
+    services: Services,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = app(cfg, services);
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(%addr, "polyvox API listening"),
+        Err(e) => tracing::warn!(error = %e, "polyvox API listening on an unknown address"),
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
 /// [`run`] with a job backend (see [`router_with_jobs`]).
 pub async fn run_with_jobs(
     cfg: ServerConfig,
@@ -156,12 +214,10 @@ pub async fn run_with_jobs(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router_with_jobs(cfg, speech, jobs);
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(%addr, "polyvox API listening"),
-        Err(e) => tracing::warn!(error = %e, "polyvox API listening on an unknown address"),
-    }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let services = Services {
+        speech,
+        jobs,
+        tenancy: None,
+    };
+    serve(cfg, services, listener, shutdown).await
 }

@@ -2,6 +2,7 @@
 //! thin alias of `POST /v1/jobs`: catalogue voice ids map to Kokoro voices, the answer is
 //! immediate (202) with the job id and the URL to poll for the audio URL.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use polyvox_core::request::FieldNames;
@@ -12,7 +13,8 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::jobs::SubmitOptions;
-use crate::jobs_api::{accepted, service, validate};
+use crate::jobs_api::{service, submit_charged, validate};
+use crate::tenancy::Caller;
 
 /// The legacy catalogue: id → Kokoro voice.
 pub const LEGACY_VOICES: [(&str, &str); 5] = [
@@ -59,6 +61,7 @@ const FIELDS: FieldNames = FieldNames {
 )]
 pub(crate) async fn generate(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
@@ -96,6 +99,9 @@ pub(crate) async fn generate(
         format: None,
     };
     let req = validate(&st, jobs, raw, FIELDS)?;
-    let submitted = jobs.submit(&req, SubmitOptions::default()).await?;
-    Ok(accepted(&submitted))
+    let opts = SubmitOptions {
+        owner: caller.owner().map(str::to_string),
+        ..SubmitOptions::default()
+    };
+    submit_charged(&st, jobs, &caller, &req, opts).await
 }

@@ -36,6 +36,17 @@ pub enum ApiError {
     QueueFull { retry_after: Duration },
     #[error("the request did not complete within {} ms", .0.as_millis())]
     Timeout(Duration),
+    /// Missing, malformed, unknown or revoked API key (401 with `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A per-key rate limit or the monthly quota refused the request (429, `Retry-After` when
+    /// waiting can help).
+    #[error("{message}")]
+    Limited {
+        code: ErrorCode,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Something broke on our side; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +65,8 @@ impl ApiError {
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::QueueFull { .. } => ErrorCode::QueueFull,
             Self::Timeout(_) => ErrorCode::Timeout,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Limited { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -68,6 +81,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::QueueFull { retry_after } => Some(*retry_after),
+            Self::Limited { retry_after, .. } => *retry_after,
             _ if self.code() == ErrorCode::QueueFull => Some(Duration::from_secs(1)),
             _ => None,
         }
@@ -178,10 +192,14 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if let Some(after) = retry_after {
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(after.as_secs().max(1)),
-            );
+            // Rounded up: a client that waits exactly this long must not be refused again.
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res.extensions_mut().insert(report);
         res

@@ -72,6 +72,8 @@ impl Default for JobsConfig {
 /// What a submission asks for besides the request itself.
 #[derive(Debug, Clone, Default)]
 pub struct SubmitOptions {
+    /// API key id of the submitter: only it can see the job (`None` without keys).
+    pub owner: Option<String>,
     pub webhook_url: Option<String>,
     pub idempotency_key: Option<String>,
     pub lane: Option<Lane>,
@@ -152,7 +154,7 @@ impl JobService {
         // A webhook belongs to one caller, so such a job is not shared with identical requests.
         let share = opts.webhook_url.is_none();
         let new = NewJob {
-            owner: None,
+            owner: opts.owner,
             lane: opts.lane.unwrap_or(Lane::Batch),
             request,
             cache_key: share.then(|| key.clone()),
@@ -224,17 +226,28 @@ impl JobService {
 
     /// The job, or 404.
     pub async fn get(&self, id: &str) -> Result<Job, ApiError> {
-        self.b.store.get(id).await.map_err(infra)?.ok_or_else(|| {
-            ApiError::Domain(polyvox_core::Error::new(
-                ErrorCode::NotFound,
-                format!("job '{id}' does not exist"),
-            ))
-        })
+        self.b
+            .store
+            .get(id)
+            .await
+            .map_err(infra)?
+            .ok_or_else(|| no_such_job(id))
     }
 
-    /// Cancels a queued or running job (a running one stops at its worker's next heartbeat).
-    pub async fn cancel(&self, id: &str) -> Result<Job, ApiError> {
-        self.get(id).await?;
+    /// The job if `owner` owns it; otherwise the same 404 as for a job that does not exist, so
+    /// one key cannot even learn which ids another key's jobs have.
+    pub async fn get_owned(&self, id: &str, owner: Option<&str>) -> Result<Job, ApiError> {
+        let job = self.get(id).await?;
+        if job.owner.as_deref() != owner {
+            return Err(no_such_job(id));
+        }
+        Ok(job)
+    }
+
+    /// Cancels `owner`'s queued or running job (a running one stops at its worker's next
+    /// heartbeat).
+    pub async fn cancel(&self, id: &str, owner: Option<&str>) -> Result<Job, ApiError> {
+        self.get_owned(id, owner).await?;
         self.b.store.cancel(id).await.map_err(infra)
     }
 
@@ -275,7 +288,13 @@ impl JobService {
     }
 
     /// Stores a whole-file result rendered in this process and records it in the cache.
-    pub async fn remember(&self, key: &str, format: AudioFormat, bytes: bytes::Bytes) {
+    pub async fn remember(
+        &self,
+        key: &str,
+        format: AudioFormat,
+        bytes: bytes::Bytes,
+        seconds: f64,
+    ) {
         let object = new_object_key(&self.cfg.key_prefix, format.as_str());
         let len = bytes.len() as u64;
         if let Err(e) = self
@@ -291,12 +310,19 @@ impl JobService {
             audio_key: object,
             format,
             bytes: len,
-            seconds: 0.0,
+            seconds,
         };
         if let Err(e) = self.b.cache.put(key, &entry).await {
             tracing::warn!(error = %e, "cache write failed");
         }
     }
+}
+
+fn no_such_job(id: &str) -> ApiError {
+    ApiError::Domain(polyvox_core::Error::new(
+        ErrorCode::NotFound,
+        format!("job '{id}' does not exist"),
+    ))
 }
 
 /// Infrastructure failures as API errors: a missing row is 404, the rest is ours (5xx, logged).
@@ -333,7 +359,8 @@ pub(crate) fn tee_into_cache(
 ) -> crate::speech::SpeechStream {
     use futures::StreamExt;
     let format = stream.format;
-    let state = (stream.bytes, Vec::<u8>::new(), Some((jobs, key)));
+    let audio_ms = Arc::clone(&stream.audio_ms);
+    let state = (stream.bytes, Vec::<u8>::new(), Some((jobs, key, audio_ms)));
     let bytes = futures::stream::unfold(state, move |(mut inner, mut buf, mut sink)| async move {
         match inner.next().await {
             Some(Ok(b)) => {
@@ -342,9 +369,11 @@ pub(crate) fn tee_into_cache(
             }
             Some(Err(e)) => Some((Err(e), (inner, buf, None))),
             None => {
-                if let Some((jobs, key)) = sink.take() {
+                if let Some((jobs, key, audio_ms)) = sink.take() {
                     let file = bytes::Bytes::from(std::mem::take(&mut buf));
-                    tokio::spawn(async move { jobs.remember(&key, format, file).await });
+                    let seconds =
+                        audio_ms.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0;
+                    tokio::spawn(async move { jobs.remember(&key, format, file, seconds).await });
                 }
                 None
             }
@@ -355,5 +384,6 @@ pub(crate) fn tee_into_cache(
         format,
         chunks: stream.chunks,
         bytes,
+        audio_ms: stream.audio_ms,
     }
 }

@@ -2,6 +2,7 @@
 //! (or receive a webhook) and fetch the audio, with HTTP Range support or through a presigned
 //! storage URL when one is configured.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::jobs::{JobService, SubmitOptions, Submitted, has_audio, unix_ms};
+use crate::tenancy::Caller;
 
 /// Response header telling whether the answer came from the result cache (`hit` | `miss`).
 pub const CACHE_HEADER: &str = "x-polyvox-cache";
@@ -226,6 +228,7 @@ fn check_webhook(url: Option<String>) -> Result<Option<String>, ApiError> {
 )]
 pub(crate) async fn create_job(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<JobRequest>,
 ) -> Result<Response, ApiError> {
@@ -241,16 +244,39 @@ pub(crate) async fn create_job(
         format: body.response_format,
     };
     let req = validate(&st, jobs, raw, FieldNames::OPENAI)?;
-    let submitted = jobs
-        .submit(
-            &req,
-            SubmitOptions {
-                webhook_url,
-                idempotency_key,
-                lane: None,
+    let opts = SubmitOptions {
+        owner: caller.owner().map(str::to_string),
+        webhook_url,
+        idempotency_key,
+        lane: None,
+    };
+    submit_charged(&st, jobs, &caller, &req, opts).await
+}
+
+/// Charges the caller for `req` (limits, quota, usage), then submits it.
+pub(crate) async fn submit_charged(
+    st: &AppState,
+    jobs: &JobService,
+    caller: &Caller,
+    req: &SynthesisRequest,
+    opts: SubmitOptions,
+) -> Result<Response, ApiError> {
+    if let Some(t) = &st.tenancy {
+        t.charge(caller, req.text.chars().count() as u64).await?;
+    }
+    let submitted = jobs.submit(req, opts).await?;
+    if submitted.cache_hit
+        && let Some(t) = &st.tenancy
+    {
+        t.record(
+            caller,
+            polyvox_infra::tenancy::UsageDelta {
+                cache_hits: 1,
+                ..Default::default()
             },
         )
-        .await?;
+        .await;
+    }
     Ok(accepted(&submitted))
 }
 
@@ -264,10 +290,11 @@ pub(crate) async fn create_job(
 )]
 pub(crate) async fn get_job(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
-    let job = jobs.get(&id).await?;
+    let job = jobs.get_owned(&id, caller.owner()).await?;
     Ok(axum::Json(view(jobs, job).await).into_response())
 }
 
@@ -281,10 +308,11 @@ pub(crate) async fn get_job(
 )]
 pub(crate) async fn cancel_job(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
-    let job = jobs.cancel(&id).await?;
+    let job = jobs.cancel(&id, caller.owner()).await?;
     Ok(axum::Json(view(jobs, job).await).into_response())
 }
 

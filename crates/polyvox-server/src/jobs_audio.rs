@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,6 +16,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ErrorReport};
 use crate::jobs::{has_audio, infra};
 use crate::jobs_api::service;
+use crate::tenancy::Caller;
 
 /// The audio of a finished job; supports `Range: bytes=…` (206, or 416 when unsatisfiable).
 /// With presigned URLs configured, redirects (302) to the storage URL.
@@ -33,11 +35,12 @@ use crate::jobs_api::service;
 )]
 pub(crate) async fn job_audio(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
-    let job = jobs.get(&id).await?;
+    let job = jobs.get_owned(&id, caller.owner()).await?;
     let audio = match &job.audio {
         Some(a) if has_audio(&job) => a.clone(),
         _ => {

@@ -25,9 +25,11 @@ mod remote;
 pub mod speech;
 mod speech_api;
 mod streaming;
+pub mod tenancy;
+mod usage_api;
 mod web;
 
-pub use app::{router, router_with_jobs, run, run_with_jobs};
+pub use app::{Services, app, router, router_with_jobs, run, run_with_jobs, serve};
 pub use config::ServerConfig;
 pub use edge::{REQUEST_ID_HEADER, RequestId};
 pub use error::{ApiError, ErrorBody, ErrorObject};
@@ -38,3 +40,4 @@ pub use openapi::ApiDoc;
 pub use remote::RemoteSpeech;
 pub use speech::{Readiness, SpeechService, SpeechStream, StreamOptions};
 pub use speech_api::{MODEL_ALIASES, SpeechRequest};
+pub use tenancy::{Caller, Tenancy, TenancyBackends, TenancyConfig};

@@ -3,7 +3,9 @@
 
 use utoipa::OpenApi;
 
-use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+
+use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, usage_api, web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -11,8 +13,10 @@ use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, web};
         title = "Polyvox",
         description = "Self-hosted text-to-speech on Kokoro-82M. `POST /v1/audio/speech` is a drop-in for OpenAI's \
             endpoint. Every error body is `{\"error\":{\"code\",\"message\",\"request_id\"}}`; every response carries \
-            `X-Request-Id`."
+            `X-Request-Id`. Speech, jobs and usage need `Authorization: Bearer <key>` unless the server runs with \
+            `--no-auth`; the catalogue, health probes, docs and web page are public."
     ),
+    modifiers(&BearerAuth),
     paths(
         speech_api::create_speech,
         jobs_api::create_job,
@@ -31,6 +35,7 @@ use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, web};
         web::docs,
         web::docs_js,
         web::openapi_json,
+        usage_api::usage,
     ),
     components(schemas(error::ErrorBody, error::ErrorObject, jobs_api::JobView, jobs_api::JobAccepted)),
     tags(
@@ -39,9 +44,33 @@ use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, web};
         (name = "catalogue", description = "Voices, languages and models"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "web", description = "Web page, docs and this document"),
+        (name = "usage", description = "Usage metering per API key"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer scheme and requires it by default (public routes are listed in the
+/// description; OpenAPI 3.0 cannot mark them individually without repeating this everywhere).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("pvx_<id>_<secret>")
+                    .build(),
+            ),
+        );
+        doc.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
 
 /// The document as JSON bytes, with the crate version filled in.
 pub(crate) fn document() -> Vec<u8> {

@@ -130,10 +130,12 @@ impl SpeechService for RemoteSpeech {
                 .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
             let chunks = job.chunks_total.unwrap_or(1) as usize;
             let body: Bytes = fetched.bytes;
+            let audio_ms = (audio.seconds * 1000.0).round() as u64;
             Ok(SpeechStream {
                 format,
                 chunks,
                 bytes: futures::stream::iter([Ok(body)]).boxed(),
+                audio_ms: Arc::new(std::sync::atomic::AtomicU64::new(audio_ms)),
             })
         }
         .boxed()

@@ -23,6 +23,9 @@ pub struct SpeechStream {
     /// Number of text chunks that will be synthesized (known once the text is chunked).
     pub chunks: usize,
     pub bytes: BoxStream<'static, Result<Bytes, Error>>,
+    /// Milliseconds of audio produced so far, kept current by the producer; read when the
+    /// response ends to meter usage. Producers that cannot tell leave it at 0.
+    pub audio_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Readiness of the synthesis side, for `/health/ready`.

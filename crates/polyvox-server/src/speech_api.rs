@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -19,7 +20,8 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::jobs_api::CACHE_HEADER;
 use crate::speech::StreamOptions;
-use crate::streaming::{self, Delivery};
+use crate::streaming::{self, Delivery, Meter};
+use crate::tenancy::Caller;
 
 /// Model names accepted besides the service's own id: OpenAI's, so existing clients work unchanged.
 pub const MODEL_ALIASES: [&str; 4] = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro"];
@@ -79,6 +81,7 @@ pub struct SpeechRequest {
 )]
 pub(crate) async fn create_speech(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<SpeechRequest>,
 ) -> Result<Response, ApiError> {
     check_model(body.model.as_deref(), st.speech.model_id())?;
@@ -98,6 +101,9 @@ pub(crate) async fn create_speech(
     };
     let req = raw.validate(&st.limits, FieldNames::OPENAI)?;
     let input_chars = req.text.chars().count();
+    if let Some(t) = &st.tenancy {
+        t.charge(&caller, input_chars as u64).await?;
+    }
     tracing::debug!(voice = %req.voice.canonical(), lang = %req.lang, format = req.format.as_str(), input_chars, "speech request");
 
     // The cache answers whole files; SSE clients always get a fresh stream of events.
@@ -109,7 +115,17 @@ pub(crate) async fn create_speech(
         && let Some(entry) = jobs.cached(key).await
     {
         match jobs.read(&entry.audio_key, None).await {
-            Ok(f) => return Ok(cached_response(entry.format, f.bytes)),
+            Ok(f) => {
+                if let Some(t) = &st.tenancy {
+                    let delta = polyvox_infra::tenancy::UsageDelta {
+                        cache_hits: 1,
+                        audio_seconds: entry.seconds,
+                        ..Default::default()
+                    };
+                    t.record(&caller, delta).await;
+                }
+                return Ok(cached_response(entry.format, f.bytes));
+            }
             Err(e) => tracing::warn!(error = %e, "cached audio unreadable; synthesizing"),
         }
     }
@@ -141,7 +157,8 @@ pub(crate) async fn create_speech(
         }
         _ => stream,
     };
-    let mut res = streaming::respond(stream, permit, delivery, input_chars).await?;
+    let meter = st.tenancy.clone().map(|tenancy| Meter { tenancy, caller });
+    let mut res = streaming::respond(stream, permit, delivery, input_chars, meter).await?;
     if cache.is_some() {
         res.headers_mut()
             .insert(CACHE_HEADER, HeaderValue::from_static("miss"));

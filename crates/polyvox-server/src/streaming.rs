@@ -12,6 +12,8 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +29,13 @@ use tracing::Span;
 
 use crate::error::{ApiError, ErrorReport};
 use crate::speech::SpeechStream;
+use crate::tenancy::{Caller, Tenancy};
+
+/// Whom to bill for the audio of one response, once it ends.
+pub(crate) struct Meter {
+    pub tenancy: Arc<Tenancy>,
+    pub caller: Caller,
+}
 
 /// How the audio leaves: `stream_format` of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +52,7 @@ pub(crate) async fn respond(
     permit: OwnedSemaphorePermit,
     delivery: Delivery,
     input_chars: usize,
+    meter: Option<Meter>,
 ) -> Result<Response, ApiError> {
     let format = stream.format;
     let mut audio = Tracked {
@@ -51,6 +61,8 @@ pub(crate) async fn respond(
         span: Span::current(),
         bytes: 0,
         finished: false,
+        audio_ms: stream.audio_ms,
+        meter,
     };
     let first = match audio.next().await {
         Some(Ok(b)) => Some(b),
@@ -141,14 +153,18 @@ fn error_event(e: &Error) -> Event {
     Event::default().data(serde_json::json!({ "type": "error", "error": error }).to_string())
 }
 
-/// The service's audio stream plus what must live exactly as long as it: the synthesis slot and
-/// the request's span (body polling happens outside the handler, so it is re-entered here).
+/// The service's audio stream plus what must live exactly as long as it: the synthesis slot,
+/// the request's span (body polling happens outside the handler, so it is re-entered here) and
+/// the usage meter, which bills the audio actually produced when the body is dropped (finished,
+/// failed or abandoned by the client).
 struct Tracked {
     inner: BoxStream<'static, Result<Bytes, Error>>,
     _permit: OwnedSemaphorePermit,
     span: Span,
     bytes: u64,
     finished: bool,
+    audio_ms: Arc<AtomicU64>,
+    meter: Option<Meter>,
 }
 
 impl Stream for Tracked {
@@ -184,6 +200,17 @@ impl Drop for Tracked {
         if !self.finished {
             let _enter = self.span.enter();
             tracing::info!(bytes = self.bytes, "client went away; synthesis cancelled");
+        }
+        let ms = self.audio_ms.load(Ordering::Relaxed);
+        if let Some(Meter { tenancy, caller }) = self.meter.take()
+            && ms > 0
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let delta = polyvox_infra::tenancy::UsageDelta {
+                audio_seconds: ms as f64 / 1000.0,
+                ..Default::default()
+            };
+            rt.spawn(async move { tenancy.record(&caller, delta).await });
         }
     }
 }

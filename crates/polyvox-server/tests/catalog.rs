@@ -27,12 +27,15 @@ const ROUTES: [(&str, &str); 12] = [
 ];
 
 /// Routes that need a job backend.
-const JOB_ROUTES: [(&str, &str); 5] = [
+/// Routes that need a job backend or API keys to answer 200; tests/jobs.rs and tests/tenancy.rs
+/// exercise them with those.
+const JOB_ROUTES: [(&str, &str); 6] = [
     ("post", "/v1/jobs"),
     ("get", "/v1/jobs/{id}"),
     ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/audio"),
     ("post", "/tts/generate"),
+    ("get", "/v1/usage"),
 ];
 
 async fn get_json(srv: &common::TestServer, path: &str) -> Value {

@@ -19,9 +19,12 @@ use polyvox_core::{Error, ErrorCode, SynthesisRequest};
 use polyvox_infra::cache::MemoryCache;
 use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
+use polyvox_infra::ratelimit::MemoryRateLimiter;
 use polyvox_infra::storage::FsAudioStore;
+use polyvox_infra::tenancy::{KeyLimits, KeyStore, SqlTenancy};
 use polyvox_server::{
-    Exposition, JobBackends, JobService, JobsConfig, ServerConfig, SpeechService,
+    Exposition, JobBackends, JobService, JobsConfig, ServerConfig, Services, SpeechService,
+    Tenancy, TenancyBackends, TenancyConfig,
 };
 use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
 use serde_json::{Value, json};
@@ -81,7 +84,10 @@ fn normalize(series: &str) -> String {
 
 struct Env {
     base: String,
+    /// Sends the main test key with every request.
     client: reqwest::Client,
+    /// A key allowed one request per minute.
+    limited: String,
     fake: Arc<FakeSpeech>,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
@@ -171,6 +177,29 @@ async fn env() -> Env {
         .await
         .expect("sqlite");
     store.migrate().await.expect("migrate");
+    let keys = Arc::new(SqlTenancy::new(&store));
+    let main_key = keys
+        .create_key("metrics", KeyLimits::default())
+        .await
+        .expect("key");
+    let limited = keys
+        .create_key(
+            "limited",
+            KeyLimits {
+                requests_per_minute: Some(1),
+                ..KeyLimits::default()
+            },
+        )
+        .await
+        .expect("key");
+    let tenancy = Tenancy::new(
+        TenancyBackends {
+            keys: keys.clone(),
+            usage: keys,
+            limiter: Arc::new(MemoryRateLimiter::new()),
+        },
+        TenancyConfig::default(),
+    );
     let store = Arc::new(store);
     let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
     let audio = Arc::new(
@@ -219,16 +248,26 @@ async fn env() -> Env {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let speech: Arc<dyn SpeechService> = fake.clone();
-    tokio::spawn(polyvox_server::run_with_jobs(
-        cfg,
+    let services = Services {
         speech,
-        Some(Arc::new(jobs)),
-        listener,
-        stop.clone(),
-    ));
+        jobs: Some(Arc::new(jobs)),
+        tenancy: Some(Arc::new(tenancy)),
+    };
+    tokio::spawn(polyvox_server::serve(cfg, services, listener, stop.clone()));
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", main_key.token)
+            .parse()
+            .expect("header"),
+    );
     Env {
         base,
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder()
+            .default_headers(auth)
+            .build()
+            .expect("client"),
+        limited: limited.token,
         fake,
         stop,
         _dir: dir,
@@ -306,6 +345,26 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
     let missing = e.client.get(e.url("/nope/123")).send().await.expect("sent");
     assert_eq!(missing.status(), 404);
 
+    // A key allowed one request per minute: its second request is rate-limited. A made-up key
+    // is refused.
+    let anon = reqwest::Client::new();
+    for want in [200, 429] {
+        let r = anon
+            .get(e.url("/v1/usage"))
+            .bearer_auth(&e.limited)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), want);
+    }
+    let r = anon
+        .get(e.url("/v1/usage"))
+        .bearer_auth("sk-not-ours")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+
     let after = e.scrape().await;
     let moved = |series: &str| {
         let key = normalize(series);
@@ -342,6 +401,15 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
         (r#"polyvox_http_errors_total{code="voice_not_found"}"#, 1.0),
         (r#"polyvox_http_errors_total{code="not_found"}"#, 1.0),
         (r#"polyvox_rejections_total{reason="queue_full"}"#, 1.0),
+        // Tenancy: the rate-limited request and the refused key.
+        (r#"polyvox_rejections_total{reason="rate_limited"}"#, 1.0),
+        (r#"polyvox_http_errors_total{code="rate_limited"}"#, 1.0),
+        (r#"polyvox_auth_failures_total{reason="invalid"}"#, 1.0),
+        (r#"polyvox_http_errors_total{code="unauthorized"}"#, 1.0),
+        (
+            r#"polyvox_http_requests_total{route="/v1/usage",method="GET",status="429"}"#,
+            1.0,
+        ),
         // Jobs: two enqueued, one answered from the cache; one succeeded, one dead-lettered.
         (
             r#"polyvox_job_submissions_total{lane="batch",outcome="enqueued"}"#,

@@ -33,6 +33,13 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Apply the job database migrations and exit.
     Migrate(MigrateArgs),
+    /// Create, list or revoke API keys (stored hashed in the job database).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        infra: InfraArgs,
+    },
     /// Synthesize text to an audio file from the terminal.
     Say(SayArgs),
     /// Measure real-time factor or time to first audio (Markdown output for BENCHMARKS.md).
@@ -46,6 +53,39 @@ pub enum Command {
         action: ModelsAction,
         #[command(flatten)]
         assets: AssetArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print its token (shown only this once).
+    Create {
+        /// A name to recognise the key by (who or what uses it).
+        #[arg(long)]
+        name: String,
+        /// Requests per minute (0 = unlimited; default: the server's --default-requests-per-minute).
+        #[arg(long)]
+        requests_per_minute: Option<u64>,
+        /// Characters per minute (0 = unlimited; default: the server's --default-chars-per-minute).
+        #[arg(long)]
+        chars_per_minute: Option<u64>,
+        /// Characters per calendar month (UTC); default: no quota.
+        #[arg(long)]
+        monthly_chars: Option<u64>,
+        /// Print JSON (`id`, `token`, ...) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every key with its limits (never the secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; requests with it get 401 within the server's --key-cache-secs.
+    Revoke {
+        /// The key id (the 16 hex digits after `pvx_`).
+        id: String,
     },
 }
 
@@ -193,6 +233,8 @@ pub struct ServeArgs {
     #[arg(long, env = "POLYVOX_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub infra: InfraArgs,
@@ -204,6 +246,32 @@ pub struct ServeArgs {
     /// With workers (REDIS_URL set): longest wait of /v1/audio/speech for its job, in seconds.
     #[arg(long, env = "POLYVOX_SYNC_WAIT_SECS", default_value_t = 120)]
     pub sync_wait_secs: u64,
+}
+
+/// API keys and per-key limits of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Run WITHOUT API keys: anyone who can reach the port may synthesize, nothing is limited
+    /// per key and no usage is recorded. Meant for a laptop on loopback; logged as a warning.
+    #[arg(long, env = "POLYVOX_NO_AUTH")]
+    pub no_auth: bool,
+    /// Requests per minute for keys without their own limit (0 = unlimited).
+    #[arg(
+        long,
+        env = "POLYVOX_DEFAULT_REQUESTS_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub default_requests_per_minute: u64,
+    /// Characters per minute for keys without their own limit (0 = unlimited).
+    #[arg(
+        long,
+        env = "POLYVOX_DEFAULT_CHARS_PER_MINUTE",
+        default_value_t = 200_000
+    )]
+    pub default_chars_per_minute: u64,
+    /// Seconds a key lookup is reused; a revoked key keeps working at most this long.
+    #[arg(long, env = "POLYVOX_KEY_CACHE_SECS", default_value_t = 5)]
+    pub key_cache_secs: u64,
 }
 
 /// Where jobs, queue, audio and cache live. No flags at all = the embedded default: SQLite and

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod health;
 mod infra;
+mod keys;
 mod models;
 mod render;
 mod runtime;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map_err(Failure::Runtime),
         Command::Worker(args) => worker::run(args).map_err(Failure::Runtime),
         Command::Migrate(args) => infra::migrate(&args.infra).map_err(Failure::Runtime),
+        Command::Keys { action, infra } => keys::run(action, &infra).map_err(Failure::Runtime),
         Command::Bench { action } => bench::run(action).map_err(Failure::Runtime),
         Command::Models { action, assets } => {
             let dir = runtime::asset_dir(&assets);

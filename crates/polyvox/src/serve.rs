@@ -5,6 +5,7 @@
 //! The adapter below is the only place that joins the API crate to the synthesis crate.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
@@ -15,7 +16,11 @@ use polyvox_synth::{Delivery, Synthesizer};
 use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
-use polyvox_server::{JobService, JobsConfig, RemoteSpeech};
+use polyvox_infra::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use polyvox_infra::tenancy::{KeyStore, SqlTenancy};
+use polyvox_server::{
+    JobService, JobsConfig, RemoteSpeech, Services, Tenancy, TenancyBackends, TenancyConfig,
+};
 use polyvox_worker::Worker;
 
 use crate::cli::ServeArgs;
@@ -46,10 +51,22 @@ impl SpeechService for LocalSpeech {
                 whole_file: opts.whole_file,
             };
             let stream = synth.stream(req, delivery).await.map_err(Error::from)?;
+            let progress = stream.progress();
+            let audio_ms = Arc::new(AtomicU64::new(0));
+            let meter = Arc::clone(&audio_ms);
+            let rate = u64::from(polyvox_core::SAMPLE_RATE);
             Ok(SpeechStream {
                 format: stream.format,
                 chunks: stream.chunks,
-                bytes: stream.map(|r| r.map_err(Error::from)).boxed(),
+                bytes: stream
+                    .map(move |r| {
+                        // Read after each piece: the pipeline updates progress before it yields.
+                        let samples = progress.borrow().samples as u64;
+                        meter.store(samples * 1000 / rate, Ordering::Relaxed);
+                        r.map_err(Error::from)
+                    })
+                    .boxed(),
+                audio_ms,
             })
         }
         .boxed()
@@ -180,13 +197,71 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutdown requested; draining");
             signal.cancel();
         });
-        polyvox_server::run_with_jobs(cfg, speech, Some(jobs), listener, shutdown).await?;
+        let tenancy = tenancy(&args, &infra).await?;
+        let services = Services {
+            speech,
+            jobs: Some(jobs),
+            tenancy,
+        };
+        polyvox_server::serve(cfg, services, listener, shutdown).await?;
         if let Some(w) = worker {
             let _ = w.await;
         }
         infra.store.close().await;
         anyhow::Ok(())
     })
+}
+
+/// API keys and limits, unless `--no-auth`. Limits live in Redis when it is configured, so they
+/// hold across every API instance; in memory otherwise.
+async fn tenancy(args: &ServeArgs, infra: &infra::Infra) -> anyhow::Result<Option<Arc<Tenancy>>> {
+    if args.auth.no_auth {
+        tracing::warn!(
+            bind = %args.bind,
+            "API keys are OFF (--no-auth): anyone who can reach this address may synthesize, \
+             with no per-key limits and no usage records"
+        );
+        return Ok(None);
+    }
+    let store = Arc::new(SqlTenancy::new(&infra.store));
+    let limiter: Arc<dyn RateLimiter> = match &args.infra.redis_url {
+        Some(url) => Arc::new(
+            RedisRateLimiter::connect(
+                url,
+                &args.infra.redis_prefix,
+                Duration::from_secs(args.infra.infra_timeout_secs.max(1)),
+            )
+            .await
+            .context("connecting the rate limiter to Redis (REDIS_URL)")?,
+        ),
+        None => Arc::new(MemoryRateLimiter::new()),
+    };
+    let active = store
+        .list_keys()
+        .await
+        .context("reading API keys")?
+        .iter()
+        .filter(|k| !k.is_revoked())
+        .count();
+    if active == 0 {
+        tracing::warn!(
+            "no active API key exists: synthesis requests will get 401; create one with \
+             `polyvox keys create --name NAME`, or run with --no-auth on a trusted machine"
+        );
+    } else {
+        tracing::info!(active, "API keys required");
+    }
+    let cfg = TenancyConfig {
+        default_requests_per_minute: args.auth.default_requests_per_minute,
+        default_chars_per_minute: args.auth.default_chars_per_minute,
+        key_cache_ttl: Duration::from_secs(args.auth.key_cache_secs),
+    };
+    let backends = TenancyBackends {
+        keys: store.clone(),
+        usage: store,
+        limiter,
+    };
+    Ok(Some(Arc::new(Tenancy::new(backends, cfg))))
 }
 
 pub(crate) async fn shutdown_signal() {

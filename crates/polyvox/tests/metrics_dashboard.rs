@@ -26,6 +26,19 @@ impl Drop for Server {
     }
 }
 
+/// Creates an API key in the server's data directory; returns its token.
+fn create_key(data: &std::path::Path, extra: &[&str]) -> String {
+    let out = common::polyvox()
+        .args(["keys", "create", "--name", "dashboard", "--json"])
+        .args(extra)
+        .env("POLYVOX_DATA_DIR", data)
+        .output()
+        .expect("polyvox keys create");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["token"].as_str().expect("token").to_string()
+}
+
 fn start(data: &std::path::Path) -> Server {
     let mut child = common::polyvox()
         .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
@@ -152,9 +165,38 @@ fn metric_names_are_found_in_promql() {
 #[ignore = "starts the real model"]
 async fn every_dashboard_metric_is_exported_and_logs_correlate() {
     let data = common::tempdir();
+    let token = create_key(data.path(), &[]);
+    let limited = create_key(data.path(), &["--requests-per-minute", "1"]);
     let mut server = start(data.path());
     let base = server.base.clone();
-    let client = reqwest::Client::new();
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(auth)
+        .build()
+        .expect("client");
+
+    // A key allowed one request per minute: the second is rate-limited; a bad key is refused.
+    let anon = reqwest::Client::new();
+    for expected in [200, 429] {
+        let r = anon
+            .get(format!("{base}/v1/usage"))
+            .bearer_auth(&limited)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), expected);
+    }
+    let r = anon
+        .get(format!("{base}/v1/usage"))
+        .bearer_auth("pvx_not_a_key")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 401);
 
     // A job, then the same request again: a cache hit.
     let job = json!({"input": "The dashboard test renders this.", "voice": "af_bella"});
@@ -240,6 +282,19 @@ async fn every_dashboard_metric_is_exported_and_logs_correlate() {
         .text()
         .await
         .expect("body");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("polyvox_rejections_total{")
+                && l.contains("reason=\"rate_limited\"")
+                && l.ends_with(" 1")),
+        "the rate-limited request is not counted:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("polyvox_auth_failures_total{")
+                && l.contains("reason=\"invalid\"")),
+        "the refused key is not counted"
+    );
     let scraped = scraped_names(&text);
     let wanted = dashboard_names();
     // The six signals of the scaling plan must be on the dashboard.

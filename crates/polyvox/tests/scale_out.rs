@@ -389,6 +389,7 @@ async fn embedded_serve_runs_jobs_with_no_configuration() {
         .env("POLYVOX_LOG", "info,ort=warn")
         .env("POLYVOX_DATA_DIR", dir.path().join("data"))
         .env("POLYVOX_NO_FETCH", "true")
+        .env("POLYVOX_NO_AUTH", "true")
         .env("POLYVOX_INTRA_THREADS", "1");
     for var in [
         "DATABASE_URL",

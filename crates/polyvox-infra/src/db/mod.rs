@@ -26,7 +26,15 @@ use std::time::{Duration, SystemTime};
 use crate::{Lane, Result};
 
 pub use config::{DbConfig, DbEngine};
+pub(crate) use row::to_time as from_unix_millis;
 pub use sql::SqlJobStore;
+
+/// Unix milliseconds of `t` (0 before the epoch): the timestamp encoding of every table.
+pub fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
 
 /// Lifecycle state of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -189,7 +197,8 @@ pub trait JobStore: Send + Sync {
         progress: Progress,
     ) -> Result<Heartbeat>;
 
-    /// Marks the job succeeded. `Conflict` if `worker` no longer holds it.
+    /// Marks the job succeeded and adds its audio seconds to the owner's usage. `Conflict` if
+    /// `worker` no longer holds it.
     async fn succeed(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job>;
 
     /// Records a failed attempt. A retryable failure with attempts left returns the job to

@@ -71,7 +71,7 @@ pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
 }
 
 /// Unix milliseconds → `SystemTime`; values before the epoch clamp to it.
-fn to_time(ms: i64) -> SystemTime {
+pub(crate) fn to_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 

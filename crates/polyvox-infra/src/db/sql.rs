@@ -110,6 +110,11 @@ impl SqlJobStore {
         .await
     }
 
+    /// Bound on each call, as configured.
+    pub fn call_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The engine behind this store.
     pub fn engine(&self) -> DbEngine {
         self.engine
@@ -271,10 +276,22 @@ impl JobStore for SqlJobStore {
             .bind(audio.key)
             .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
             .bind(audio.seconds);
-        match self.fetch_one_job("succeed", q).await? {
-            Some(job) => Ok(job),
-            None => Err(self.refused(id, "complete").await),
+        let Some(job) = self.fetch_one_job("succeed", q).await? else {
+            return Err(self.refused(id, "complete").await);
+        };
+        // Metered here, where the fenced transition happens exactly once per job, so a retried
+        // or reclaimed job is never billed twice.
+        if let (Some(owner), Some(out)) = (&job.owner, &job.audio) {
+            use crate::tenancy::{SqlTenancy, UsageDelta, UsageStore};
+            let delta = UsageDelta {
+                audio_seconds: out.seconds,
+                ..UsageDelta::default()
+            };
+            if let Err(e) = SqlTenancy::new(self).record(owner, delta).await {
+                tracing::warn!(job = %id, error = %e, "recording the job's audio usage failed");
+            }
         }
+        Ok(job)
     }
 
     async fn fail(&self, id: &str, worker: &str, error: JobError, retryable: bool) -> Result<Job> {

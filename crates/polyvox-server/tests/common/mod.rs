@@ -164,6 +164,8 @@ impl SpeechService for FakeSpeech {
                 format: req.format,
                 chunks: n,
                 bytes,
+                // The fake claims half a second of audio per chunk, for usage metering tests.
+                audio_ms: Arc::new(std::sync::atomic::AtomicU64::new(n as u64 * 500)),
             })
         })
     }

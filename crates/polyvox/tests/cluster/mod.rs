@@ -264,6 +264,8 @@ impl Cluster {
             .env("POLYVOX_NO_FETCH", "true")
             .env("POLYVOX_SESSIONS", "1")
             .env("POLYVOX_INTRA_THREADS", "1")
+            // These tests are about jobs, not keys (tests/tenancy.rs covers those).
+            .env("POLYVOX_NO_AUTH", "true")
             .env_remove("POLYVOX_DATA_DIR")
             .env("POLYVOX_DATA_DIR", self.dir.path().join("data"));
         cmd

@@ -1,0 +1,350 @@
+//! Who is calling and how much they may do: API-key authentication, per-key rate limits, the
+//! monthly character quota, and usage metering.
+//!
+//! Design:
+//! - Protected routes run [`authenticate`] as a route layer: it resolves the bearer token to a
+//!   [`Caller`] (request extension) and takes one unit from the key's requests-per-minute bucket.
+//!   Handlers that synthesize call [`Tenancy::charge`] once the body is validated, because only
+//!   then is the character count known: that takes the characters from the per-minute bucket,
+//!   checks the monthly quota and records the usage.
+//! - Key lookups are cached for a few seconds (hits and misses), so the hot path, a cache hit,
+//!   costs no database round trip; revocation therefore takes effect within that TTL on every
+//!   instance. The secret is checked on every request, cached or not.
+//! - If the rate limiter's store (Redis) fails, requests are let through and the failure is
+//!   counted: an outage of a protective layer must not become an outage of the service. The
+//!   quota check fails open the same way; usage writes are best-effort and logged.
+//! - In open mode (`--no-auth`) there is no [`Tenancy`]: every caller is anonymous, nothing is
+//!   limited per key, and no usage is recorded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use polyvox_core::ErrorCode;
+use polyvox_core::metrics as m;
+use polyvox_infra::ratelimit::{Decision, Rate, RateLimiter};
+use polyvox_infra::tenancy::{
+    ApiKey, KeyStore, KeyToken, UsageDelta, UsageStore, next_month_start, utc_month,
+};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Bound on cached key lookups; past it the cache starts over (an attacker spraying random ids
+/// must not grow memory).
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Settings of key authentication and limits.
+#[derive(Debug, Clone)]
+pub struct TenancyConfig {
+    /// Requests per minute for keys without their own limit; 0 = unlimited.
+    pub default_requests_per_minute: u64,
+    /// Characters per minute for keys without their own limit; 0 = unlimited.
+    pub default_chars_per_minute: u64,
+    /// How long a key lookup is reused; also the longest a revoked key keeps working.
+    pub key_cache_ttl: Duration,
+}
+
+impl Default for TenancyConfig {
+    fn default() -> Self {
+        Self {
+            default_requests_per_minute: 600,
+            default_chars_per_minute: 200_000,
+            key_cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The stores tenancy needs.
+#[derive(Clone)]
+pub struct TenancyBackends {
+    pub keys: Arc<dyn KeyStore>,
+    pub usage: Arc<dyn UsageStore>,
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    key: Option<Arc<ApiKey>>,
+    requests_per_minute: u64,
+    chars_per_minute: u64,
+}
+
+impl Caller {
+    /// The caller of a server running without keys.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The key id, which owns the jobs this caller creates; `None` without keys.
+    pub fn owner(&self) -> Option<&str> {
+        self.key.as_deref().map(|k| k.id.as_str())
+    }
+
+    pub fn key(&self) -> Option<&ApiKey> {
+        self.key.as_deref()
+    }
+}
+
+type CachedKey = (Option<Arc<ApiKey>>, Instant);
+
+/// Keys, limits and usage for the API.
+pub struct Tenancy {
+    cfg: TenancyConfig,
+    b: TenancyBackends,
+    keys: Mutex<HashMap<String, CachedKey>>,
+}
+
+impl Tenancy {
+    pub fn new(b: TenancyBackends, cfg: TenancyConfig) -> Self {
+        Self {
+            cfg,
+            b,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn usage(&self) -> &dyn UsageStore {
+        self.b.usage.as_ref()
+    }
+
+    async fn lookup(&self, id: &str) -> Result<Option<Arc<ApiKey>>, ApiError> {
+        if let Some((key, at)) = self.keys_map().get(id)
+            && at.elapsed() < self.cfg.key_cache_ttl
+        {
+            return Ok(key.clone());
+        }
+        let key = self
+            .b
+            .keys
+            .key(id)
+            .await
+            .map_err(|e| ApiError::Internal(format!("API key lookup failed: {e}")))?
+            .map(Arc::new);
+        let mut map = self.keys_map();
+        if map.len() >= KEY_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(id.to_string(), (key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    fn keys_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Resolves the `Authorization: Bearer` token to a caller, or 401.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let Some(raw) = headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized(
+                m::auth::MISSING,
+                "missing API key: send 'Authorization: Bearer <key>' (create one with `polyvox keys create`)",
+            ));
+        };
+        let token = raw
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .ok_or_else(|| {
+                unauthorized(
+                    m::auth::INVALID,
+                    "the Authorization header must be 'Bearer <key>'",
+                )
+            })?;
+        let invalid = || unauthorized(m::auth::INVALID, "invalid API key");
+        let token = KeyToken::parse(token).ok_or_else(invalid)?;
+        let key = self.lookup(&token.id).await?.ok_or_else(invalid)?;
+        if !token.matches(&key.secret_sha256) {
+            return Err(invalid());
+        }
+        if key.is_revoked() {
+            return Err(unauthorized(
+                m::auth::REVOKED,
+                "this API key has been revoked",
+            ));
+        }
+        let pick = |own: Option<u64>, default: u64| own.unwrap_or(default);
+        Ok(Caller {
+            requests_per_minute: pick(
+                key.limits.requests_per_minute,
+                self.cfg.default_requests_per_minute,
+            ),
+            chars_per_minute: pick(
+                key.limits.chars_per_minute,
+                self.cfg.default_chars_per_minute,
+            ),
+            key: Some(key),
+        })
+    }
+
+    /// Takes one request from the caller's per-minute bucket. `Ok(None)` when unlimited or when
+    /// the limiter is unavailable (fail open, counted).
+    async fn limit_requests(&self, caller: &Caller) -> Option<Decision> {
+        let id = caller.owner()?;
+        if caller.requests_per_minute == 0 {
+            return None;
+        }
+        let rate = Rate::per_minute(caller.requests_per_minute);
+        match self.b.limiter.acquire(&format!("{id}:req"), rate, 1).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                limiter_failed(m::reason::RATE_LIMITED, &e);
+                None
+            }
+        }
+    }
+
+    /// Charges `chars` characters of synthesis to the caller: the characters-per-minute limit,
+    /// then the monthly quota, then the usage record (one request, `chars` characters).
+    pub async fn charge(&self, caller: &Caller, chars: u64) -> Result<(), ApiError> {
+        let Some(key) = caller.key.as_deref() else {
+            return Ok(());
+        };
+        if caller.chars_per_minute > 0 {
+            let rate = Rate::per_minute(caller.chars_per_minute);
+            match self
+                .b
+                .limiter
+                .acquire(&format!("{}:chars", key.id), rate, chars)
+                .await
+            {
+                Ok(d) if !d.allowed => {
+                    rejected(m::reason::CHARS_RATE_LIMITED);
+                    let message = match d.retry_after {
+                        Some(after) => format!(
+                            "input: {chars} characters exceed what this key may still use this minute ({} of {} characters per minute); retry in {} s",
+                            d.remaining,
+                            d.limit,
+                            after.as_secs().max(1)
+                        ),
+                        None => format!(
+                            "input: {chars} characters exceed this key's limit of {} characters per minute; split the text or raise the key's limit",
+                            d.limit
+                        ),
+                    };
+                    return Err(ApiError::Limited {
+                        code: ErrorCode::RateLimited,
+                        message,
+                        retry_after: d.retry_after,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => limiter_failed(m::reason::CHARS_RATE_LIMITED, &e),
+            }
+        }
+        if let Some(quota) = key.limits.monthly_chars {
+            let now = SystemTime::now();
+            let month = utc_month(now);
+            match self.b.usage.month_chars(&key.id, &month).await {
+                Ok(used) if used.saturating_add(chars) > quota => {
+                    rejected(m::reason::QUOTA_EXCEEDED);
+                    let reset = next_month_start(now);
+                    return Err(ApiError::Limited {
+                        code: ErrorCode::QuotaExceeded,
+                        message: format!(
+                            "input: {chars} characters exceed this key's monthly quota of {quota} characters ({used} used in {month}); the quota resets at the start of next month (UTC)"
+                        ),
+                        retry_after: reset.duration_since(now).ok(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => limiter_failed(m::reason::QUOTA_EXCEEDED, &e),
+            }
+        }
+        self.record(
+            caller,
+            UsageDelta {
+                requests: 1,
+                characters: chars,
+                ..UsageDelta::default()
+            },
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Adds to the caller's usage; failures are logged, never returned (metering must not fail
+    /// a request that was served).
+    pub async fn record(&self, caller: &Caller, delta: UsageDelta) {
+        let Some(id) = caller.owner() else { return };
+        if let Err(e) = self.b.usage.record(id, delta).await {
+            tracing::warn!(key = %id, error = %e, "recording usage failed");
+        }
+    }
+}
+
+fn unauthorized(reason: &'static str, message: &str) -> ApiError {
+    metrics::counter!(m::AUTH_FAILURES_TOTAL, m::label::REASON => reason).increment(1);
+    ApiError::Unauthorized(message.to_string())
+}
+
+fn rejected(reason: &'static str) {
+    metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => reason).increment(1);
+}
+
+fn limiter_failed(reason: &'static str, e: &polyvox_infra::InfraError) {
+    metrics::counter!(m::RATE_LIMIT_ERRORS_TOTAL, m::label::REASON => reason).increment(1);
+    tracing::warn!(error = %e, reason, "limit check failed; letting the request through");
+}
+
+/// Route layer of every protected route: authenticates, applies the requests-per-minute limit,
+/// and adds the `RateLimit-*` headers of that limit to the answer.
+pub(crate) async fn authenticate(
+    State(st): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(t) = st.tenancy.clone() else {
+        req.extensions_mut().insert(Caller::anonymous());
+        return next.run(req).await;
+    };
+    let caller = match t.authenticate(req.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let decision = t.limit_requests(&caller).await;
+    let mut res = match decision {
+        Some(d) if !d.allowed => {
+            rejected(m::reason::RATE_LIMITED);
+            ApiError::Limited {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "this key's limit of {} requests per minute is reached; retry after the Retry-After seconds",
+                    d.limit
+                ),
+                retry_after: d.retry_after,
+            }
+            .into_response()
+        }
+        _ => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+    };
+    if let Some(d) = decision {
+        rate_limit_headers(res.headers_mut(), &d);
+    }
+    res
+}
+
+/// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy` (IETF
+/// draft "RateLimit header fields for HTTP"), for the requests-per-minute window of 60 s.
+fn rate_limit_headers(h: &mut HeaderMap, d: &Decision) {
+    let reset = d.reset.as_secs() + u64::from(d.reset.subsec_nanos() > 0);
+    h.insert("ratelimit-limit", HeaderValue::from(d.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(d.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(reset));
+    if let Ok(v) = HeaderValue::from_str(&format!("{};w=60", d.limit)) {
+        h.insert("ratelimit-policy", v);
+    }
+}

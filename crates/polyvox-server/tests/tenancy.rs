@@ -1,0 +1,512 @@
+//! API keys, per-key limits, quotas, usage and isolation, on the embedded twins (SQLite keys and
+//! usage, in-memory rate limiter, in-process queue and worker rendering through the fake).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{FakeSpeech, error_of};
+use futures::StreamExt;
+use polyvox_core::SynthesisRequest;
+use polyvox_infra::cache::MemoryCache;
+use polyvox_infra::db::{DbConfig, SqlJobStore};
+use polyvox_infra::queue::{MemoryQueue, QueueConfig};
+use polyvox_infra::ratelimit::MemoryRateLimiter;
+use polyvox_infra::storage::FsAudioStore;
+use polyvox_infra::tenancy::{KeyLimits, KeyStore, SqlTenancy};
+use polyvox_server::{
+    JobBackends, JobService, JobsConfig, ServerConfig, Services, SpeechService, StreamOptions,
+    Tenancy, TenancyBackends, TenancyConfig,
+};
+use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+struct ViaSpeech(Arc<FakeSpeech>);
+
+#[async_trait::async_trait]
+impl Render for ViaSpeech {
+    async fn render(
+        &self,
+        req: SynthesisRequest,
+        progress: Arc<ProgressSink>,
+    ) -> Result<RenderedAudio, polyvox_core::Error> {
+        let opts = StreamOptions {
+            low_latency_start: false,
+            whole_file: true,
+        };
+        let mut s = self.0.synthesize(req, opts).await?;
+        let mut out = Vec::new();
+        while let Some(b) = s.bytes.next().await {
+            out.extend_from_slice(&b?);
+        }
+        progress.set(s.chunks, s.chunks);
+        Ok(RenderedAudio {
+            bytes: Bytes::from(out),
+            seconds: 2.0,
+        })
+    }
+}
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    keys: SqlTenancy,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// `open` runs without keys; otherwise keys are required, looked up fresh on every request
+/// (`key_cache_ttl` 0) so revocation is visible at once.
+async fn env(open: bool) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    );
+    let store = SqlJobStore::connect(&DbConfig::new(url))
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    let keys = SqlTenancy::new(&store);
+    let store = Arc::new(store);
+    let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
+    let audio = Arc::new(
+        FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
+            .await
+            .expect("fs"),
+    );
+    let cache = Arc::new(MemoryCache::new(100, None));
+    let fake = Arc::new(FakeSpeech::new(2, Duration::from_millis(1)));
+    let stop = CancellationToken::new();
+    let backends = Backends {
+        store: store.clone(),
+        queue: queue.clone(),
+        audio: audio.clone(),
+        cache: cache.clone(),
+    };
+    let wcfg = WorkerConfig {
+        id: "w".into(),
+        heartbeat: Duration::from_millis(50),
+        receive_wait: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    tokio::spawn(Worker::new(wcfg, backends, Arc::new(ViaSpeech(fake.clone()))).run(stop.clone()));
+    let jobs = JobService::new(
+        JobBackends {
+            store,
+            queue,
+            audio,
+            cache,
+        },
+        JobsConfig {
+            poll_interval: Duration::from_millis(20),
+            ..JobsConfig::default()
+        },
+    );
+    let tenancy = (!open).then(|| {
+        let store = Arc::new(keys.clone());
+        Arc::new(Tenancy::new(
+            TenancyBackends {
+                keys: store.clone(),
+                usage: store,
+                limiter: Arc::new(MemoryRateLimiter::new()),
+            },
+            TenancyConfig {
+                key_cache_ttl: Duration::ZERO,
+                ..TenancyConfig::default()
+            },
+        ))
+    });
+    let speech: Arc<dyn SpeechService> = fake;
+    let services = Services {
+        speech,
+        jobs: Some(Arc::new(jobs)),
+        tenancy,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(polyvox_server::serve(
+        ServerConfig::default(),
+        services,
+        listener,
+        stop.clone(),
+    ));
+    Env {
+        base,
+        http: reqwest::Client::new(),
+        keys,
+        stop,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    async fn key(&self, limits: KeyLimits) -> (String, String) {
+        let k = self.keys.create_key("test", limits).await.expect("key");
+        (k.key.id, k.token)
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("sent")
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.expect("sent")
+    }
+
+    async fn wait_job(&self, id: &str, token: &str) -> Value {
+        for _ in 0..300 {
+            let v: Value = self
+                .get(&format!("/v1/jobs/{id}"), Some(token))
+                .await
+                .json()
+                .await
+                .expect("json");
+            if v["status"] == "succeeded" || v["status"] == "failed" {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+}
+
+fn speech(text: &str) -> Value {
+    json!({"input": text, "voice": "af_bella", "response_format": "wav", "stream": false})
+}
+
+#[tokio::test]
+async fn synthesis_needs_a_valid_unrevoked_key_and_the_catalogue_does_not() {
+    let e = env(false).await;
+    let (id, token) = e.key(KeyLimits::default()).await;
+
+    let res = e.post("/v1/audio/speech", None, speech("Hi")).await;
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let (status, code, msg) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (401, "unauthorized"));
+    assert!(msg.contains("Authorization: Bearer"), "{msg}");
+
+    let wrong_secret = format!("pvx_{id}_{}", "0".repeat(64));
+    let unknown_id = format!("pvx_{}_{}", "a".repeat(16), "0".repeat(64));
+    for bad in [
+        "sk-openai-style",
+        wrong_secret.as_str(),
+        unknown_id.as_str(),
+    ] {
+        let (status, code, msg) =
+            error_of(e.post("/v1/audio/speech", Some(bad), speech("Hi")).await).await;
+        assert_eq!(
+            (status, code.as_str(), msg.as_str()),
+            (401, "unauthorized", "invalid API key"),
+            "{bad}"
+        );
+    }
+    let res = e
+        .http
+        .post(format!("{}/v1/jobs", e.base))
+        .header("authorization", format!("Basic {token}"))
+        .json(&speech("Hi"))
+        .send()
+        .await
+        .expect("sent");
+    let (status, _, msg) = error_of(res).await;
+    assert_eq!(status, 401);
+    assert!(msg.contains("Bearer"), "{msg}");
+
+    let ok = e.post("/v1/audio/speech", Some(&token), speech("Hi")).await;
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().contains_key("ratelimit-remaining"));
+
+    for public in [
+        "/v1/voices",
+        "/v1/models",
+        "/health/live",
+        "/openapi.json",
+        "/",
+    ] {
+        assert_eq!(e.get(public, None).await.status(), 200, "{public}");
+    }
+
+    e.keys.revoke_key(&id).await.expect("revoke");
+    let (status, code, msg) =
+        error_of(e.post("/v1/audio/speech", Some(&token), speech("Hi")).await).await;
+    assert_eq!((status, code.as_str()), (401, "unauthorized"));
+    assert!(msg.contains("revoked"), "{msg}");
+}
+
+#[tokio::test]
+async fn the_requests_per_minute_limit_answers_429_with_ratelimit_headers() {
+    let e = env(false).await;
+    let (_, token) = e
+        .key(KeyLimits {
+            requests_per_minute: Some(3),
+            ..KeyLimits::default()
+        })
+        .await;
+    for left in [2, 1, 0] {
+        let res = e.get("/v1/usage", Some(&token)).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["ratelimit-limit"], "3");
+        assert_eq!(
+            res.headers()["ratelimit-remaining"],
+            left.to_string().as_str()
+        );
+        assert_eq!(res.headers()["ratelimit-policy"], "3;w=60");
+    }
+    let res = e.get("/v1/usage", Some(&token)).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=20).contains(&retry),
+        "one request frees up after 20 s: {retry}"
+    );
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    let reset: u64 = res.headers()["ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((40..=60).contains(&reset), "{reset}");
+    let (status, code, msg) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert!(msg.contains("3 requests per minute"), "{msg}");
+
+    // Another key has its own bucket.
+    let (_, other) = e.key(KeyLimits::default()).await;
+    assert_eq!(e.get("/v1/usage", Some(&other)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn characters_per_minute_and_the_monthly_quota_are_enforced() {
+    let e = env(false).await;
+    let (_, token) = e
+        .key(KeyLimits {
+            chars_per_minute: Some(100),
+            ..KeyLimits::default()
+        })
+        .await;
+    let sixty = "x".repeat(60);
+    assert_eq!(
+        e.post("/v1/audio/speech", Some(&token), speech(&sixty))
+            .await
+            .status(),
+        200
+    );
+    let res = e
+        .post("/v1/audio/speech", Some(&token), speech(&sixty))
+        .await;
+    assert!(res.headers().contains_key("retry-after"));
+    let (status, code, msg) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert!(
+        msg.contains("100 characters per minute") && msg.starts_with("input:"),
+        "{msg}"
+    );
+    // More than the whole limit can never pass: no Retry-After, a hint instead.
+    let res = e
+        .post("/v1/jobs", Some(&token), json!({"input": "y".repeat(101)}))
+        .await;
+    assert!(!res.headers().contains_key("retry-after"));
+    let (status, code, msg) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert!(msg.contains("split the text"), "{msg}");
+
+    let (_, quota) = e
+        .key(KeyLimits {
+            monthly_chars: Some(100),
+            chars_per_minute: Some(0),
+            ..KeyLimits::default()
+        })
+        .await;
+    assert_eq!(
+        e.post("/v1/audio/speech", Some(&quota), speech(&sixty))
+            .await
+            .status(),
+        200
+    );
+    let res = e
+        .post("/v1/audio/speech", Some(&quota), speech(&sixty))
+        .await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=31 * 86_400).contains(&retry), "{retry}");
+    let (status, code, msg) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (429, "quota_exceeded"));
+    assert!(
+        msg.contains("monthly quota of 100 characters") && msg.contains("60 used"),
+        "{msg}"
+    );
+    // The refused request used nothing.
+    let usage: Value = e
+        .get("/v1/usage", Some(&quota))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(usage["month"]["characters"], 60, "{usage}");
+    assert_eq!(usage["month"]["remaining"], 40, "{usage}");
+}
+
+#[tokio::test]
+async fn usage_counts_requests_characters_audio_and_cache_hits() {
+    let e = env(false).await;
+    let (id, token) = e.key(KeyLimits::default()).await;
+    let text = "Metered speech.";
+    // Whole-file speech is cached; the second identical request is a hit.
+    let first = e.post("/v1/audio/speech", Some(&token), speech(text)).await;
+    assert_eq!(first.headers()["x-polyvox-cache"], "miss");
+    first.bytes().await.expect("body");
+    let mut hit = false;
+    for _ in 0..100 {
+        let again = e.post("/v1/audio/speech", Some(&token), speech(text)).await;
+        let is_hit = again.headers()["x-polyvox-cache"] == "hit";
+        again.bytes().await.expect("body");
+        if is_hit {
+            hit = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(hit, "the repeated request never hit the cache");
+    let acc: Value = e
+        .post("/v1/jobs", Some(&token), json!({"input": "A metered job."}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let job = e.wait_job(acc["id"].as_str().expect("id"), &token).await;
+    assert_eq!(job["status"], "succeeded");
+
+    let mut usage = Value::Null;
+    // Audio of a streamed response is recorded when its body ends, just after the client has it.
+    for _ in 0..100 {
+        usage = e
+            .get("/v1/usage", Some(&token))
+            .await
+            .json()
+            .await
+            .expect("json");
+        if usage["totals"]["audio_seconds"].as_f64().unwrap_or(0.0) >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = &usage["totals"];
+    let requests = t["requests"].as_u64().expect("requests");
+    assert!(requests >= 3, "{usage}");
+    assert_eq!(
+        t["characters"].as_u64(),
+        Some((requests - 1) * text.len() as u64 + "A metered job.".len() as u64),
+        "{usage}"
+    );
+    assert!(t["cache_hits"].as_u64() >= Some(1), "{usage}");
+    // Fake speech: 2 chunks × 0.5 s per response (miss and hit); the job's render says 2 s.
+    assert!(t["audio_seconds"].as_f64().unwrap_or(0.0) >= 3.0, "{usage}");
+    assert_eq!(usage["key_id"], id.as_str());
+    assert_eq!(usage["days"].as_array().map(Vec::len), Some(1), "{usage}");
+
+    for (query, field) in [
+        ("?from=yesterday", "from must be a date"),
+        ("?to=2026-13-01", "to must be a date"),
+        ("?from=2026-02-01&to=2026-01-01", "must not be after"),
+        ("?from=2020-01-01&to=2026-01-01", "at most 366 days"),
+    ] {
+        let (status, code, msg) =
+            error_of(e.get(&format!("/v1/usage{query}"), Some(&token)).await).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_request"), "{query}");
+        assert!(msg.contains(field), "{query}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_cannot_see_or_touch_another_keys_jobs() {
+    let e = env(false).await;
+    let (_, a) = e.key(KeyLimits::default()).await;
+    let (_, b) = e.key(KeyLimits::default()).await;
+    let acc: Value = e
+        .post("/v1/jobs", Some(&a), json!({"input": "Only for A."}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = acc["id"].as_str().expect("id").to_string();
+    let job = e.wait_job(&id, &a).await;
+    assert_eq!(job["status"], "succeeded");
+    let audio_url = job["audio_url"].as_str().expect("audio url").to_string();
+    assert_eq!(e.get(&audio_url, Some(&a)).await.status(), 200);
+
+    let missing = format!("/v1/jobs/{}", uuid_like());
+    let (_, _, not_there) = error_of(e.get(&missing, Some(&b)).await).await;
+    for path in [format!("/v1/jobs/{id}"), audio_url.clone()] {
+        let (status, code, msg) = error_of(e.get(&path, Some(&b)).await).await;
+        assert_eq!((status, code.as_str()), (404, "not_found"), "{path}");
+        // Same wording as a job that does not exist: B learns nothing about A's ids.
+        assert_eq!(
+            msg.replace(&id, "ID"),
+            not_there.replace(&missing[9..], "ID")
+        );
+    }
+    let del = e
+        .http
+        .delete(format!("{}/v1/jobs/{id}", e.base))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(del.status(), 404);
+    // The same request by B is B's own job (the result cache is shared, jobs are not).
+    let mine: Value = e
+        .post("/v1/jobs", Some(&b), json!({"input": "Only for A."}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(mine["id"], acc["id"]);
+    assert_eq!(
+        e.get(&format!("/v1/jobs/{id}"), Some(&a)).await.status(),
+        200
+    );
+}
+
+fn uuid_like() -> String {
+    "0190a4a0-0000-7000-8000-000000000000".to_string()
+}
+
+#[tokio::test]
+async fn without_keys_everything_is_open_and_usage_is_absent() {
+    let e = env(true).await;
+    assert_eq!(
+        e.post("/v1/audio/speech", None, speech("Open."))
+            .await
+            .status(),
+        200
+    );
+    let (status, code, msg) = error_of(e.get("/v1/usage", None).await).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    assert!(msg.contains("without keys"), "{msg}");
+}

@@ -1,0 +1,210 @@
+//! Tenancy acceptance on real services: two `polyvox serve` API instances on one PostgreSQL schema
+//! and one Redis prefix, keys made with `polyvox keys`. A limit of 10 requests per minute holds
+//! across both instances; key A gets 404 for key B's job and audio; a revoked key gets 401.
+//!
+//! Ignored by default (needs PostgreSQL, Redis and the front-end assets); the project's test
+//! command runs it.
+
+mod cluster;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cluster::{LOCK, Proc, pg_url, redis_url, unique};
+use serde_json::{Value, json};
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    schema: String,
+    prefix: String,
+}
+
+impl Deployment {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyvox"));
+        cmd.args(args)
+            .env("POLYVOX_LOG", "info")
+            .env("DATABASE_URL", pg_url())
+            .env("POLYVOX_DB_SCHEMA", &self.schema)
+            .env("POLYVOX_DB_MAX_CONNECTIONS", "4")
+            .env("REDIS_URL", redis_url())
+            .env("POLYVOX_REDIS_PREFIX", &self.prefix)
+            .env(
+                "POLYVOX_STORAGE_URL",
+                format!("file://{}", self.dir.path().join("audio").display()),
+            )
+            .env("POLYVOX_DATA_DIR", self.dir.path().join("data"))
+            .env("POLYVOX_NO_FETCH", "true")
+            .env("POLYVOX_KEY_CACHE_SECS", "1")
+            .env_remove("POLYVOX_NO_AUTH");
+        cmd
+    }
+
+    fn key(&self, name: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["keys", "create", "--name", name, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.command(&args).output().expect("polyvox keys create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+
+    fn serve(&self, name: &str) -> (Proc, String) {
+        let mut p = Proc::spawn(
+            name,
+            self.command(&["serve", "--bind", "127.0.0.1:0"]),
+            self.dir.path().join(format!("{name}.log")),
+        );
+        let line = p.wait_line("listening on http://", Duration::from_secs(120));
+        let base = line.rsplit(' ').next().expect("url").to_string();
+        (p, base)
+    }
+}
+
+fn token(key: &Value) -> String {
+    key["token"].as_str().expect("token").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, Redis and the assets; run with --ignored"]
+async fn limits_isolation_and_revocation_across_two_api_instances() {
+    let _serial = LOCK.lock().await;
+    let d = Deployment {
+        dir: tempfile::tempdir().expect("tempdir"),
+        schema: unique("pvt"),
+        prefix: unique("pvtenancy"),
+    };
+    let limited = d.key("limited", &["--requests-per-minute", "10"]);
+    let a = d.key("tenant-a", &[]);
+    let b = d.key("tenant-b", &[]);
+    let (api1, base1) = d.serve("api-1");
+    let (api2, base2) = d.serve("api-2");
+    let http = reqwest::Client::new();
+
+    // No key: 401 on both.
+    for base in [&base1, &base2] {
+        let r = http
+            .get(format!("{base}/v1/usage"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 401);
+    }
+
+    // 30 requests, alternating instances, against one limit of 10 per minute.
+    let mut ok = 0;
+    let mut refused = 0;
+    for i in 0..30 {
+        let base = if i % 2 == 0 { &base1 } else { &base2 };
+        let r = http
+            .get(format!("{base}/v1/usage"))
+            .bearer_auth(token(&limited))
+            .send()
+            .await
+            .expect("sent");
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                assert_eq!(r.headers()["ratelimit-limit"], "10");
+                let body: Value = r.json().await.expect("json");
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                refused += 1;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert!(
+        (9..=11).contains(&ok),
+        "{ok} of 30 passed a shared limit of 10/min"
+    );
+    assert_eq!(ok + refused, 30);
+
+    // A's job is invisible to B, on either instance (no worker runs: it stays queued).
+    let acc: Value = http
+        .post(format!("{base1}/v1/jobs"))
+        .bearer_auth(token(&a))
+        .json(&json!({"input": "Tenant A's private text."}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let id = acc["id"].as_str().expect("job id").to_string();
+    for path in [format!("/v1/jobs/{id}"), format!("/v1/jobs/{id}/audio")] {
+        let r = http
+            .get(format!("{base2}{path}"))
+            .bearer_auth(token(&b))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let mine = http
+        .get(format!("{base2}/v1/jobs/{id}"))
+        .bearer_auth(token(&a))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(mine.status(), 200);
+
+    // Revoked with the CLI: 401 on both instances once their key cache (1 s here) expires.
+    let out = d
+        .command(&["keys", "revoke", a["id"].as_str().expect("id")])
+        .output()
+        .expect("revoke");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for base in [&base1, &base2] {
+        loop {
+            let r = http
+                .get(format!("{base}/v1/jobs/{id}"))
+                .bearer_auth(token(&a))
+                .send()
+                .await
+                .expect("sent");
+            if r.status() == 401 {
+                let body: Value = r.json().await.expect("json");
+                assert_eq!(body["error"]["code"], "unauthorized");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("revoked")
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "revoked key still accepted on {base}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let list = d
+        .command(&["keys", "list", "--json"])
+        .output()
+        .expect("list");
+    let keys: Value = serde_json::from_slice(&list.stdout).expect("json");
+    let revoked: Vec<&Value> = keys
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|k| !k["revoked_at"].is_null())
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["id"], a["id"]);
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains(&token(&a)[21..]),
+        "keys list must never print secrets"
+    );
+    drop((api1, api2));
+}
