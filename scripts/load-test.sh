@@ -80,4 +80,13 @@ done
 echo
 echo "Jobs created during the run: $created (succeeded $ok, failed $failed, still open $open; table $jobs_before → $jobs_now rows)."
 echo "Syntheses by the workers during the test: $(( after - before )) (distinct submit texts: $LOAD_TEXTS)."
+# API capacity per core for `polyvox bench capacity --api-rps-per-core`: the submit path (the
+# heaviest API path: a database write per request) in successful requests/s, over every core of the
+# machine, since nginx, wrk, PostgreSQL, Redis and SeaweedFS shared those cores too (conservative).
+python3 - "${results[0]}" "$(nproc)" <<'PY'
+import sys
+kv = dict(p.split("=", 1) for p in sys.argv[1].split()[1:])
+ok = sum(int(n) for c, n in (x.split(":") for x in kv["codes"].split(",") if x) if c.isdigit() and c.startswith("2"))
+print(f"api_rps_per_core={ok / float(kv['secs']) / int(sys.argv[2]):.0f} (submit path: {ok} 2xx in {kv['secs']} s over {sys.argv[2]} cores)")
+PY
 echo "Raw wrk output: $OUT"
