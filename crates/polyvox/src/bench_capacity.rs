@@ -45,7 +45,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Peak resident set of this process (the worker-equivalent: model, front end, one session).
 fn peak_rss_mib() -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let kb: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))

@@ -205,9 +205,11 @@ impl Capacity {
         match c.api_requests_per_sec_per_core {
             Some(v) if v.is_finite() && v > 0.0 => Ok(c),
             Some(_) => Err(bad("api_requests_per_sec_per_core must be > 0".into())),
-            None => Err(bad("no API figure: run scripts/load-test.sh, then `polyvox bench capacity \
+            None => Err(bad(
+                "no API figure: run scripts/load-test.sh, then `polyvox bench capacity \
                  --api-rps-per-core <its api_rps_per_core>`"
-                .into())),
+                    .into(),
+            )),
         }
     }
 }
@@ -307,7 +309,9 @@ pub fn size(w: &Workload, c: &Capacity, t: &InstanceType) -> Sizing {
         sessions_per_instance: sessions,
         worker_instances,
         api_instances,
-        usd_per_month: f64::from(worker_instances + api_instances) * t.usd_per_hour * HOURS_PER_MONTH,
+        usd_per_month: f64::from(worker_instances + api_instances)
+            * t.usd_per_hour
+            * HOURS_PER_MONTH,
     }
 }
 

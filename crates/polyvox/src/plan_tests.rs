@@ -135,7 +135,10 @@ fn bad_workloads_name_the_field_and_the_limit() {
 fn the_built_in_price_table_parses_and_overrides_apply() {
     let types = parse_prices("built-in", DEFAULT_PRICES, &["c7i.xlarge=0.5".into()]).expect("ok");
     assert!(types.len() >= 4);
-    let x = types.iter().find(|t| t.name == "c7i.xlarge").expect("listed");
+    let x = types
+        .iter()
+        .find(|t| t.name == "c7i.xlarge")
+        .expect("listed");
     assert_eq!((x.vcpus, x.usd_per_hour), (4, 0.5));
 }
 
@@ -160,12 +163,16 @@ fn capacity_files_without_measurements_are_rejected() {
     assert!(Capacity::parse("c.json", &good).is_ok());
     let mut c = capacity();
     c.api_requests_per_sec_per_core = None;
-    let e = Capacity::parse("c.json", &serde_json::to_string(&c).expect("json")).expect_err("no api");
+    let e =
+        Capacity::parse("c.json", &serde_json::to_string(&c).expect("json")).expect_err("no api");
     assert!(e.to_string().contains("load-test.sh"), "{e}");
     let mut c = capacity();
     c.synth_chars_per_sec_per_core = 0.0;
     let e = Capacity::parse("c.json", &serde_json::to_string(&c).expect("json")).expect_err("zero");
-    assert!(e.to_string().contains("synth_chars_per_sec_per_core"), "{e}");
+    assert!(
+        e.to_string().contains("synth_chars_per_sec_per_core"),
+        "{e}"
+    );
     let e = Capacity::parse("c.json", "{}").expect_err("empty");
     assert!(e.to_string().starts_with("capacity file c.json"), "{e}");
 }

@@ -62,7 +62,8 @@ fn a_workload_is_sized_from_the_capacity_file() {
     // A price override applies.
     let out = plan(&["--price", "c7i.xlarge=1"], &cap);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("| c7i.xlarge | aws | 4 | 4 | 5 | 2 | 5110 |")
+        String::from_utf8_lossy(&out.stdout)
+            .contains("| c7i.xlarge | aws | 4 | 4 | 5 | 2 | 5110 |")
     );
 }
 
@@ -72,8 +73,14 @@ fn bad_workloads_and_files_exit_2_naming_the_flag() {
     let cap = dir.path().join("capacity.json");
     std::fs::write(&cap, CAPACITY).expect("write");
     let cases: &[(&[&str], &str)] = &[
-        (&["--users", "-5"], "--users: -5 is out of range: must be at least 1"),
-        (&["--cache-hit-rate", "1.5"], "--cache-hit-rate: 1.5 is out of range: must be between 0 and 1"),
+        (
+            &["--users", "-5"],
+            "--users: -5 is out of range: must be at least 1",
+        ),
+        (
+            &["--cache-hit-rate", "1.5"],
+            "--cache-hit-rate: 1.5 is out of range: must be between 0 and 1",
+        ),
         (&["--avg-chars", "0"], "--avg-chars"),
         (&["--price", "nope=1"], "unknown instance type `nope`"),
     ];
@@ -81,13 +88,20 @@ fn bad_workloads_and_files_exit_2_naming_the_flag() {
         let out = plan(extra, &cap);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("error[invalid_request]") && err.contains(want), "{extra:?}: {err}");
+        assert!(
+            err.contains("error[invalid_request]") && err.contains(want),
+            "{extra:?}: {err}"
+        );
     }
     let missing = dir.path().join("missing.json");
     let out = plan(&[], &missing);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("missing.json"), "{}", stderr(&out));
-    std::fs::write(&cap, CAPACITY.replace(r#""api_requests_per_sec_per_core":500.0,"#, "")).expect("write");
+    std::fs::write(
+        &cap,
+        CAPACITY.replace(r#""api_requests_per_sec_per_core":500.0,"#, ""),
+    )
+    .expect("write");
     let out = plan(&[], &cap);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("load-test.sh"), "{}", stderr(&out));
