@@ -9,7 +9,8 @@
 #        scripts/cluster.sh start COMPONENT           (starts one stopped component again)
 #        scripts/cluster.sh restart COMPONENT         (redis: SHUTDOWN NOSAVE + start; postgres: pg_ctl restart)
 # Env: POLYVOX_CLUSTER_DIR (default ~/.cache/polyvox-cluster), POLYVOX_CLUSTER_PROFILE (release|debug,
-#      default release), POLYVOX_CLUSTER_APIS (3), POLYVOX_CLUSTER_WORKERS (2).
+#      default release), POLYVOX_CLUSTER_BIN (a prebuilt binary instead of building),
+#      POLYVOX_CLUSTER_APIS (3), POLYVOX_CLUSTER_WORKERS (2).
 source "$(dirname "$0")/lib.sh"
 CDIR="${POLYVOX_CLUSTER_DIR:-$HOME/.cache/polyvox-cluster}"
 PROFILE="${POLYVOX_CLUSTER_PROFILE:-release}"
@@ -48,8 +49,11 @@ ensure_deps() {
   # Always (a no-op when up to date): the build dir may be shared with other checkouts, whose builds
   # leave THEIR binary at the same path. Then a private copy, so that a later build elsewhere cannot
   # swap the binary under a running cluster (restarts in the fault test would run other code).
-  log "building polyvox ($PROFILE) from $ROOT"
-  if [ "$PROFILE" = release ]; then cargo build -q --release --locked -p polyvox; else cargo build -q --locked -p polyvox; fi
+  if [ -n "${POLYVOX_CLUSTER_BIN:-}" ]; then built="$POLYVOX_CLUSTER_BIN"
+  else
+    log "building polyvox ($PROFILE) from $ROOT"
+    if [ "$PROFILE" = release ]; then cargo build -q --release --locked -p polyvox; else cargo build -q --locked -p polyvox; fi
+  fi
   mkdir -p "$CDIR/bin"; cp "$built" "$CDIR/bin/polyvox.tmp"; mv "$CDIR/bin/polyvox.tmp" "$CDIR/bin/polyvox"
   BIN="$CDIR/bin/polyvox"
   "$BIN" models fetch
