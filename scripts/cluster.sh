@@ -265,7 +265,8 @@ case "$cmd" in
     [ -f "$CDIR/cluster.env" ] && rm -rf "$CDIR"; log "cluster state deleted" ;;
   status) status ;;
   kill) load_state; stop_one "${1:?component}" "${2:-KILL}" ;;
-  start) load_state; ulimit -n 20000 2>/dev/null || true; start_one "${1:?component}"; wait_ready "$1" ;;
+  start) load_state; alive "${1:?component}" && die "$1 is already running (pid $(cat "$(pidfile "$1")"))"
+    ulimit -n 20000 2>/dev/null || true; start_one "$1"; wait_ready "$1" ;;
   restart) load_state
     case "${1:?component}" in
       postgres) as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 restart \

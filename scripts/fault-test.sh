@@ -52,8 +52,11 @@ inject() { # FAULT: runs the fault; prints what it did
 repair() {
   case "$1" in
     api-kill) "$CLUSTER" start api-2 ;;
-    worker-kill) for w in $(seq 1 "$WORKERS"); do
-                   "$CLUSTER" status | grep -q "^worker-$w .*ready" || "$CLUSTER" start "worker-$w"; done ;;
+    # Only the dead worker: asking `status` (which exits 1 while one is down) restarted a live one too.
+    worker-kill) local hp=($WORKER_HEALTH_PORTS) w
+                 for w in $(seq 1 "$WORKERS"); do
+                   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${hp[$((w-1))]}/health/live")" = 200 ] ||
+                     "$CLUSTER" start "worker-$w"; done ;;
     *) : ;;
   esac
 }
