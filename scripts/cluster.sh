@@ -164,7 +164,7 @@ up() {
   local apis=${POLYVOX_CLUSTER_APIS:-3} workers=${POLYVOX_CLUSTER_WORKERS:-2}
   local ports; read -r -a ports <<<"$(free_ports $((14 + apis + 2 * workers)))"
   local pg_dir; pg_dir="$(pg_dir_default)"
-  local hp=$((14 + apis)) mp=$((14 + apis + workers))
+  local hstart=$((14 + apis)) mstart=$((14 + apis + workers))
   cat >"$STATE" <<EOF
 # Written by scripts/cluster.sh up; read by its other commands and by load-test.sh / fault-test.sh.
 CDIR='$CDIR'
@@ -178,8 +178,8 @@ S3_PORT=${ports[2]}
 WEED_PORTS='${ports[*]:3:10}'
 NGINX_PORT=${ports[13]}
 API_PORTS='${ports[*]:14:$apis}'
-WORKER_HEALTH_PORTS='${ports[*]:$hp:$workers}'
-WORKER_METRICS_PORTS='${ports[*]:$mp:$workers}'
+WORKER_HEALTH_PORTS='${ports[*]:$hstart:$workers}'
+WORKER_METRICS_PORTS='${ports[*]:$mstart:$workers}'
 PSQL='psql -X -q -tA -h 127.0.0.1 -p ${ports[1]} -U postgres polyvox'
 EOF
   load_state
