@@ -36,6 +36,12 @@ step "Rust tests (unit, integration, real model)"
 # Real-model tests are #[ignore]d so a bare `cargo test` stays fast; here they all run.
 cargo test --workspace --locked -- --include-ignored
 
+step "deployment artefacts (static validation: hadolint, Compose schema, Kubernetes schemas, KEDA)"
+"$ROOT/scripts/validate-deploy.sh"
+
+step "cluster smoke test (nginx, 3 APIs, 2 workers, own Redis/PostgreSQL/SeaweedFS)"
+"$ROOT/scripts/cluster-smoke.sh"
+
 step "end-to-end tests"
 "$POLYVOX_TOOLS_DIR/e2e-venv/bin/python" -m pytest -q "$ROOT/tests/e2e"
 

@@ -36,6 +36,7 @@ pub fn run(action: BenchAction) -> anyhow::Result<()> {
             engine,
         } => rtf(&threads, runs, &engine),
         BenchAction::Ttfb { url, runs, format } => ttfb(&url, runs, &format),
+        BenchAction::Capacity(args) => crate::bench_capacity::run(&args),
     }
 }
 

@@ -47,6 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         action: BenchAction,
     },
+    /// Size a deployment (workers, API instances, monthly cost) from a measured capacity file.
+    Plan(crate::plan::PlanArgs),
     /// Fetch, verify or list the model assets (model, voices, ONNX Runtime, lexicons).
     Models {
         #[command(subcommand)]
@@ -112,6 +114,8 @@ pub enum BenchAction {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Measure this machine's synthesis capacity per core and write the capacity file `plan` reads.
+    Capacity(crate::bench_capacity::CapacityArgs),
     /// Time to first audio byte of a streamed 300-character paragraph from a running server.
     Ttfb {
         /// Base URL of a running `polyvox serve`.

@@ -2,11 +2,13 @@
 //! Each subcommand lives in its own module.
 
 mod bench;
+mod bench_capacity;
 mod cli;
 mod health;
 mod infra;
 mod keys;
 mod models;
+mod plan;
 mod render;
 mod runtime;
 mod say;
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => worker::run(args).map_err(Failure::Runtime),
         Command::Migrate(args) => infra::migrate(&args.infra).map_err(Failure::Runtime),
         Command::Keys { action, infra } => keys::run(action, &infra).map_err(Failure::Runtime),
+        Command::Plan(args) => plan::run(&args).map_err(|e| Failure::Input(e.into())),
         Command::Bench { action } => bench::run(action).map_err(Failure::Runtime),
         Command::Models { action, assets } => {
             let dir = runtime::asset_dir(&assets);
