@@ -78,7 +78,7 @@ pub enum BenchAction {
         /// Concurrent clients (comma-separated); one request per sentence.
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         concurrency: Vec<usize>,
-        /// Engine layouts as SESSIONSxTHREADS (comma-separated), e.g. 1x2,2x1.
+        /// Engine layouts as SESSIONSxTHREADS[-noarena] (comma-separated), e.g. 1x2,2x1-noarena.
         #[arg(long, value_delimiter = ',', default_value = "1x2")]
         layouts: Vec<crate::bench::throughput::Layout>,
         /// Rounds; each runs every (concurrency, configuration) pair once, in rotating order.
@@ -133,8 +133,13 @@ pub struct EngineArgs {
     #[arg(long, env = "POLYVOX_ENGINE_QUEUE", default_value_t = 64)]
     pub engine_queue: usize,
     /// Length (phoneme ids) of the warm-up run each model session does before serving; 0 skips it.
-    #[arg(long, env = "POLYVOX_WARMUP_IDS", default_value_t = 32, value_parser = clap::value_parser!(u16).range(0..=510))]
+    /// A short run already touches every node of the graph; 32 ids added ~0.9 s to start-up.
+    #[arg(long, env = "POLYVOX_WARMUP_IDS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(0..=510))]
     pub warmup_ids: u16,
+    /// ONNX Runtime's CPU memory arena. On (default) reuses each session's blocks; off allocates
+    /// per tensor, which measured slower and with twice the resident memory (BENCHMARKS.md).
+    #[arg(long, env = "POLYVOX_CPU_ARENA", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cpu_arena: bool,
     /// Most phoneme ids per model call (the model's hard limit is 510). Lower = less memory per call.
     #[arg(long, env = "POLYVOX_MAX_CHUNK_IDS", default_value_t = 250, value_parser = clap::value_parser!(u16).range(16..=510))]
     pub max_chunk_ids: u16,

@@ -39,20 +39,26 @@ pub const SENTENCES: &[&str] = &[
     "Light travels about three hundred thousand kilometres in a single second.",
 ];
 
-/// An engine layout to measure: `sessions` model threads of `threads` intra-op threads each.
+/// An engine layout to measure: `sessions` model threads of `threads` intra-op threads each,
+/// with or without ONNX Runtime's CPU arena (`2x1` or `2x1-noarena`).
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
     pub sessions: usize,
     pub threads: usize,
+    pub arena: bool,
 }
 
 impl std::str::FromStr for Layout {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once('x')
-            .ok_or_else(|| format!("layout {s:?}: expected SESSIONSxTHREADS, e.g. 2x1"))?;
+        let (layout, arena) = match s.strip_suffix("-noarena") {
+            Some(l) => (l, false),
+            None => (s, true),
+        };
+        let (a, b) = layout.split_once('x').ok_or_else(|| {
+            format!("layout {s:?}: expected SESSIONSxTHREADS[-noarena], e.g. 2x1")
+        })?;
         let n = |v: &str| {
             v.parse::<usize>()
                 .ok()
@@ -62,6 +68,7 @@ impl std::str::FromStr for Layout {
         Ok(Self {
             sessions: n(a)?,
             threads: n(b)?,
+            arena,
         })
     }
 }
@@ -89,12 +96,16 @@ pub fn run(
         let mut args = engine.clone();
         args.sessions = l.sessions;
         args.intra_threads = l.threads;
+        args.cpu_arena = l.arena;
         synths.push(runtime::build_synthesizer(&args)?);
     }
     let mut peer = peer.map(|python| Peer::start(python, engine)).transpose()?;
     let names: Vec<String> = layouts
         .iter()
-        .map(|l| format!("polyvox {}×{}", l.sessions, l.threads))
+        .map(|l| {
+            let arena = if l.arena { "" } else { ", no arena" };
+            format!("polyvox {}×{}{arena}", l.sessions, l.threads)
+        })
         .chain(peer.as_ref().map(|_| "kokoro-onnx (peer)".to_owned()))
         .collect();
     // results[c][k]: samples of configuration k at concurrency index c.
