@@ -313,3 +313,29 @@ impl RssSampler {
         self.handle.join().unwrap_or(0.0).max(rss_mb())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_parse_and_bad_ones_name_the_problem() {
+        let l: Layout = "2x1".parse().unwrap();
+        assert_eq!((l.sessions, l.threads, l.arena), (2, 1, true));
+        let l: Layout = "1x2-noarena".parse().unwrap();
+        assert_eq!((l.sessions, l.threads, l.arena), (1, 2, false));
+        let err = "3".parse::<Layout>().unwrap_err();
+        assert!(err.contains("SESSIONSxTHREADS"), "{err}");
+        let err = "0x1".parse::<Layout>().unwrap_err();
+        assert!(err.contains("\"0\" is not a count from 1 to 16"), "{err}");
+        let err = "2x99".parse::<Layout>().unwrap_err();
+        assert!(err.contains("\"99\""), "{err}");
+        assert!("2x1-arena".parse::<Layout>().is_err());
+    }
+
+    #[test]
+    fn rss_is_read_from_proc() {
+        // Any live process has a resident set; zero would mean the parse silently failed.
+        assert!(rss_mb() > 1.0, "{}", rss_mb());
+    }
+}
