@@ -32,6 +32,10 @@ pub struct OrtConfig {
     pub intra_threads: usize,
     /// Where to keep the optimized graph; `None` optimizes at every session creation.
     pub optimized_cache: Option<PathBuf>,
+    /// ONNX Runtime's CPU arena: tensors are carved from blocks it keeps for the session's life
+    /// (fast, but the resident size stays at the largest call's peak). Off, each tensor is a
+    /// plain heap allocation returned after the call.
+    pub cpu_arena: bool,
 }
 
 impl OrtConfig {
@@ -46,6 +50,7 @@ impl OrtConfig {
                     .cache_dir()
                     .join("kokoro-v1.0.int8.ort1.32.optimized.onnx"),
             ),
+            cpu_arena: true,
         }
     }
 }
@@ -154,6 +159,10 @@ impl OrtBackend {
             .with_intra_op_spinning(false)
             .map_err(builder_err)?
             .with_inter_op_spinning(false)
+            .map_err(builder_err)?
+            .with_execution_providers([ort::ep::CPU::default()
+                .with_arena_allocator(cfg.cpu_arena)
+                .build()])
             .map_err(builder_err)
     }
 

@@ -20,7 +20,8 @@ pub(crate) type PcmReceiver =
 pub struct SynthConfig {
     /// Most phoneme ids per model call. Lower bounds latency and memory; the model allows 510.
     pub max_chunk_ids: usize,
-    /// Most ids of the first chunk of a low-latency stream, so the first audio leaves early.
+    /// Most ids of the first chunk of a low-latency stream, so the first audio leaves early;
+    /// later chunks' budgets double from it up to `max_chunk_ids`.
     pub first_chunk_ids: usize,
     /// Chunks of one request allowed in the engine queue at once.
     pub inflight_per_request: usize,
@@ -33,7 +34,7 @@ impl Default for SynthConfig {
     fn default() -> Self {
         Self {
             max_chunk_ids: 250,
-            first_chunk_ids: 60,
+            first_chunk_ids: 20,
             inflight_per_request: 2,
             fade_ms: 4.0,
             encode: EncodeOptions::default(),
@@ -102,7 +103,7 @@ impl Synthesizer {
             .max_chunk_ids
             .clamp(16, polyvox_core::MODEL_MAX_IDS);
         let first = if low_latency {
-            self.cfg.first_chunk_ids.clamp(16, max_ids)
+            self.cfg.first_chunk_ids.clamp(8, max_ids)
         } else {
             max_ids
         };

@@ -6,8 +6,15 @@
 //! sentence > clause > word > glue (next to a bracket or quote). The chunker is greedy: it takes as
 //! many atoms as fit the id budget, then cuts at the strongest break inside that window, the last
 //! one among equals. So short sentences share a chunk (fewer model calls), long ones are cut at
-//! clauses, and unpunctuated text between words. The first chunk has its own, usually smaller,
-//! budget so streaming can start speaking early.
+//! clauses, and unpunctuated text between words.
+//!
+//! Streaming: the first chunk has its own, usually much smaller, budget so the first audio leaves
+//! early. A first budget that still holds a whole sentence defeats that (the greedy window then
+//! cuts at the sentence end), so streams pass a budget of a few words (~20 ids) and the cut falls
+//! at the last clause or word break inside it. The budgets after it then double (first × 2^k,
+//! capped at `max_ids`): the model renders faster than real time, so each chunk is ready before
+//! the audio already sent has played, instead of the listener waiting on one full-size second
+//! chunk after a tiny first one.
 //!
 //! Chunk spans partition the input: each chunk runs from the start of its first atom to the start
 //! of the next chunk's (the first from 0, the last to the end), trimmed of whitespace. Text that
@@ -27,8 +34,8 @@ use crate::vocab::Vocab;
 pub struct ChunkOptions {
     /// Most ids per chunk (pads excluded); capped at [`MODEL_MAX_IDS`].
     pub max_ids: usize,
-    /// Most ids in the first chunk; streaming passes ~50-80 so the first audio comes fast.
-    /// Capped at `max_ids`.
+    /// Most ids in the first chunk; streaming passes ~20 so the first audio comes fast. Capped at
+    /// `max_ids`. When smaller than `max_ids`, later budgets ramp up from it (see the module note).
     pub first_max_ids: usize,
 }
 
@@ -42,12 +49,18 @@ impl Default for ChunkOptions {
 }
 
 impl ChunkOptions {
-    /// Options for streaming: a short first chunk, then the default budget.
+    /// Options for streaming: a short first chunk, then budgets doubling up to the default.
     pub fn streaming() -> Self {
         Self {
             max_ids: 250,
-            first_max_ids: 64,
+            first_max_ids: 20,
         }
+    }
+
+    /// Budget of chunk `index` given the capped (first, rest) budgets: the first, then doubling.
+    pub(crate) fn budget(first: usize, max: usize, index: usize) -> usize {
+        let shift = u32::try_from(index).unwrap_or(u32::MAX).min(16);
+        first.saturating_mul(1 << shift).min(max)
     }
 
     /// (first, rest) budgets after capping; zero budgets are an error.
@@ -250,7 +263,7 @@ pub(crate) fn chunk(
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut s = 0;
     while s < atoms.len() {
-        let limit = if ranges.is_empty() { first } else { max };
+        let limit = ChunkOptions::budget(first, max, ranges.len());
         if atoms[s].len > limit {
             split_atom(&mut atoms, s, limit, text);
         }

@@ -120,6 +120,40 @@ fn first_chunk_is_small_for_streaming() {
 }
 
 #[test]
+fn streaming_starts_with_a_few_words_then_ramps_up() {
+    // The first sentence (~45 ids) fits a 60-id first budget whole, which is why streams used to
+    // wait for a whole sentence; the streaming budget must cut inside it at a word break.
+    let text = "Polyvox reads text aloud on your own hardware. It streams audio while it is still \
+being generated, so listeners hear the first words almost at once. Long documents are split into \
+sentences and clauses, and every piece is joined without clicks or gaps, then encoded as it arrives.";
+    let opts = ChunkOptions::streaming();
+    let chunks = frontend().chunks(text, Lang::EnUs, &opts).unwrap();
+    assert_chunk_invariants(text, &chunks, &opts);
+    let first = &chunks[0];
+    assert!(first.ids.len() <= 20, "{first:?}");
+    assert!(
+        first.ids.len() >= 8,
+        "a first chunk of a word or two sounds clipped: {first:?}"
+    );
+    assert!(
+        "Polyvox reads text aloud on your own hardware.".starts_with(&first.text)
+            && text[first.span.end..].starts_with(' '),
+        "first chunk is not whole words of the first sentence: {:?}",
+        first.text
+    );
+    assert_eq!(
+        first.pause_after_ms, 0,
+        "a cut inside a sentence adds no pause"
+    );
+    assert!(chunks[1].ids.len() <= 40, "{:?}", chunks[1]);
+    assert!(
+        chunks.iter().any(|c| c.ids.len() > 100),
+        "budgets never ramped up: {:?}",
+        chunks.iter().map(|c| c.ids.len()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn short_sentences_share_a_chunk() {
     let text = "Hi. Yes! No? Fine.";
     let chunks = frontend()

@@ -116,11 +116,29 @@ pub enum BenchAction {
     },
     /// Measure this machine's synthesis capacity per core and write the capacity file `plan` reads.
     Capacity(crate::bench_capacity::CapacityArgs),
+    /// Audio produced per wall second at several concurrencies, per engine layout, against the
+    /// peer kokoro-onnx run on the same sentences in the same invocation.
+    Throughput {
+        /// Concurrent clients (comma-separated); one request per sentence.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        concurrency: Vec<usize>,
+        /// Engine layouts as SESSIONSxTHREADS[-noarena] (comma-separated), e.g. 1x2,2x1-noarena.
+        #[arg(long, value_delimiter = ',', default_value = "1x2")]
+        layouts: Vec<crate::bench::throughput::Layout>,
+        /// Rounds; each runs every (concurrency, configuration) pair once, in rotating order.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Python of the peer's venv (`scripts/peer.sh` installs it and prints the path).
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Time to first audio byte of a streamed 300-character paragraph from a running server.
     Ttfb {
-        /// Base URL of a running `polyvox serve`.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// Base URL of a running `polyvox serve`; several (comma-separated) are measured alternately.
+        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+        url: Vec<String>,
         #[arg(long, default_value_t = 10)]
         runs: usize,
         /// Response format to request.
@@ -159,13 +177,19 @@ pub struct EngineArgs {
     #[arg(long, env = "POLYVOX_ENGINE_QUEUE", default_value_t = 64)]
     pub engine_queue: usize,
     /// Length (phoneme ids) of the warm-up run each model session does before serving; 0 skips it.
-    #[arg(long, env = "POLYVOX_WARMUP_IDS", default_value_t = 32, value_parser = clap::value_parser!(u16).range(0..=510))]
+    /// A short run already touches every node of the graph; 32 ids added ~0.9 s to start-up.
+    #[arg(long, env = "POLYVOX_WARMUP_IDS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(0..=510))]
     pub warmup_ids: u16,
+    /// ONNX Runtime's CPU memory arena. On (default) reuses each session's blocks; off allocates
+    /// per tensor, which measured slower and with twice the resident memory (BENCHMARKS.md).
+    #[arg(long, env = "POLYVOX_CPU_ARENA", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cpu_arena: bool,
     /// Most phoneme ids per model call (the model's hard limit is 510). Lower = less memory per call.
     #[arg(long, env = "POLYVOX_MAX_CHUNK_IDS", default_value_t = 250, value_parser = clap::value_parser!(u16).range(16..=510))]
     pub max_chunk_ids: u16,
-    /// Most phoneme ids in the first chunk of a streamed response (first audio arrives sooner).
-    #[arg(long, env = "POLYVOX_FIRST_CHUNK_IDS", default_value_t = 60, value_parser = clap::value_parser!(u16).range(16..=510))]
+    /// Most phoneme ids in the first chunk of a streamed response (first audio arrives sooner);
+    /// later chunks' budgets double from it up to --max-chunk-ids.
+    #[arg(long, env = "POLYVOX_FIRST_CHUNK_IDS", default_value_t = 20, value_parser = clap::value_parser!(u16).range(8..=510))]
     pub first_chunk_ids: u16,
     /// MP3 bitrate in kbit/s.
     #[arg(long, env = "POLYVOX_MP3_BITRATE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=320))]

@@ -74,11 +74,13 @@ pub fn assert_chunk_invariants(text: &str, chunks: &[Chunk], opts: &ChunkOptions
     let (_, ids) = vocab();
     let mut last_end = 0;
     for (k, c) in chunks.iter().enumerate() {
-        let limit = if k == 0 {
-            opts.first_max_ids.min(max)
-        } else {
-            max
-        };
+        // The first budget, doubling per chunk up to the maximum (streaming's ramp).
+        let shift = k.min(16) as u32;
+        let limit = opts
+            .first_max_ids
+            .min(max)
+            .saturating_mul(1 << shift)
+            .min(max);
         assert_eq!(c.index, k);
         assert!(
             !c.ids.is_empty() && c.ids.len() <= limit,

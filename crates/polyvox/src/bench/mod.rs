@@ -14,6 +14,8 @@ use polyvox_core::{Limits, RawSynthesisRequest};
 use crate::cli::{BenchAction, EngineArgs};
 use crate::runtime;
 
+pub mod throughput;
+
 /// Fixed sentences (about 430 characters together) for real-time-factor runs.
 pub const RTF_SENTENCES: &[&str] = &[
     "The quick brown fox jumps over the lazy dog.",
@@ -37,10 +39,17 @@ pub fn run(action: BenchAction) -> anyhow::Result<()> {
         } => rtf(&threads, runs, &engine),
         BenchAction::Ttfb { url, runs, format } => ttfb(&url, runs, &format),
         BenchAction::Capacity(args) => crate::bench_capacity::run(&args),
+        BenchAction::Throughput {
+            concurrency,
+            layouts,
+            rounds,
+            peer,
+            engine,
+        } => throughput::run(&concurrency, &layouts, rounds, peer.as_deref(), &engine),
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {
@@ -104,37 +113,47 @@ fn rtf(threads: &[usize], runs: usize, engine: &EngineArgs) -> anyhow::Result<()
 }
 
 /// Time from sending the request to the first byte of audio in the body (not the headers).
-fn ttfb(url: &str, runs: usize, format: &str) -> anyhow::Result<()> {
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+/// Several servers (say, two configurations) are measured alternately, request by request.
+fn ttfb(urls: &[String], runs: usize, format: &str) -> anyhow::Result<()> {
+    if urls.is_empty() {
+        bail!("--url needs at least one server");
+    }
     let body = serde_json::json!({"model": "kokoro", "input": TTFB_PARAGRAPH, "voice": "af_heart", "response_format": format})
         .to_string();
-    let mut first = Vec::new();
-    let mut total = Vec::new();
-    for _ in 0..runs.max(1) {
-        let (f, t) = one_ttfb(addr, &body)?;
-        first.push(f);
-        total.push(t);
+    let mut first = vec![Vec::new(); urls.len()];
+    let mut total = vec![Vec::new(); urls.len()];
+    for run in 0..runs.max(1) {
+        for k in 0..urls.len() {
+            let i = (k + run) % urls.len();
+            let addr = urls[i].trim_start_matches("http://").trim_end_matches('/');
+            let (f, t) = one_ttfb(addr, &body)?;
+            first[i].push(f);
+            total[i].push(t);
+        }
     }
-    let p50 = median(&mut first.clone());
-    let p90 = {
-        first.sort_by(f64::total_cmp);
-        first[((first.len() as f64 * 0.9).ceil() as usize)
+    println!(
+        "{} characters, {format}, {} runs per server, alternating.\n",
+        TTFB_PARAGRAPH.chars().count(),
+        runs.max(1)
+    );
+    println!("| server | first audio byte p50 | p90 | ratio to first server | last byte p50 |");
+    println!("|---|---|---|---|---|");
+    let base = median(&mut first[0].clone());
+    for (i, url) in urls.iter().enumerate() {
+        let p50 = median(&mut first[i].clone());
+        first[i].sort_by(f64::total_cmp);
+        let n = first[i].len();
+        let p90 = first[i][((n as f64 * 0.9).ceil() as usize)
             .saturating_sub(1)
-            .min(first.len() - 1)]
-    };
-    println!("| metric | value |");
-    println!("|---|---|");
-    println!(
-        "| paragraph | {} characters, {format} |",
-        TTFB_PARAGRAPH.chars().count()
-    );
-    println!("| time to first audio byte, p50 | {:.0} ms |", p50 * 1e3);
-    println!("| time to first audio byte, p90 | {:.0} ms |", p90 * 1e3);
-    println!(
-        "| time to last byte, p50 | {:.0} ms |",
-        median(&mut total) * 1e3
-    );
-    println!("| runs | {} |", first.len());
+            .min(n - 1)];
+        println!(
+            "| {url} | {:.0} ms | {:.0} ms | {:.2} | {:.0} ms |",
+            p50 * 1e3,
+            p90 * 1e3,
+            p50 / base,
+            median(&mut total[i]) * 1e3
+        );
+    }
     Ok(())
 }
 
