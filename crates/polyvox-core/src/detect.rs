@@ -32,7 +32,9 @@ fn counts(text: &str) -> Counts {
             '\u{AC00}'..='\u{D7A3}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}' => {
                 c.hangul += 1
             }
-            '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' => c.han += 1,
+            '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' => {
+                c.han += 1
+            }
             '\u{0900}'..='\u{097F}' => c.devanagari += 1,
             c2 if c2.is_alphabetic() && (c2.is_ascii() || ('\u{C0}'..='\u{24F}').contains(&c2)) => {
                 c.latin += 1
@@ -96,7 +98,10 @@ mod tests {
         assert_eq!(detect("今日は良い天気ですね。", Lang::EnUs), Some(Lang::Ja));
         assert_eq!(detect("今天天气很好。", Lang::EnUs), Some(Lang::Zh));
         assert_eq!(detect("東京都庁", Lang::Ja), Some(Lang::Ja));
-        assert_eq!(detect("안녕하세요, 반갑습니다.", Lang::EnUs), Some(Lang::Ko));
+        assert_eq!(
+            detect("안녕하세요, 반갑습니다.", Lang::EnUs),
+            Some(Lang::Ko)
+        );
         assert_eq!(detect("नमस्ते, आप कैसे हैं?", Lang::EnUs), Some(Lang::Hi));
         assert_eq!(detect("我喜欢用iPhone拍照。", Lang::EnUs), Some(Lang::Zh));
         assert_eq!(

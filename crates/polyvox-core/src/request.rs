@@ -112,7 +112,8 @@ impl RawSynthesisRequest {
             .as_ref()
             .and_then(|v| Lang::of_voice(v.primary()))
             .unwrap_or(Lang::EnUs);
-        let lang = lang.unwrap_or_else(|| crate::detect::detect(&text, fallback).unwrap_or(fallback));
+        let lang =
+            lang.unwrap_or_else(|| crate::detect::detect(&text, fallback).unwrap_or(fallback));
         let voice = match voice {
             Some(v) => v,
             None => VoiceSpec::single(lang.default_voice())?,
@@ -188,10 +189,18 @@ mod tests {
         let r = raw("今日は良い天気ですね。")
             .validate(&Limits::default(), FieldNames::CLI)
             .unwrap();
-        assert_eq!((r.lang, r.voice.canonical().as_str()), (Lang::Ja, "jf_alpha"));
+        assert_eq!(
+            (r.lang, r.voice.canonical().as_str()),
+            (Lang::Ja, "jf_alpha")
+        );
         assert!(r.auto_lang);
-        let r = raw("北京欢迎你。").validate(&Limits::default(), FieldNames::CLI).unwrap();
-        assert_eq!((r.lang, r.voice.canonical().as_str()), (Lang::Zh, "zf_xiaobei"));
+        let r = raw("北京欢迎你。")
+            .validate(&Limits::default(), FieldNames::CLI)
+            .unwrap();
+        assert_eq!(
+            (r.lang, r.voice.canonical().as_str()),
+            (Lang::Zh, "zf_xiaobei")
+        );
         // A voice keeps itself; the text still decides the language (read with that voice's accent).
         let r = RawSynthesisRequest {
             voice: Some("af_heart".into()),
@@ -199,7 +208,10 @@ mod tests {
         }
         .validate(&Limits::default(), FieldNames::CLI)
         .unwrap();
-        assert_eq!((r.lang, r.voice.canonical().as_str()), (Lang::Ko, "af_heart"));
+        assert_eq!(
+            (r.lang, r.voice.canonical().as_str()),
+            (Lang::Ko, "af_heart")
+        );
         // Nothing decides: the voice's language.
         let r = RawSynthesisRequest {
             voice: Some("ef_dora".into()),

@@ -56,7 +56,9 @@ fn language_note(l: Lang) -> Option<&'static str> {
         Lang::Ko => {
             "accented, non-native: Korean read by rule and spoken by the Japanese voice jf_alpha (Kokoro has no Korean voice)"
         }
-        Lang::Ja => "needs the Japanese dictionary that `polyvox models fetch` builds from mecab-ipadic",
+        Lang::Ja => {
+            "needs the Japanese dictionary that `polyvox models fetch` builds from mecab-ipadic"
+        }
         Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => {
             "read through espeak-ng; supported only where espeak-ng is installed"
         }

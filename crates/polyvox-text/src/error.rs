@@ -8,7 +8,9 @@ use polyvox_core::{ErrorCode, Lang};
 #[derive(Debug, thiserror::Error)]
 pub enum TextError {
     /// The front end has no G2P for this language (yet).
-    #[error("language {0} is not available in this deployment: ja needs its dictionary (`polyvox models fetch` with Debian's mecab-ipadic), es, fr, hi, it and pt-br need espeak-ng; GET /v1/languages lists what is supported")]
+    #[error(
+        "language {0} is not available in this deployment: ja needs its dictionary (`polyvox models fetch` with Debian's mecab-ipadic), es, fr, hi, it and pt-br need espeak-ng; GET /v1/languages lists what is supported"
+    )]
     UnsupportedLanguage(Lang),
     /// The input is empty or only whitespace.
     #[error("text is empty")]

@@ -115,7 +115,12 @@ impl Espeak {
         match self.run(clauses, voice) {
             Ok(lines) if lines.len() == clauses.len() => Some(lines),
             Ok(lines) => {
-                tracing::warn!(sent = clauses.len(), got = lines.len(), voice, "espeak-ng output misaligned");
+                tracing::warn!(
+                    sent = clauses.len(),
+                    got = lines.len(),
+                    voice,
+                    "espeak-ng output misaligned"
+                );
                 None
             }
             Err(why) => {
@@ -185,7 +190,13 @@ pub(crate) fn sendable(word: &str) -> bool {
 /// (anything else could make espeak-ng split the line and misalign the output).
 pub(crate) fn clause_text(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' || c.is_mark() { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' || c.is_mark() {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -349,7 +360,10 @@ mod tests {
 
     #[test]
     fn foreign_ipa_and_clauses() {
-        assert_eq!(foreign_ipa_to_kokoro("(en)t^ʃˈaɪniːz(ja)lˈe̞tə"), "ʧˈaɪniːzlˈe̞tə");
+        assert_eq!(
+            foreign_ipa_to_kokoro("(en)t^ʃˈaɪniːz(ja)lˈe̞tə"),
+            "ʧˈaɪniːzlˈe̞tə"
+        );
         assert_eq!(foreign_ipa_to_kokoro("ˈola  kˈe"), "ˈola kˈe");
         assert_eq!(clause_text("¿Qué tal, amigo?"), "Qué tal amigo");
         assert_eq!(clause_text("नमस्ते दुनिया"), "नमस्ते दुनिया");

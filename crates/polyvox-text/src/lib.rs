@@ -47,7 +47,9 @@ use vocab::Vocab;
 
 /// The Japanese dictionary: where it lives and how `polyvox models fetch` builds it.
 pub mod ja_dict {
-    pub use crate::lang::ja::{IPADIC_SOURCE_DIR, build_dictionary as build, dictionary_path, is_built};
+    pub use crate::lang::ja::{
+        IPADIC_SOURCE_DIR, build_dictionary as build, dictionary_path, is_built,
+    };
 }
 
 /// How to find espeak-ng, the fallback for words missing from the lexicons.

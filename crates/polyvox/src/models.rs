@@ -50,11 +50,7 @@ pub fn build_japanese_dictionary(assets: &AssetDir) {
     );
     let started = std::time::Instant::now();
     match ja_dict::build(&src, &dict) {
-        Ok(_) => eprintln!(
-            "  built {} in {:.0?}",
-            dict.display(),
-            started.elapsed()
-        ),
+        Ok(_) => eprintln!("  built {} in {:.0?}", dict.display(), started.elapsed()),
         Err(e) => eprintln!(
             "  WARNING: Japanese will be unavailable: {e}. Install it with `apt-get install mecab-ipadic` \
              (or set POLYVOX_IPADIC_DIR) and run `polyvox models fetch` again."

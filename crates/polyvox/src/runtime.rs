@@ -31,8 +31,9 @@ pub fn ensure_assets(args: &EngineArgs) -> anyhow::Result<AssetDir> {
             assets.root().display()
         );
         crate::models::fetch(&assets)?;
-    } else if !polyvox_text::ja_dict::is_built(&polyvox_text::ja_dict::dictionary_path(assets.root()))
-        && !args.no_fetch
+    } else if !polyvox_text::ja_dict::is_built(&polyvox_text::ja_dict::dictionary_path(
+        assets.root(),
+    )) && !args.no_fetch
     {
         crate::models::build_japanese_dictionary(&assets);
     }
@@ -68,7 +69,9 @@ pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> 
     let espeak_langs = args
         .espeak_g2p
         .iter()
-        .map(|l| polyvox_core::Lang::parse(l, "--espeak-g2p").map_err(|e| anyhow::anyhow!(e.message)))
+        .map(|l| {
+            polyvox_core::Lang::parse(l, "--espeak-g2p").map_err(|e| anyhow::anyhow!(e.message))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let resources = Resources {
         espeak: match args.espeak {

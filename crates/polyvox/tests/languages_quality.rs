@@ -67,7 +67,10 @@ const CASES: &[Case] = &[
         max_error: 0.25,
         vs_espeak: false,
         sentences: [
-            ("ef_dora", "El tren sale de la estación a las ocho de la mañana."),
+            (
+                "ef_dora",
+                "El tren sale de la estación a las ocho de la mañana.",
+            ),
             ("em_alex", "Me gusta mucho leer libros en el parque."),
             ("ef_dora", "¿Dónde está la biblioteca más cercana?"),
             ("em_santa", "Hoy hace buen tiempo para caminar."),
@@ -211,15 +214,26 @@ fn every_language_is_intelligible_and_cjk_beats_espeak() {
             );
         }
         let mut entry = serde_json::json!({ "ours": rate, "clips": ours });
-        eprintln!("{}: corpus error {rate:.3} (limit {})", case.lang, case.max_error);
+        eprintln!(
+            "{}: corpus error {rate:.3} (limit {})",
+            case.lang, case.max_error
+        );
         if rate > case.max_error {
-            failures.push(format!("{} error {rate:.3} > {}", case.lang, case.max_error));
+            failures.push(format!(
+                "{} error {rate:.3} > {}",
+                case.lang, case.max_error
+            ));
         }
         if case.vs_espeak {
             let base = judge(case, true, dir.path());
             let base_rate = corpus_rate(&base);
             for v in &base {
-                eprintln!("{} espeak {:.3} | heard: {}", case.lang, v["error_rate"].as_f64().unwrap_or(f64::NAN), v["transcript"]);
+                eprintln!(
+                    "{} espeak {:.3} | heard: {}",
+                    case.lang,
+                    v["error_rate"].as_f64().unwrap_or(f64::NAN),
+                    v["transcript"]
+                );
             }
             eprintln!("{}: espeak-ng route {base_rate:.3}", case.lang);
             entry["espeak"] = serde_json::json!(base_rate);

@@ -59,10 +59,7 @@ impl<'a> SegBuilder<'a> {
         if phonemes.is_empty() {
             return;
         }
-        let after_opening = matches!(
-            self.segs.last().and_then(|s| s.punct),
-            Some('“' | '(')
-        );
+        let after_opening = matches!(self.segs.last().and_then(|s| s.punct), Some('“' | '('));
         let gap = self.gap(span.start);
         self.last_end = span.end;
         self.segs.push(Seg {

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use polyvox_core::Lang;
 
-pub use dict::{IPADIC_SOURCE_DIR, build as build_dictionary, dictionary_path, is_built};
 pub(crate) use dict::load as load_tokenizer;
+pub use dict::{IPADIC_SOURCE_DIR, build as build_dictionary, dictionary_path, is_built};
 
 use super::Reader;
 use super::cjk::{SegBuilder, punct};
@@ -127,6 +127,11 @@ impl Reader for Japanese {
                     })
                     .collect();
                 let (reading, used) = numbers::read(&digits, &text[end..]);
+                // Long vowels as the dictionary writes them (ジュー, not ジュウ).
+                let reading = reading
+                    .replace("ュウ", "ュー")
+                    .replace("ョウ", "ョー")
+                    .replace("ヨウ", "ヨー");
                 b.word(i..end + used, kana::phonemes(&reading), true);
                 i = end + used;
                 plain = i;

@@ -58,7 +58,11 @@ pub(crate) fn integer(n: u64) -> String {
         return DIGITS[0].into();
     }
     let mut s = String::new();
-    for (unit, name) in [(1_0000_0000_0000u64, "チョウ"), (1_0000_0000, "オク"), (1_0000, "マン")] {
+    for (unit, name) in [
+        (1_0000_0000_0000u64, "チョウ"),
+        (1_0000_0000, "オク"),
+        (1_0000, "マン"),
+    ] {
         let k = n / unit % 1_0000;
         if k > 0 {
             s.push_str(&below_10k(k));
@@ -119,10 +123,38 @@ const COUNTERS: &[(&str, &str, Join)] = &[
     ("冊", "サツ", Join::Geminate),
     ("階", "カイ", Join::Geminate),
     ("キロ", "キロ", Join::Geminate),
-    ("本", "ホン", Join::Handakuten { p: "ポン", b: "ボン" }),
-    ("匹", "ヒキ", Join::Handakuten { p: "ピキ", b: "ビキ" }),
-    ("杯", "ハイ", Join::Handakuten { p: "パイ", b: "バイ" }),
-    ("分", "フン", Join::Handakuten { p: "プン", b: "プン" }),
+    (
+        "本",
+        "ホン",
+        Join::Handakuten {
+            p: "ポン",
+            b: "ボン",
+        },
+    ),
+    (
+        "匹",
+        "ヒキ",
+        Join::Handakuten {
+            p: "ピキ",
+            b: "ビキ",
+        },
+    ),
+    (
+        "杯",
+        "ハイ",
+        Join::Handakuten {
+            p: "パイ",
+            b: "バイ",
+        },
+    ),
+    (
+        "分",
+        "フン",
+        Join::Handakuten {
+            p: "プン",
+            b: "プン",
+        },
+    ),
     ("人", "ニン", Join::Plain),
     ("時", "ジ", Join::Plain),
     ("月", "ガツ", Join::Plain),

@@ -21,8 +21,8 @@ use super::cjk::{SegBuilder, punct};
 use crate::g2p::Seg;
 
 const ONSETS: [char; 19] = [
-    'ㄱ', 'ㄲ', 'ㄴ', 'ㄷ', 'ㄸ', 'ㄹ', 'ㅁ', 'ㅂ', 'ㅃ', 'ㅅ', 'ㅆ', 'ㅇ', 'ㅈ', 'ㅉ', 'ㅊ', 'ㅋ', 'ㅌ',
-    'ㅍ', 'ㅎ',
+    'ㄱ', 'ㄲ', 'ㄴ', 'ㄷ', 'ㄸ', 'ㄹ', 'ㅁ', 'ㅂ', 'ㅃ', 'ㅅ', 'ㅆ', 'ㅇ', 'ㅈ', 'ㅉ', 'ㅊ', 'ㅋ',
+    'ㅌ', 'ㅍ', 'ㅎ',
 ];
 const VOWELS: [&str; 21] = [
     "a", "ɛ", "ja", "jɛ", "ʌ", "e", "jʌ", "je", "o", "wa", "wɛ", "we", "jo", "u", "wʌ", "we", "wi",
@@ -227,13 +227,18 @@ pub(crate) fn word_ipa(word: &str) -> String {
     let mut out = String::new();
     for (i, s) in syls.iter().enumerate() {
         let prev_coda = i.checked_sub(1).and_then(|j| syls[j].coda.first().copied());
-        let voiced = i > 0 && !s.tense && matches!(prev_coda, None | Some('ㄴ' | 'ㄹ' | 'ㅁ' | 'ㅇ'));
+        let voiced =
+            i > 0 && !s.tense && matches!(prev_coda, None | Some('ㄴ' | 'ㄹ' | 'ㅁ' | 'ㅇ'));
         let vowel = VOWELS[s.vowel];
         if let Some(o) = s.onset {
             out.push_str(&onset_ipa(o, voiced, prev_coda == Some('ㄹ'), vowel));
         }
         // ㅢ is [i] after a consonant.
-        out.push_str(if vowel == "ɰi" && s.onset.is_some() { "i" } else { vowel });
+        out.push_str(if vowel == "ɰi" && s.onset.is_some() {
+            "i"
+        } else {
+            vowel
+        });
         out.push_str(match s.coda.first() {
             Some('ㄱ') => "k",
             Some('ㄷ') => "t",

@@ -27,7 +27,11 @@ pub(crate) fn sino(n: u64) -> String {
         return SINO[0].into();
     }
     let mut s = String::new();
-    for (unit, name) in [(1_0000_0000_0000u64, "조"), (1_0000_0000, "억"), (1_0000, "만")] {
+    for (unit, name) in [
+        (1_0000_0000_0000u64, "조"),
+        (1_0000_0000, "억"),
+        (1_0000, "만"),
+    ] {
         let g = n / unit % 1_0000;
         if g > 0 {
             // 만, not 일만.
@@ -43,8 +47,12 @@ pub(crate) fn sino(n: u64) -> String {
 
 /// 1..=99 in native Korean, in the form used before a counter (한, 두, 세, 네, 스무).
 pub(crate) fn native(n: u64) -> Option<String> {
-    const ONES: [&str; 10] = ["", "한", "두", "세", "네", "다섯", "여섯", "일곱", "여덟", "아홉"];
-    const TENS: [&str; 10] = ["", "열", "스물", "서른", "마흔", "쉰", "예순", "일흔", "여든", "아흔"];
+    const ONES: [&str; 10] = [
+        "", "한", "두", "세", "네", "다섯", "여섯", "일곱", "여덟", "아홉",
+    ];
+    const TENS: [&str; 10] = [
+        "", "열", "스물", "서른", "마흔", "쉰", "예순", "일흔", "여든", "아흔",
+    ];
     if !(1..=99).contains(&n) {
         return None;
     }
@@ -57,11 +65,25 @@ pub(crate) fn native(n: u64) -> Option<String> {
 
 /// Counters that take native numbers.
 const NATIVE_COUNTERS: &[&str] = &[
-    "시간", "사람", "마리", "가지", "번째", "개", "명", "살", "시", "권", "잔", "병", "대", "달", "번",
+    "시간", "사람", "마리", "가지", "번째", "개", "명", "살", "시", "권", "잔", "병", "대", "달",
+    "번",
 ];
 /// Counters and units read after Sino-Korean numbers (so the counter is matched and kept).
 const SINO_COUNTERS: &[&str] = &[
-    "퍼센트", "킬로", "미터", "년", "월", "일", "분", "초", "원", "층", "도", "호", "%", "％",
+    "퍼센트",
+    "킬로",
+    "미터",
+    "년",
+    "월",
+    "일",
+    "분",
+    "초",
+    "원",
+    "층",
+    "도",
+    "호",
+    "%",
+    "％",
 ];
 
 /// A number as written (digits, commas, one decimal point) and the text after it: Hangul to read
@@ -99,7 +121,11 @@ pub(crate) fn read(digits: &str, after: &str) -> (String, usize) {
             ("월", 10) => "시".to_owned(),
             _ => sino(n),
         };
-        let unit = if matches!(*c, "%" | "％") { "퍼센트" } else { c };
+        let unit = if matches!(*c, "%" | "％") {
+            "퍼센트"
+        } else {
+            c
+        };
         return (format!("{spoken}{unit}"), c.len());
     }
     (sino(n), 0)

@@ -87,7 +87,11 @@ pub(crate) fn read(digits: &str, after: &str) -> (String, usize) {
         Ok(_) if after.starts_with('年') && int_digits.len() == 4 && frac.is_none() => {
             digit_by_digit(&int_digits)
         }
-        Ok(2) if frac.is_none() && percent.is_none() && after.starts_with(|c| MEASURES.contains(c)) => {
+        Ok(2)
+            if frac.is_none()
+                && percent.is_none()
+                && after.starts_with(|c| MEASURES.contains(c)) =>
+        {
             "两".into()
         }
         Ok(n) if int_digits.len() <= 16 => integer(n),

@@ -106,7 +106,8 @@ pub(crate) fn neutralize(sylls: &mut [Syl]) {
     if n >= 2 && sylls[n - 1].ch == '们' {
         sylls[n - 1].tone = 5;
     }
-    if n == 2 && sylls[0].ch == sylls[1].ch && "妈爸哥姐弟妹奶爷叔婶舅姑".contains(sylls[0].ch) {
+    if n == 2 && sylls[0].ch == sylls[1].ch && "妈爸哥姐弟妹奶爷叔婶舅姑".contains(sylls[0].ch)
+    {
         sylls[1].tone = 5;
     }
 }
@@ -166,7 +167,10 @@ mod tests {
     }
 
     fn tones(words: &[(Vec<Syl>, bool)]) -> Vec<u8> {
-        words.iter().flat_map(|(s, _)| s.iter().map(|x| x.tone)).collect()
+        words
+            .iter()
+            .flat_map(|(s, _)| s.iter().map(|x| x.tone))
+            .collect()
     }
 
     #[test]
@@ -180,13 +184,19 @@ mod tests {
         let mut a = vec![w(&[('一', "yi", 1)], false), w(&[('个', "ge", 4)], false)];
         apply(&mut a);
         assert_eq!(tones(&a), [2, 4]);
-        let mut a = vec![w(&[('十', "shi", 2), ('一', "yi", 1)], true), w(&[('个', "ge", 4)], false)];
+        let mut a = vec![
+            w(&[('十', "shi", 2), ('一', "yi", 1)], true),
+            w(&[('个', "ge", 4)], false),
+        ];
         apply(&mut a);
         assert_eq!(tones(&a), [2, 1, 4], "numbers keep yi1");
         let mut a = vec![w(&[('你', "ni", 3), ('好', "hao", 3)], false)];
         apply(&mut a);
         assert_eq!(tones(&a), [2, 3]);
-        let mut a = vec![w(&[('展', "zhan", 3), ('览', "lan", 3), ('馆', "guan", 3)], false)];
+        let mut a = vec![w(
+            &[('展', "zhan", 3), ('览', "lan", 3), ('馆', "guan", 3)],
+            false,
+        )];
         apply(&mut a);
         assert_eq!(tones(&a), [2, 2, 3]);
     }
@@ -197,8 +207,16 @@ mod tests {
         assert_eq!((r[1].py.as_str(), r[1].tone), ("hang", 2));
         assert!(word_reading("苹果").is_none());
         let mut m = vec![
-            Syl { ch: '妈', py: "ma".into(), tone: 1 },
-            Syl { ch: '妈', py: "ma".into(), tone: 1 },
+            Syl {
+                ch: '妈',
+                py: "ma".into(),
+                tone: 1,
+            },
+            Syl {
+                ch: '妈',
+                py: "ma".into(),
+                tone: 1,
+            },
         ];
         neutralize(&mut m);
         assert_eq!(m[1].tone, 5);
