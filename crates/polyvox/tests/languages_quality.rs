@@ -12,9 +12,10 @@ struct Case {
     lang: &'static str,
     /// The judge's language code.
     judge: &'static str,
-    /// Corpus error rate above which the test fails (measured value plus a margin for Whisper's
-    /// run-to-run wobble on a different machine; see QUALITY.md).
-    max_error: f64,
+    /// Corpus error rate above which the test fails (measured value plus a margin; see
+    /// QUALITY.md). `None` for Hindi: Whisper base writes Hindi speech in Urdu script, so a
+    /// Devanagari reference cannot be scored (the transcripts are recorded, not asserted).
+    max_error: Option<f64>,
     /// Compare with the espeak-ng route.
     vs_espeak: bool,
     /// (voice, sentence); the sentence is also the reference.
@@ -25,7 +26,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "ja",
         judge: "ja",
-        max_error: 0.25,
+        max_error: Some(0.30),
         vs_espeak: true,
         sentences: [
             ("jf_alpha", "今日はとても良い天気ですね。"),
@@ -38,7 +39,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "zh",
         judge: "zh",
-        max_error: 0.25,
+        max_error: Some(0.25),
         vs_espeak: true,
         sentences: [
             ("zf_xiaobei", "今天天气很好，我们去公园散步吧。"),
@@ -51,7 +52,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "ko",
         judge: "ko",
-        max_error: 0.30,
+        max_error: Some(0.20),
         vs_espeak: true,
         sentences: [
             ("jf_alpha", "안녕하세요, 만나서 반갑습니다."),
@@ -64,7 +65,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "es",
         judge: "es",
-        max_error: 0.25,
+        max_error: Some(0.15),
         vs_espeak: false,
         sentences: [
             (
@@ -80,7 +81,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "fr",
         judge: "fr",
-        max_error: 0.25,
+        max_error: Some(0.35),
         vs_espeak: false,
         sentences: [
             ("ff_siwis", "Nous allons au marché tous les samedis matin."),
@@ -93,7 +94,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "it",
         judge: "it",
-        max_error: 0.25,
+        max_error: Some(0.25),
         vs_espeak: false,
         sentences: [
             ("if_sara", "Il treno per Roma parte alle otto del mattino."),
@@ -106,7 +107,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "pt-br",
         judge: "pt",
-        max_error: 0.25,
+        max_error: Some(0.15),
         vs_espeak: false,
         sentences: [
             ("pf_dora", "O trem para São Paulo sai às oito da manhã."),
@@ -119,7 +120,7 @@ const CASES: &[Case] = &[
     Case {
         lang: "hi",
         judge: "hi",
-        max_error: 0.40,
+        max_error: None,
         vs_espeak: false,
         sentences: [
             ("hf_alpha", "आज मौसम बहुत अच्छा है।"),
@@ -215,14 +216,13 @@ fn every_language_is_intelligible_and_cjk_beats_espeak() {
         }
         let mut entry = serde_json::json!({ "ours": rate, "clips": ours });
         eprintln!(
-            "{}: corpus error {rate:.3} (limit {})",
+            "{}: corpus error {rate:.3} (limit {:?})",
             case.lang, case.max_error
         );
-        if rate > case.max_error {
-            failures.push(format!(
-                "{} error {rate:.3} > {}",
-                case.lang, case.max_error
-            ));
+        if let Some(max) = case.max_error
+            && rate > max
+        {
+            failures.push(format!("{} error {rate:.3} > {max}", case.lang));
         }
         if case.vs_espeak {
             let base = judge(case, true, dir.path());
