@@ -15,7 +15,7 @@ fn sino_below_10k(n: u64) -> String {
         }
         s.push_str(unit);
     }
-    if n % 10 > 0 {
+    if !n.is_multiple_of(10) {
         s.push_str(SINO[(n % 10) as usize]);
     }
     s
