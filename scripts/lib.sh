@@ -35,7 +35,8 @@ apt_ensure() {
 # Build and runtime needs of the default build. espeak-ng (GPL-3.0) is only ever run as a separate
 # process for out-of-lexicon words; Polyvox builds and runs without it.
 ensure_system_deps() {
-  apt_ensure pkg-config libopus-dev libmp3lame-dev espeak-ng python3-venv
+  # mecab-ipadic: the IPADIC sources `polyvox models fetch` builds the Japanese dictionary from.
+  apt_ensure pkg-config libopus-dev libmp3lame-dev espeak-ng python3-venv mecab-ipadic
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
 }
 

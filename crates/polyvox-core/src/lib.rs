@@ -3,6 +3,7 @@
 //!
 //! This crate does no IO, so it is cheap to depend on from every layer and fast to test.
 
+pub mod detect;
 pub mod error;
 pub mod format;
 pub mod lang;

@@ -37,7 +37,12 @@ pub struct RawSynthesisRequest {
 pub struct SynthesisRequest {
     pub text: String,
     pub voice: VoiceSpec,
+    /// The language of the text: given, or detected from the whole text when `lang` was omitted.
     pub lang: Lang,
+    /// `lang` was omitted: the front end detects the language sentence by sentence, falling back to
+    /// `lang` where a sentence does not decide it (see `detect`).
+    #[serde(default)]
+    pub auto_lang: bool,
     pub speed: f32,
     pub format: AudioFormat,
 }
@@ -70,8 +75,10 @@ impl FieldNames {
 }
 
 impl RawSynthesisRequest {
-    /// Validates every field; the first error wins. Language defaults to the (primary) voice's
-    /// language; voice defaults to the language's default voice.
+    /// Validates every field; the first error wins. Without `lang` the language is detected from
+    /// the text (falling back to the voice's language, then en-us) and `auto_lang` is set; without a
+    /// voice, the language's default voice speaks. A voice of another language than the text reads
+    /// the text's phonemes with its own accent (the documented mismatch rule, README "Languages").
     pub fn validate(self, limits: &Limits, names: FieldNames) -> Result<SynthesisRequest, Error> {
         let text = clean_text(&self.text);
         if text.is_empty() {
@@ -96,13 +103,20 @@ impl RawSynthesisRequest {
             .filter(|s| !s.trim().is_empty())
             .map(|s| Lang::parse(s, names.lang))
             .transpose()?;
+        let auto_lang = lang.is_none();
         let voice = match self.voice.as_deref() {
-            Some(v) => VoiceSpec::parse(v, names.voice)?,
-            None => VoiceSpec::single(lang.unwrap_or(Lang::EnUs).default_voice())?,
+            Some(v) => Some(VoiceSpec::parse(v, names.voice)?),
+            None => None,
         };
-        let lang = match lang {
-            Some(l) => l,
-            None => Lang::of_voice(voice.primary()).unwrap_or(Lang::EnUs),
+        let fallback = voice
+            .as_ref()
+            .and_then(|v| Lang::of_voice(v.primary()))
+            .unwrap_or(Lang::EnUs);
+        let lang =
+            lang.unwrap_or_else(|| crate::detect::detect(&text, fallback).unwrap_or(fallback));
+        let voice = match voice {
+            Some(v) => v,
+            None => VoiceSpec::single(lang.default_voice())?,
         };
         let speed = self.speed.unwrap_or(1.0);
         if !(speed.is_finite() && speed >= limits.min_speed && speed <= limits.max_speed) {
@@ -122,6 +136,7 @@ impl RawSynthesisRequest {
             text,
             voice,
             lang,
+            auto_lang,
             speed,
             format,
         })
@@ -166,6 +181,45 @@ mod tests {
         .validate(&Limits::default(), FieldNames::CLI)
         .unwrap();
         assert_eq!(r.voice.canonical(), "bf_emma");
+        assert!(!r.auto_lang);
+    }
+
+    #[test]
+    fn omitted_language_is_detected_and_picks_the_voice() {
+        let r = raw("今日は良い天気ですね。")
+            .validate(&Limits::default(), FieldNames::CLI)
+            .unwrap();
+        assert_eq!(
+            (r.lang, r.voice.canonical().as_str()),
+            (Lang::Ja, "jf_alpha")
+        );
+        assert!(r.auto_lang);
+        let r = raw("北京欢迎你。")
+            .validate(&Limits::default(), FieldNames::CLI)
+            .unwrap();
+        assert_eq!(
+            (r.lang, r.voice.canonical().as_str()),
+            (Lang::Zh, "zf_xiaobei")
+        );
+        // A voice keeps itself; the text still decides the language (read with that voice's accent).
+        let r = RawSynthesisRequest {
+            voice: Some("af_heart".into()),
+            ..raw("안녕하세요.")
+        }
+        .validate(&Limits::default(), FieldNames::CLI)
+        .unwrap();
+        assert_eq!(
+            (r.lang, r.voice.canonical().as_str()),
+            (Lang::Ko, "af_heart")
+        );
+        // Nothing decides: the voice's language.
+        let r = RawSynthesisRequest {
+            voice: Some("ef_dora".into()),
+            ..raw("42")
+        }
+        .validate(&Limits::default(), FieldNames::CLI)
+        .unwrap();
+        assert_eq!(r.lang, Lang::Es);
     }
 
     #[test]

@@ -45,6 +45,25 @@ pub struct LanguageEntry {
     pub default_voice: &'static str,
     /// Number of voices trained on this language (Korean has none and speaks through a Japanese voice).
     pub voices: usize,
+    /// How the language is read and what it depends on, where a client should know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+/// What `/v1/languages` says about how each language is read (README "Languages" in short).
+fn language_note(l: Lang) -> Option<&'static str> {
+    Some(match l {
+        Lang::Ko => {
+            "accented, non-native: Korean read by rule and spoken by the Japanese voice jf_alpha (Kokoro has no Korean voice)"
+        }
+        Lang::Ja => {
+            "needs the Japanese dictionary that `polyvox models fetch` builds from mecab-ipadic"
+        }
+        Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => {
+            "read through espeak-ng; supported only where espeak-ng is installed"
+        }
+        Lang::EnUs | Lang::EnGb | Lang::Zh => return None,
+    })
 }
 
 /// One model of `/v1/models` (OpenAI's shape).
@@ -120,6 +139,7 @@ pub(crate) async fn list_languages(State(st): State<AppState>) -> Json<List<Lang
                 .iter()
                 .filter(|v| v.lang == l && l.voice_prefix().is_some())
                 .count(),
+            note: language_note(l),
         })
         .collect();
     Json(List::of(data))

@@ -94,6 +94,13 @@ async fn languages_and_models() {
     assert_eq!(find("fr")["supported"], false);
     assert_eq!(find("ko")["voices"], 0);
     assert_eq!(find("ko")["default_voice"], "jf_alpha");
+    assert!(
+        find("ko")["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("accented")),
+        "Korean is labelled as accented"
+    );
+    assert!(find("en-us").get("note").is_none());
 
     let models = get_json(&srv, "/v1/models").await;
     assert_eq!(models["object"], "list");

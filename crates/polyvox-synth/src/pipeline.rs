@@ -111,6 +111,10 @@ impl Synthesizer {
             max_ids,
             first_max_ids: first,
         };
+        if req.auto_lang {
+            // No `lang` given: each sentence in its own language (mixed-language text).
+            return Ok(self.frontend.chunks_auto(&req.text, req.lang, &opts)?);
+        }
         Ok(self.frontend.chunks(&req.text, req.lang, &opts)?)
     }
 

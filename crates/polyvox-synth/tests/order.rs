@@ -52,9 +52,8 @@ fn synthesizer_counting(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
         root.display()
     );
     let frontend = Frontend::load(&Resources {
-        vocab_path: root.join("vocab.json"),
-        lexicon_dir: root.join("lexicons"),
         espeak: EspeakMode::Off,
+        ..Resources::from_assets_dir(&root)
     })
     .unwrap();
     let engine = Engine::start(

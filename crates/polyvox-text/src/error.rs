@@ -8,13 +8,15 @@ use polyvox_core::{ErrorCode, Lang};
 #[derive(Debug, thiserror::Error)]
 pub enum TextError {
     /// The front end has no G2P for this language (yet).
-    #[error("language {0} is not supported by the text front end; supported: en-us, en-gb")]
+    #[error(
+        "language {0} is not available in this deployment: ja needs its dictionary (`polyvox models fetch` with Debian's mecab-ipadic), es, fr, hi, it and pt-br need espeak-ng; GET /v1/languages lists what is supported"
+    )]
     UnsupportedLanguage(Lang),
     /// The input is empty or only whitespace.
     #[error("text is empty")]
     EmptyInput,
     /// The input has characters, but none that can be spoken (only punctuation, emoji or
-    /// scripts the English front end cannot read).
+    /// characters no reader of the language can say).
     #[error("text contains nothing speakable (only punctuation, symbols or unsupported scripts)")]
     NothingToSpeak,
     /// Chunk options that no chunking can satisfy.

@@ -38,7 +38,7 @@ impl Espeak {
             program: program.to_owned(),
             cache: Mutex::new(Cache::default()),
         };
-        let lines = espeak.run(&["hello".to_owned()], false)?;
+        let lines = espeak.run(&["hello".to_owned()], "en-us")?;
         if lines.first().is_none_or(|l| l.trim().is_empty()) {
             return Err("it printed no IPA for 'hello'".into());
         }
@@ -75,7 +75,8 @@ impl Espeak {
         if missing.is_empty() {
             return out;
         }
-        let lines = match self.run(&missing, british) {
+        let voice = if british { "en-gb" } else { "en-us" };
+        let lines = match self.run(&missing, voice) {
             Ok(lines) if lines.len() == missing.len() => lines,
             Ok(lines) => {
                 tracing::warn!(
@@ -108,9 +109,29 @@ impl Espeak {
         out
     }
 
-    /// One espeak-ng process for all `words`; returns its output lines.
-    fn run(&self, words: &[String], british: bool) -> Result<Vec<String>, String> {
-        let voice = if british { "en-gb" } else { "en-us" };
+    /// Raw IPA of whole clauses (letters, digits and spaces only; see [`clause_text`]) in another
+    /// language's voice, one process for all; `None` if espeak-ng failed or misaligned.
+    pub(crate) fn clauses(&self, clauses: &[String], voice: &str) -> Option<Vec<String>> {
+        match self.run(clauses, voice) {
+            Ok(lines) if lines.len() == clauses.len() => Some(lines),
+            Ok(lines) => {
+                tracing::warn!(
+                    sent = clauses.len(),
+                    got = lines.len(),
+                    voice,
+                    "espeak-ng output misaligned"
+                );
+                None
+            }
+            Err(why) => {
+                tracing::warn!(%why, voice, "espeak-ng failed");
+                None
+            }
+        }
+    }
+
+    /// One espeak-ng process for all `words` (or clauses); returns its output lines.
+    fn run(&self, words: &[String], voice: &str) -> Result<Vec<String>, String> {
         let mut child = Command::new(&self.program)
             .args(["-q", "--ipa", "--tie=^", "-v", voice])
             .stdin(Stdio::piped())
@@ -163,6 +184,64 @@ pub(crate) fn sendable(word: &str) -> bool {
     (1..=MAX_WORD_CHARS).contains(&n)
         && word.chars().all(|c| c.is_alphabetic() || c == '\'')
         && word.chars().next().is_some_and(char::is_alphabetic)
+}
+
+/// A clause made safe to send as one line: only letters, digits, apostrophes and single spaces
+/// (anything else could make espeak-ng split the line and misalign the output).
+pub(crate) fn clause_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' || c.is_mark() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Marks (combining characters) count as part of a word: Devanagari vowel signs are marks.
+trait IsMark {
+    fn is_mark(&self) -> bool;
+}
+
+impl IsMark for char {
+    fn is_mark(&self) -> bool {
+        matches!(*self as u32, 0x0300..=0x036F | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963)
+    }
+}
+
+/// espeak-ng IPA of a non-English voice → Kokoro symbols: language-switch tags such as `(en)`
+/// dropped, tied affricates to Kokoro's single symbols, the rest as is (the caller filters
+/// through the vocabulary, as kokoro-onnx does with espeak-ng's IPA).
+pub(crate) fn foreign_ipa_to_kokoro(ipa: &str) -> String {
+    let mut s = String::with_capacity(ipa.len());
+    let mut in_tag = false;
+    for c in ipa.chars() {
+        match c {
+            '(' => in_tag = true,
+            ')' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            _ => s.push(c),
+        }
+    }
+    for (from, to) in [
+        ("t^ʃ", "ʧ"),
+        ("d^ʒ", "ʤ"),
+        ("t^s", "ʦ"),
+        ("d^z", "ʣ"),
+        ("t^ɕ", "ʨ"),
+        ("d^ʑ", "ʥ"),
+        ("ʈ^ʂ", "ꭧ"),
+        ("g", "ɡ"),
+        ("^", ""),
+    ] {
+        s = s.replace(from, to);
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// espeak-ng IPA (with `^` ties) → Kokoro/misaki symbols. The result may still hold symbols
@@ -277,6 +356,17 @@ mod tests {
         ] {
             assert_eq!(ipa_to_kokoro(ipa, british), want, "{ipa}");
         }
+    }
+
+    #[test]
+    fn foreign_ipa_and_clauses() {
+        assert_eq!(
+            foreign_ipa_to_kokoro("(en)t^ʃˈaɪniːz(ja)lˈe̞tə"),
+            "ʧˈaɪniːzlˈe̞tə"
+        );
+        assert_eq!(foreign_ipa_to_kokoro("ˈola  kˈe"), "ˈola kˈe");
+        assert_eq!(clause_text("¿Qué tal, amigo?"), "Qué tal amigo");
+        assert_eq!(clause_text("नमस्ते दुनिया"), "नमस्ते दुनिया");
     }
 
     #[test]

@@ -1,10 +1,16 @@
-//! Polyvox's text front end: normalize → G2P → phoneme ids → chunks, for English (US and UK).
+//! Polyvox's text front end: text → per-language G2P → phoneme ids → chunks.
 //!
-//! The pipeline is pure apart from reading the vocabulary and the misaki lexicons once in
-//! [`Frontend::load`] and, for words no lexicon knows, running the `espeak-ng` program as a
-//! separate process (optional; without it unknown words are spelled). A [`Frontend`] is
-//! `Send + Sync`: load it once and share it behind an `Arc`; calls are CPU-bound and belong on a
-//! blocking thread, not on an async runtime.
+//! Languages: English (US, UK) from misaki's lexicons; Japanese from an IPADIC dictionary built
+//! at set-up (`lang::ja`); Mandarin from jieba + pinyin with tone sandhi (`lang::zh`); Korean by
+//! rule, spoken through a Japanese voice (`lang::ko`); Spanish, French, Hindi, Italian and
+//! Brazilian Portuguese through espeak-ng (`lang::espeak`). Each sits behind the small
+//! `lang::Reader` trait; [`Frontend::chunks`] reads a text in one language and
+//! [`Frontend::chunks_auto`] detects the language sentence by sentence.
+//!
+//! The pipeline is pure apart from reading the assets once in [`Frontend::load`] and running the
+//! `espeak-ng` program as a separate process (optional; without it English spells unknown words
+//! and the espeak-ng languages are unsupported). A [`Frontend`] is `Send + Sync`: load it once
+//! and share it behind an `Arc`; calls are CPU-bound and belong on a blocking thread.
 //!
 //! ```no_run
 //! # use polyvox_text::*;
@@ -20,11 +26,13 @@ mod chunk;
 mod error;
 mod espeak;
 mod g2p;
+mod lang;
 mod lexicon;
 pub mod normalize;
 mod vocab;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use polyvox_core::Lang;
 
@@ -32,9 +40,17 @@ pub use chunk::{Chunk, ChunkOptions};
 pub use error::TextError;
 
 use espeak::Espeak;
-use g2p::{G2p, Seg};
+use g2p::Seg;
+use lang::Reader;
 use lexicon::Lexicon;
 use vocab::Vocab;
+
+/// The Japanese dictionary: where it lives and how `polyvox models fetch` builds it.
+pub mod ja_dict {
+    pub use crate::lang::ja::{
+        IPADIC_SOURCE_DIR, build_dictionary as build, dictionary_path, is_built,
+    };
+}
 
 /// How to find espeak-ng, the fallback for words missing from the lexicons.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,8 +71,14 @@ pub struct Resources {
     pub vocab_path: PathBuf,
     /// Directory with misaki's `us_gold.json`, `us_silver.json`, `gb_gold.json`, `gb_silver.json`.
     pub lexicon_dir: PathBuf,
-    /// Whether and where to run espeak-ng for words the lexicons lack.
+    /// Whether and where to run espeak-ng for words the lexicons lack (and for es, fr, hi, it,
+    /// pt-br).
     pub espeak: EspeakMode,
+    /// The Japanese dictionary built by `polyvox models fetch`; without it Japanese is unsupported.
+    pub ja_dict: PathBuf,
+    /// Languages to read through espeak-ng instead of our own front end: the baseline that
+    /// QUALITY.md measures ja, zh and ko against. Empty in normal use.
+    pub espeak_langs: Vec<Lang>,
 }
 
 impl Resources {
@@ -67,21 +89,35 @@ impl Resources {
             vocab_path: dir.join("vocab.json"),
             lexicon_dir: dir.join("lexicons"),
             espeak: EspeakMode::Auto,
+            ja_dict: lang::ja::dictionary_path(dir),
+            espeak_langs: Vec::new(),
         }
     }
 }
 
-/// The loaded English front end. Construct once; share via `Arc`.
-#[derive(Debug)]
+/// The loaded front end, every language's reader. Construct once; share via `Arc`.
 pub struct Frontend {
     vocab: Vocab,
-    us: Lexicon,
-    gb: Lexicon,
-    espeak: Option<Espeak>,
+    en: Arc<lang::en::English>,
+    ja: Option<lang::ja::Japanese>,
+    zh: lang::zh::Mandarin,
+    ko: lang::ko::Korean,
+    espeak: Option<lang::espeak::EspeakReader>,
+    espeak_langs: Vec<Lang>,
+}
+
+impl std::fmt::Debug for Frontend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frontend")
+            .field("ja", &self.ja.is_some())
+            .field("espeak", &self.espeak.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Frontend {
-    /// Reads the vocabulary and the four lexicons (in parallel) and checks espeak-ng.
+    /// Reads the vocabulary, the four lexicons (in parallel) and the Japanese dictionary, and
+    /// checks espeak-ng.
     pub fn load(res: &Resources) -> Result<Self, TextError> {
         let espeak = match &res.espeak {
             EspeakMode::Off => None,
@@ -95,9 +131,10 @@ impl Frontend {
             EspeakMode::Binary(p) => {
                 Some(Espeak::probe(p).map_err(|reason| TextError::EspeakUnusable { path: p.clone(), reason })?)
             }
-        };
+        }
+        .map(Arc::new);
         let dir = &res.lexicon_dir;
-        let (vocab, us, gb) = std::thread::scope(|s| {
+        let (vocab, us, gb, ja) = std::thread::scope(|s| {
             let us = s.spawn(|| {
                 Lexicon::load(
                     &dir.join("us_gold.json"),
@@ -108,6 +145,9 @@ impl Frontend {
             let gb = s.spawn(|| {
                 Lexicon::load(&dir.join("gb_gold.json"), &dir.join("gb_silver.json"), true)
             });
+            let ja = s.spawn(|| {
+                lang::ja::is_built(&res.ja_dict).then(|| lang::ja::load_tokenizer(&res.ja_dict))
+            });
             let vocab = Vocab::load(&res.vocab_path);
             let join = |h: std::thread::ScopedJoinHandle<'_, Result<Lexicon, TextError>>| {
                 h.join().unwrap_or_else(|_| {
@@ -117,30 +157,97 @@ impl Frontend {
                     })
                 })
             };
-            (vocab, join(us), join(gb))
+            let ja = ja.join().ok().flatten();
+            (vocab, join(us), join(gb), ja)
         });
-        let fe = Self {
-            vocab: vocab?,
+        let vocab = vocab?;
+        let en = Arc::new(lang::en::English {
             us: us?,
             gb: gb?,
-            espeak,
+            espeak: espeak.clone(),
+            vocab: vocab.clone(),
+        });
+        let ja = match ja {
+            Some(tokenizer) => Some(lang::ja::Japanese::new(tokenizer?, en.clone())),
+            None => {
+                tracing::warn!(dict = %res.ja_dict.display(), "Japanese dictionary not built; Japanese is unsupported (run `polyvox models fetch` with Debian's mecab-ipadic installed)");
+                None
+            }
+        };
+        let fe = Self {
+            zh: lang::zh::Mandarin::new(en.clone()),
+            ko: lang::ko::Korean,
+            espeak: espeak.map(|espeak| lang::espeak::EspeakReader { espeak }),
+            espeak_langs: res.espeak_langs.clone(),
+            vocab,
+            en,
+            ja,
         };
         tracing::info!(
-            lexicon_entries = fe.us.len() + fe.gb.len(),
-            espeak = ?fe.espeak.as_ref().map(|e| e.program().display().to_string()),
+            lexicon_entries = fe.en.us.len() + fe.en.gb.len(),
+            japanese = fe.ja.is_some(),
+            espeak = ?fe.espeak.as_ref().map(|e| e.espeak.program().display().to_string()),
             "text front end loaded"
         );
         Ok(fe)
     }
 
-    /// Whether this front end can read `lang` (en-us and en-gb for now).
+    /// Whether this front end can read `lang`: English, Mandarin and Korean always, Japanese
+    /// when its dictionary is built, the espeak-ng languages when espeak-ng works.
     pub fn supports(&self, lang: Lang) -> bool {
-        matches!(lang, Lang::EnUs | Lang::EnGb)
+        self.reader(lang).is_some()
     }
 
     /// The espeak-ng program used for unknown words, if any (for diagnostics).
     pub fn espeak_program(&self) -> Option<&Path> {
-        self.espeak.as_ref().map(Espeak::program)
+        self.espeak.as_ref().map(|e| e.espeak.program())
+    }
+
+    fn reader(&self, lang: Lang) -> Option<&dyn Reader> {
+        if self.espeak_langs.contains(&lang) {
+            return self.espeak.as_ref().map(|r| r as &dyn Reader);
+        }
+        match lang {
+            Lang::EnUs | Lang::EnGb => Some(self.en.as_ref()),
+            Lang::Ja => self.ja.as_ref().map(|r| r as &dyn Reader),
+            Lang::Zh => Some(&self.zh),
+            Lang::Ko => Some(&self.ko),
+            Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => {
+                self.espeak.as_ref().map(|r| r as &dyn Reader)
+            }
+        }
+    }
+
+    /// Like [`Frontend::chunks`], but each sentence is read in its detected language
+    /// (`polyvox_core::detect`), `fallback` where a sentence does not decide it.
+    pub fn chunks_auto(
+        &self,
+        text: &str,
+        fallback: Lang,
+        opts: &ChunkOptions,
+    ) -> Result<Vec<Chunk>, TextError> {
+        if text.trim().is_empty() {
+            return Err(TextError::EmptyInput);
+        }
+        let mut segs = Vec::new();
+        for (range, lang) in lang::language_runs(text, fallback) {
+            let reader = self
+                .reader(lang)
+                .ok_or(TextError::UnsupportedLanguage(lang))?;
+            let part = reader.segments(&text[range.clone()], lang);
+            segs.extend(lang::shift(part, range.start));
+        }
+        chunk::chunk(text, &self.filter(segs), opts, &self.vocab)
+    }
+
+    /// Keeps only symbols in Kokoro's vocabulary; drops segments left empty.
+    fn filter(&self, segs: Vec<Seg>) -> Vec<Seg> {
+        segs.into_iter()
+            .filter_map(|mut s| {
+                s.phonemes = self.vocab.filter(&s.phonemes).trim().to_owned();
+                (!s.phonemes.is_empty()).then_some(s)
+            })
+            .collect()
     }
 
     /// Splits `text` into chunks of at most `opts` ids, each with its phonemes and ids.
@@ -171,21 +278,12 @@ impl Frontend {
     }
 
     fn segments(&self, text: &str, lang: Lang) -> Result<Vec<Seg>, TextError> {
-        let lexicon = match lang {
-            Lang::EnUs => &self.us,
-            Lang::EnGb => &self.gb,
-            other => return Err(TextError::UnsupportedLanguage(other)),
-        };
+        let reader = self
+            .reader(lang)
+            .ok_or(TextError::UnsupportedLanguage(lang))?;
         if text.trim().is_empty() {
             return Err(TextError::EmptyInput);
         }
-        let tokens = normalize::normalize(text, lang);
-        let g2p = G2p {
-            lexicon,
-            espeak: self.espeak.as_ref(),
-            vocab: &self.vocab,
-            british: lang == Lang::EnGb,
-        };
-        Ok(g2p.segments(&tokens))
+        Ok(self.filter(reader.segments(text, lang)))
     }
 }

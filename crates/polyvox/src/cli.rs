@@ -200,6 +200,10 @@ pub struct EngineArgs {
     /// Out-of-lexicon English words: run espeak-ng (GPL-3.0, a separate program) or spell them.
     #[arg(long, env = "POLYVOX_ESPEAK", value_enum, default_value_t = EspeakArg::Auto)]
     pub espeak: EspeakArg,
+    /// Diagnostics: read these languages (comma-separated codes, e.g. `ja,zh,ko`) through
+    /// espeak-ng instead of Polyvox's own front ends, to compare the two (QUALITY.md does).
+    #[arg(long, env = "POLYVOX_ESPEAK_G2P", value_delimiter = ',', hide = true)]
+    pub espeak_g2p: Vec<String>,
     /// Do not download missing model assets; fail with instructions instead.
     #[arg(long, env = "POLYVOX_NO_FETCH")]
     pub no_fetch: bool,

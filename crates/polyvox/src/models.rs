@@ -27,7 +27,35 @@ pub fn fetch(assets: &AssetDir) -> anyhow::Result<()> {
         report.downloaded.len(),
         report.reused.len()
     );
+    build_japanese_dictionary(assets);
     Ok(())
+}
+
+/// Builds the Japanese dictionary from Debian's mecab-ipadic (or `POLYVOX_IPADIC_DIR`) once.
+/// Without the sources Japanese is unavailable but everything else works, so this warns rather
+/// than fails.
+pub fn build_japanese_dictionary(assets: &AssetDir) {
+    use polyvox_text::ja_dict;
+    let dict = ja_dict::dictionary_path(assets.root());
+    if ja_dict::is_built(&dict) {
+        eprintln!("  Japanese dictionary present ({})", dict.display());
+        return;
+    }
+    let src = std::env::var_os("POLYVOX_IPADIC_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ja_dict::IPADIC_SOURCE_DIR.into());
+    eprintln!(
+        "  building the Japanese dictionary from {} (EUC-JP IPADIC CSVs; about a minute)",
+        src.display()
+    );
+    let started = std::time::Instant::now();
+    match ja_dict::build(&src, &dict) {
+        Ok(_) => eprintln!("  built {} in {:.0?}", dict.display(), started.elapsed()),
+        Err(e) => eprintln!(
+            "  WARNING: Japanese will be unavailable: {e}. Install it with `apt-get install mecab-ipadic` \
+             (or set POLYVOX_IPADIC_DIR) and run `polyvox models fetch` again."
+        ),
+    }
 }
 
 pub fn verify(assets: &AssetDir) -> anyhow::Result<()> {

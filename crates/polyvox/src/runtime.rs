@@ -31,6 +31,11 @@ pub fn ensure_assets(args: &EngineArgs) -> anyhow::Result<AssetDir> {
             assets.root().display()
         );
         crate::models::fetch(&assets)?;
+    } else if !polyvox_text::ja_dict::is_built(&polyvox_text::ja_dict::dictionary_path(
+        assets.root(),
+    )) && !args.no_fetch
+    {
+        crate::models::build_japanese_dictionary(&assets);
     }
     Ok(assets)
 }
@@ -61,13 +66,20 @@ pub fn synth_config(args: &EngineArgs) -> SynthConfig {
 pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> {
     let started = Instant::now();
     let assets = ensure_assets(args)?;
+    let espeak_langs = args
+        .espeak_g2p
+        .iter()
+        .map(|l| {
+            polyvox_core::Lang::parse(l, "--espeak-g2p").map_err(|e| anyhow::anyhow!(e.message))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let resources = Resources {
-        vocab_path: assets.vocab_path(),
-        lexicon_dir: assets.lexicon_dir(),
         espeak: match args.espeak {
             EspeakArg::Auto => EspeakMode::Auto,
             EspeakArg::Off => EspeakMode::Off,
         },
+        espeak_langs,
+        ..Resources::from_assets_dir(assets.root())
     };
     // The lexicons (~0.3 s of JSON) load on their own thread while the model session is created
     // and warmed: start-to-ready is the longer of the two, not their sum.

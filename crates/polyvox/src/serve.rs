@@ -94,10 +94,13 @@ impl SpeechService for LocalSpeech {
 /// Loads only the text front end (no model) to learn which languages the deployment speaks.
 fn frontend_languages(args: &crate::cli::EngineArgs) -> anyhow::Result<Vec<Lang>> {
     let assets = runtime::ensure_assets(args)?;
+    // espeak-ng as the workers will run it: it decides whether es, fr, hi, it and pt-br are spoken.
     let resources = polyvox_text::Resources {
-        vocab_path: assets.vocab_path(),
-        lexicon_dir: assets.lexicon_dir(),
-        espeak: polyvox_text::EspeakMode::Off,
+        espeak: match args.espeak {
+            crate::cli::EspeakArg::Auto => polyvox_text::EspeakMode::Auto,
+            crate::cli::EspeakArg::Off => polyvox_text::EspeakMode::Off,
+        },
+        ..polyvox_text::Resources::from_assets_dir(assets.root())
     };
     let frontend =
         polyvox_text::Frontend::load(&resources).context("loading the text front end")?;

@@ -42,11 +42,17 @@ pub fn normalize_text(text: &str) -> String {
 pub fn cache_key(req: &SynthesisRequest, model_id: &str, frontend_version: &str) -> String {
     let mut h = Sha256::new();
     let speed = format!("{:.4}", req.speed);
+    // Detected per sentence, mixed text can read differently from the same text with a fixed lang.
+    let lang = if req.auto_lang {
+        format!("{}+auto", req.lang)
+    } else {
+        req.lang.to_string()
+    };
     let fields = [
         CACHE_KEY_VERSION,
         &normalize_text(&req.text),
         &req.voice.canonical(),
-        &req.lang.to_string(),
+        &lang,
         &speed,
         req.format.as_str(),
         model_id,
