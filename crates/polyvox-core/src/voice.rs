@@ -98,6 +98,12 @@ pub static VOICES: &[VoiceInfo] = voices![
 /// Most components a blend may have; more adds nothing audible and costs a style lookup each.
 pub const MAX_BLEND_VOICES: usize = 8;
 
+/// Smallest share of a blend a component may have after normalization. [`VoiceSpec::canonical`]
+/// prints shares with four decimals, so a smaller one would print as `0.0000` and the canonical
+/// form (which jobs store and workers parse again) would no longer parse; it would be inaudible
+/// anyway.
+pub const MIN_BLEND_SHARE: f32 = 0.001;
+
 /// Looks a voice up by id, display name or alias (case-insensitive).
 pub fn resolve(name: &str) -> Option<&'static VoiceInfo> {
     let name = name.trim();
@@ -185,6 +191,14 @@ impl VoiceSpec {
         let total: f32 = parts.iter().map(|p| p.1).sum();
         for p in &mut parts {
             p.1 /= total;
+        }
+        if let Some((id, share)) = parts.iter().find(|p| p.1 < MIN_BLEND_SHARE) {
+            return Err(blend_err(format!(
+                "{id} would make up {:.5}% of the blend, less than the minimum {}%; raise its \
+                 weight or leave it out",
+                share * 100.0,
+                MIN_BLEND_SHARE * 100.0
+            )));
         }
         Ok(Self { parts })
     }
@@ -275,6 +289,12 @@ mod tests {
             ("af_bella(-1)+af_sky", ErrorCode::InvalidVoiceBlend),
             ("af_bella++af_sky", ErrorCode::InvalidVoiceBlend),
             ("af_bella(inf)", ErrorCode::InvalidVoiceBlend),
+            ("af_bella(100)+af_sky(0.001)", ErrorCode::InvalidVoiceBlend),
+            // Found by tests/prop_voice.rs: its canonical form had `af_heart(0.0000)`.
+            (
+                "af_heart(0.00037772427)+af_alloy(8.362267)",
+                ErrorCode::InvalidVoiceBlend,
+            ),
             ("nobody", ErrorCode::VoiceNotFound),
             ("af_bella+nobody", ErrorCode::VoiceNotFound),
             ("", ErrorCode::VoiceNotFound),
