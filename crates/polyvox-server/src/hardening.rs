@@ -198,7 +198,7 @@ mod tests {
             (&[b'k'; 256][..], "256 bytes"),
             (&b"has space"[..], "byte 4 is 0x20"),
             (&b"tab\tx"[..], "0x09"),
-            (&"caf\u{e9}".as_bytes()[..], "0xc3"),
+            ("caf\u{e9}".as_bytes(), "0xc3"),
         ] {
             let err = check_idempotency_key(bad).unwrap_err();
             assert!(err.to_string().contains("Idempotency-Key"), "{err}");
