@@ -1,5 +1,6 @@
 // Drives the Polyvox page in headless Chromium: usage `node page_test.cjs URL CHROMIUM_PATH`.
-// Prints `duration=<seconds>` once the page's <audio> element has loaded speech.
+// Prints `duration=<seconds>` once the page's <audio> element has loaded speech, then renders /docs;
+// fails on page errors, external requests or any Content-Security-Policy violation on either page.
 const { chromium } = require('playwright-core');
 
 (async () => {
@@ -16,6 +17,9 @@ const { chromium } = require('playwright-core');
     const failures = [];
     page.on('pageerror', (e) => failures.push(String(e)));
     page.on('requestfailed', (r) => { if (!r.url().startsWith(url)) failures.push('external request: ' + r.url()); });
+    // Chromium reports every Content-Security-Policy refusal on the console: the pages must satisfy
+    // the policy the server sends, not merely work around it.
+    page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) failures.push('CSP: ' + m.text()); });
     await page.goto(url + '/', { waitUntil: 'load' });
     await page.waitForSelector('#voice option', { state: 'attached', timeout: 30000 });
     await page.selectOption('#lang', 'en-gb');
@@ -33,6 +37,12 @@ const { chromium } = require('playwright-core');
     const download = await page.$eval('#download', (a) => a.getAttribute('href') || '');
     if (errorText) throw new Error('page shows an error: ' + errorText);
     if (!download) throw new Error('no download link after speaking');
+    const csp = await page.evaluate(async () => (await fetch('/')).headers.get('content-security-policy'));
+    if (!csp || !csp.includes("frame-ancestors 'none'")) throw new Error('page has no CSP: ' + csp);
+    await page.goto(url + '/docs', { waitUntil: 'load' });
+    await page.waitForSelector('#ops h2', { state: 'attached', timeout: 30000 });
+    const docsError = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent.trim()));
+    if (docsError) throw new Error('docs page shows an error: ' + docsError);
     if (failures.length) throw new Error('page problems: ' + failures.join('; '));
     console.log(`duration=${duration} download=${download.slice(0, 30)}`);
   } finally {

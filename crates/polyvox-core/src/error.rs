@@ -10,6 +10,7 @@ pub enum ErrorCode {
     EmptyInput,
     InputTooLong,
     InvalidUtf8,
+    InvalidCharacter,
     VoiceNotFound,
     InvalidVoiceBlend,
     UnknownLanguage,
@@ -42,6 +43,7 @@ impl ErrorCode {
             Self::EmptyInput => "empty_input",
             Self::InputTooLong => "input_too_long",
             Self::InvalidUtf8 => "invalid_utf8",
+            Self::InvalidCharacter => "invalid_character",
             Self::VoiceNotFound => "voice_not_found",
             Self::InvalidVoiceBlend => "invalid_voice_blend",
             Self::UnknownLanguage => "unknown_language",
@@ -71,6 +73,7 @@ impl ErrorCode {
         match self {
             Self::EmptyInput
             | Self::InvalidUtf8
+            | Self::InvalidCharacter
             | Self::VoiceNotFound
             | Self::InvalidVoiceBlend
             | Self::UnknownLanguage

@@ -9,6 +9,7 @@ pub mod format;
 pub mod lang;
 pub mod metrics;
 pub mod request;
+pub mod text;
 pub mod voice;
 
 pub use error::{Error, ErrorCode};

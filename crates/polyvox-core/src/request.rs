@@ -1,6 +1,7 @@
 //! The boundary between untrusted input and the pipeline: a raw request (strings, options) is
 //! validated once into a [`SynthesisRequest`] whose fields can no longer be wrong.
 
+use crate::text::{self, CharRule};
 use crate::{AudioFormat, Error, ErrorCode, Lang, VoiceSpec};
 
 /// Limits applied at validation; configurable per entry point (CLI, sync API, async jobs).
@@ -80,7 +81,7 @@ impl RawSynthesisRequest {
     /// voice, the language's default voice speaks. A voice of another language than the text reads
     /// the text's phonemes with its own accent (the documented mismatch rule, README "Languages").
     pub fn validate(self, limits: &Limits, names: FieldNames) -> Result<SynthesisRequest, Error> {
-        let text = clean_text(&self.text);
+        let text = text::sanitize(&self.text, names.text)?;
         if text.is_empty() {
             return Err(Error::new(
                 ErrorCode::EmptyInput,
@@ -96,6 +97,15 @@ impl RawSynthesisRequest {
                     names.text, limits.max_input_chars
                 ),
             ));
+        }
+        for (value, field, max) in [
+            (&self.voice, names.voice, MAX_VOICE_CHARS),
+            (&self.lang, names.lang, MAX_LANG_CHARS),
+            (&self.format, names.format, MAX_FORMAT_CHARS),
+        ] {
+            if let Some(v) = value {
+                check_short_field(v, field, max)?;
+            }
         }
         let lang = self
             .lang
@@ -143,13 +153,41 @@ impl RawSynthesisRequest {
     }
 }
 
-/// Trims, and drops control characters other than line breaks and tabs (they cannot be spoken and
-/// some terminals or logs would interpret them).
-fn clean_text(s: &str) -> String {
-    s.trim()
+/// Longest `voice` accepted, in characters: a blend of [`MAX_BLEND_VOICES`] ids with weights
+/// fits in well under half of it.
+///
+/// [`MAX_BLEND_VOICES`]: crate::voice::MAX_BLEND_VOICES
+pub const MAX_VOICE_CHARS: usize = 256;
+/// Longest `lang` accepted, in characters (the longest BCP 47 tag we know is 7).
+pub const MAX_LANG_CHARS: usize = 32;
+/// Longest `format` accepted, in characters.
+pub const MAX_FORMAT_CHARS: usize = 16;
+
+/// Bounds a short identifier-like field before it is parsed: parse errors quote the value back,
+/// so its size and its characters must be safe to echo into a response body and a log line.
+pub fn check_short_field(value: &str, field: &str, max_chars: usize) -> Result<(), Error> {
+    let chars = value.chars().count();
+    if chars > max_chars {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            format!("{field} has {chars} characters; the limit is {max_chars}"),
+        ));
+    }
+    if let Some((i, c)) = value
         .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
-        .collect()
+        .enumerate()
+        .find(|(_, c)| c.is_control() || !matches!(text::rule(*c), CharRule::Keep))
+    {
+        return Err(Error::new(
+            ErrorCode::InvalidCharacter,
+            format!(
+                "{field} contains an invisible or control character (U+{:04X}) at character {}",
+                c as u32,
+                i + 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -230,7 +268,41 @@ mod tests {
         };
         let cases = [
             (raw("   "), ErrorCode::EmptyInput, "input"),
-            (raw("\u{7}\u{1b}"), ErrorCode::EmptyInput, "input"),
+            (raw("\u{feff}\u{200b}"), ErrorCode::EmptyInput, "input"),
+            (raw("a\u{7}\u{1b}"), ErrorCode::InvalidCharacter, "U+0007"),
+            (raw("a\u{202e}b"), ErrorCode::InvalidCharacter, "input"),
+            (
+                RawSynthesisRequest {
+                    voice: Some("af_bella+".repeat(40)),
+                    ..raw("hi")
+                },
+                ErrorCode::InvalidRequest,
+                "voice has 360 characters; the limit is 256",
+            ),
+            (
+                RawSynthesisRequest {
+                    voice: Some("af_bella\nINFO forged log line".into()),
+                    ..raw("hi")
+                },
+                ErrorCode::InvalidCharacter,
+                "voice contains",
+            ),
+            (
+                RawSynthesisRequest {
+                    lang: Some("en-".repeat(20)),
+                    ..raw("hi")
+                },
+                ErrorCode::InvalidRequest,
+                "lang has 60 characters; the limit is 32",
+            ),
+            (
+                RawSynthesisRequest {
+                    format: Some("mp3\u{0}".into()),
+                    ..raw("hi")
+                },
+                ErrorCode::InvalidCharacter,
+                "response_format contains",
+            ),
             (raw("01234567890"), ErrorCode::InputTooLong, "limit is 10"),
             (
                 RawSynthesisRequest {

@@ -98,6 +98,18 @@ pub static VOICES: &[VoiceInfo] = voices![
 /// Most components a blend may have; more adds nothing audible and costs a style lookup each.
 pub const MAX_BLEND_VOICES: usize = 8;
 
+/// Smallest share of a blend a component may have after normalization. [`VoiceSpec::canonical`]
+/// prints shares with four decimals, so a smaller one would print as `0.0000` and the canonical
+/// form (which jobs store and workers parse again) would no longer parse; it would be inaudible
+/// anyway.
+pub const MIN_BLEND_SHARE: f32 = 0.001;
+
+/// Whether `share` is at least [`MIN_BLEND_SHARE`] once rounded to the four decimals
+/// [`VoiceSpec::canonical`] prints.
+pub fn meets_min_share(share: f32) -> bool {
+    (share * 10_000.0).round() >= (MIN_BLEND_SHARE * 10_000.0).round()
+}
+
 /// Looks a voice up by id, display name or alias (case-insensitive).
 pub fn resolve(name: &str) -> Option<&'static VoiceInfo> {
     let name = name.trim();
@@ -185,6 +197,17 @@ impl VoiceSpec {
         let total: f32 = parts.iter().map(|p| p.1).sum();
         for p in &mut parts {
             p.1 /= total;
+        }
+        // Judged on the share as `canonical` prints it (four decimals): a share printed as
+        // 0.0010 parses back to at least 0.00099960, which prints as 0.0010 again, so the
+        // canonical form of an accepted blend is always accepted too.
+        if let Some((id, share)) = parts.iter().find(|p| !meets_min_share(p.1)) {
+            return Err(blend_err(format!(
+                "{id} would make up {:.5}% of the blend, less than the minimum {}%; raise its \
+                 weight or leave it out",
+                share * 100.0,
+                MIN_BLEND_SHARE * 100.0
+            )));
         }
         Ok(Self { parts })
     }
@@ -275,6 +298,12 @@ mod tests {
             ("af_bella(-1)+af_sky", ErrorCode::InvalidVoiceBlend),
             ("af_bella++af_sky", ErrorCode::InvalidVoiceBlend),
             ("af_bella(inf)", ErrorCode::InvalidVoiceBlend),
+            ("af_bella(100)+af_sky(0.001)", ErrorCode::InvalidVoiceBlend),
+            // Found by tests/prop_voice.rs: its canonical form had `af_heart(0.0000)`.
+            (
+                "af_heart(0.00037772427)+af_alloy(8.362267)",
+                ErrorCode::InvalidVoiceBlend,
+            ),
             ("nobody", ErrorCode::VoiceNotFound),
             ("af_bella+nobody", ErrorCode::VoiceNotFound),
             ("", ErrorCode::VoiceNotFound),
@@ -286,6 +315,13 @@ mod tests {
                 "message names the field: {err}"
             );
         }
+        // Found by tests/prop_voice.rs (20 000 cases): af_aoede's share, 0.00100049, printed as
+        // 0.0010 and re-normalized to 0.00099990, so the canonical form was refused.
+        let edge = "af_heart(0.066486105)+af_heart(10.566726)+af_alloy(0.043123156)+\
+                    af_aoede(0.01155236)+af_bella(0.79689956)";
+        let canonical = VoiceSpec::parse(edge, "voice").unwrap().canonical();
+        let again = VoiceSpec::parse(&canonical, "voice").expect("canonical form parses");
+        assert_eq!(again.parts.len(), 4);
         let many = ["af_bella"; MAX_BLEND_VOICES + 1].join("+");
         assert_eq!(
             VoiceSpec::parse(&many, "voice").unwrap_err().code,

@@ -1,10 +1,10 @@
 //! Router assembly and the server loop.
 //!
 //! Layers, outermost first: edge (request id, span, error rendering, common security headers) →
-//! CORS (only when origins are configured) → panic catcher → head timeout → body limit → routes.
-//! Synthesis, job and usage routes add a route layer of their own: authentication and the
-//! requests-per-minute limit ([`crate::tenancy::authenticate`]); catalogue, health, docs and the
-//! page stay public.
+//! hardening guard (URI checks, security headers) → CORS (only when origins are configured) →
+//! panic catcher → head timeout → body limit → routes. Synthesis, job and usage routes add a route
+//! layer of their own: authentication and the requests-per-minute limit
+//! ([`crate::tenancy::authenticate`]); catalogue, health, docs and the page stay public.
 //! The edge sits outside everything so that even a timeout or a caught panic leaves with the
 //! request id and the standard error body. Request metrics sit just inside it, so they see the
 //! final status of every routed request, timeouts and panics included.
@@ -14,13 +14,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderValue;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use polyvox_core::Limits;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::admission::Admission;
 use crate::config::ServerConfig;
@@ -93,7 +91,7 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
         cfg.max_queued,
         cfg.retry_after,
     ));
-    let cors = cors_layer(&cfg.cors_origins);
+    let cors = crate::cors::layer(&cfg.cors_origins);
     let (timeout, body_limit) = (cfg.request_timeout, cfg.max_body_bytes);
     let exposition = cfg.metrics.clone();
     let state = AppState {
@@ -146,36 +144,9 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
-    app.layer(from_fn(metrics::track))
+    crate::hardening::layer(app)
+        .layer(from_fn(metrics::track))
         .layer(from_fn(edge::edge))
-}
-
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::from(Any)
-    } else {
-        let list: Vec<HeaderValue> = origins
-            .iter()
-            .filter_map(|o| match HeaderValue::from_str(o.trim()) {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    tracing::warn!(origin = %o, "ignoring CORS origin that is not a valid header value");
-                    None
-                }
-            })
-            .collect();
-        AllowOrigin::list(list)
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods(Any)
-            .allow_headers(Any)
-            .expose_headers(Any),
-    )
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops accepting connections

@@ -65,6 +65,10 @@ pub(crate) async fn generate(
     ApiJson(body): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
+    crate::hardening::check_fields(&[
+        (body.voice_id.as_deref(), "voice_id", 16),
+        (body.language.as_deref(), "language", 32),
+    ])?;
     let voice = match body.voice_id.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         None => "af_sky",
         Some(id) => LEGACY_VOICES.iter().find(|(k, _)| *k == id).map(|(_, v)| *v).ok_or_else(|| {

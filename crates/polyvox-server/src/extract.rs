@@ -5,9 +5,8 @@
 //! `invalid_json`, and a well-formed body with a bad or missing field 400 `invalid_request` whose
 //! message names the field (via `serde_path_to_error`).
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
@@ -35,16 +34,39 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 "request body must be application/json, got {got}"
             )));
         }
-        let limit = state.cfg.max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::InvalidRequest(format!("could not read the request body: {rej}"))
-            }
-        })?;
+        let limit = crate::hardening::json_body_limit(req.uri().path(), state);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            // Refused before reading a byte of it.
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|err| {
+                if is_length_limit(&err) {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::InvalidRequest(format!("could not read the request body: {err}"))
+                }
+            })?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// Whether reading the body failed because it passed the limit (chunked bodies have no length).
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn is_json(content_type: &str) -> bool {

@@ -226,6 +226,13 @@ impl JobService {
 
     /// The job, or 404.
     pub async fn get(&self, id: &str) -> Result<Job, ApiError> {
+        if !crate::hardening::is_job_id(id) {
+            // Not echoed: it could be anything the path allowed, and no job can have it.
+            return Err(ApiError::Domain(polyvox_core::Error::new(
+                ErrorCode::NotFound,
+                "no such job: job ids are UUIDs (36 hex digits and dashes)",
+            )));
+        }
         self.b
             .store
             .get(id)

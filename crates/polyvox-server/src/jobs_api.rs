@@ -186,28 +186,23 @@ pub(crate) fn accepted(s: &Submitted) -> Response {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let s = v
-        .to_str()
-        .map_err(|_| ApiError::InvalidRequest("Idempotency-Key must be visible ASCII".into()))?
-        .trim();
-    if s.is_empty() || s.len() > 255 {
-        return Err(ApiError::InvalidRequest(
-            "Idempotency-Key must be 1 to 255 characters".into(),
-        ));
-    }
-    Ok(Some(s.to_string()))
+    headers
+        .get("idempotency-key")
+        .map(|v| crate::hardening::check_idempotency_key(v.as_bytes()))
+        .transpose()
 }
 
 fn check_webhook(url: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(url) = url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+    let odd_char = url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || odd_char
+    {
         return Err(ApiError::InvalidRequest(
-            "webhook_url must be an http:// or https:// URL of at most 2048 characters".into(),
+            "webhook_url must be an http:// or https:// URL of at most 2048 characters, without \
+             spaces or control characters"
+                .into(),
         ));
     }
     Ok(Some(url))
@@ -233,6 +228,11 @@ pub(crate) async fn create_job(
     ApiJson(body): ApiJson<JobRequest>,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
+    crate::hardening::check_fields(&[(
+        body.model.as_deref(),
+        "model",
+        crate::hardening::MAX_MODEL_CHARS,
+    )])?;
     crate::speech_api::check_model(body.model.as_deref(), st.speech.model_id())?;
     let webhook_url = check_webhook(body.webhook_url)?;
     let idempotency_key = idempotency_key(&headers)?;
@@ -323,6 +323,9 @@ mod tests {
     #[test]
     fn webhooks_must_be_http_urls() {
         assert!(check_webhook(Some("ftp://x".into())).is_err());
+        assert!(check_webhook(Some("http://x/a b".into())).is_err());
+        assert!(check_webhook(Some("http://x/\r\nHost: y".into())).is_err());
+        assert!(check_webhook(Some(format!("http://x/{}", "a".repeat(2048)))).is_err());
         assert_eq!(check_webhook(Some(" ".into())).ok(), Some(None));
         assert!(check_webhook(Some("http://127.0.0.1:9/x".into())).is_ok());
     }

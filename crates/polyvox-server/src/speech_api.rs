@@ -84,6 +84,26 @@ pub(crate) async fn create_speech(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<SpeechRequest>,
 ) -> Result<Response, ApiError> {
+    crate::hardening::check_fields(&[
+        (
+            body.model.as_deref(),
+            "model",
+            crate::hardening::MAX_MODEL_CHARS,
+        ),
+        (
+            body.stream_format.as_deref(),
+            "stream_format",
+            crate::hardening::MAX_STREAM_FORMAT_CHARS,
+        ),
+    ])?;
+    if let Some(n) = body.instructions.as_ref().map(|i| i.chars().count())
+        && n > crate::hardening::MAX_INSTRUCTIONS_CHARS
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "instructions has {n} characters; the limit is {}",
+            crate::hardening::MAX_INSTRUCTIONS_CHARS
+        )));
+    }
     check_model(body.model.as_deref(), st.speech.model_id())?;
     let delivery = parse_stream_format(body.stream_format.as_deref())?;
     let whole_file = !body.stream.unwrap_or(true);

@@ -261,7 +261,8 @@ pub struct ServeArgs {
     /// Timeout for non-streaming requests, in seconds.
     #[arg(long, env = "POLYVOX_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
     pub request_timeout_secs: u64,
-    /// Allowed CORS origins (comma-separated; `*` for any). Default: none.
+    /// Origins allowed to call the API from a browser: comma-separated `scheme://host[:port]`, or `*`
+    /// for any. Default: none (same-origin only). A malformed origin stops the server at start.
     #[arg(long, env = "POLYVOX_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     #[command(flatten)]

@@ -111,6 +111,8 @@ fn frontend_languages(args: &crate::cli::EngineArgs) -> anyhow::Result<Vec<Lang>
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // A mistyped origin would fail silently in browsers; refuse it before loading anything.
+    polyvox_server::cors::parse_origins(&args.cors_origins).map_err(anyhow::Error::msg)?;
     let distributed = args.infra.redis_url.is_some();
     let (synth, languages) = if distributed {
         (None, frontend_languages(&args.engine)?)
