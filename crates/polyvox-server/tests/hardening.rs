@@ -395,7 +395,7 @@ async fn job_endpoints_have_their_own_limits() {
     // body limit of /v1/audio/speech, yet a job at its character limit must fit.
     let cjk: String = std::iter::repeat_n('語', 20_000).collect();
     let escaped = format!(
-        r#"{{"input": "{}", "voice": "af_bella"}}"#,
+        r#"{{"input": "{}", "voice": "af_bella", "lang": "ja"}}"#,
         "\\u8a9e".repeat(20_000)
     );
     assert!(escaped.len() > 120_000);
