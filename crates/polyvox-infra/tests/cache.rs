@@ -13,6 +13,7 @@ fn entry(n: u64) -> CachedAudio {
         format: AudioFormat::Mp3,
         bytes: 1000 + n,
         seconds: 1.5,
+        expires_at_ms: None,
     }
 }
 

@@ -9,7 +9,10 @@
 //!   requests), and only a freshly created job is enqueued.
 //! - A born-succeeded job is written through the store's normal transitions (claim under a
 //!   pseudo-worker, then succeed), so the job table keeps one set of state rules.
-//! - A cache entry whose object is gone (retention) is treated as a miss and removed.
+//! - A cache entry whose object is gone or past its retention is treated as a miss and removed.
+//!   A job answered from the cache inherits the object's `expires_at`: it cannot outlive it.
+//! - Retention is enforced on read: audio past `expires_at` is 410 `audio_expired` even before
+//!   the sweeper deleted it, and a presigned URL never lives past the object's expiry.
 //! - The queue message carries the id only; if the enqueue fails after the insert, the job is
 //!   still accepted: the workers' reconciler re-enqueues queued rows the queue does not have.
 
@@ -28,6 +31,8 @@ use crate::error::ApiError;
 
 /// Lease owner used for jobs answered from the cache (no real worker ever runs them).
 const CACHE_WORKER: &str = "api-cache";
+/// Lease owner of rows recording `/v1/audio/speech` results rendered in this process.
+const SYNC_WORKER: &str = "api-sync";
 
 /// The external systems the API needs for jobs (the same bundle the workers use).
 pub use polyvox_infra::Backends as JobBackends;
@@ -52,6 +57,9 @@ pub struct JobsConfig {
     pub poll_interval: Duration,
     /// Object key prefix for audio the API stores itself.
     pub key_prefix: String,
+    /// How long audio the API stores itself is kept; `None` keeps it forever. (Workers apply
+    /// their own setting to what they store.)
+    pub retention: Option<Duration>,
 }
 
 impl Default for JobsConfig {
@@ -65,6 +73,7 @@ impl Default for JobsConfig {
             cache_sync_results: true,
             poll_interval: Duration::from_millis(50),
             key_prefix: "audio".into(),
+            retention: None,
         }
     }
 }
@@ -109,6 +118,10 @@ impl JobService {
     /// The cached entry for `key` if its object still exists.
     pub async fn cached(&self, key: &str) -> Option<CachedAudio> {
         let entry = match self.b.cache.get(key).await {
+            Ok(Some(e)) if e.expired(SystemTime::now()) => {
+                let _ = self.b.cache.remove(key).await;
+                return None;
+            }
             Ok(e) => e?,
             Err(e) => {
                 // A sick cache must not fail requests; it only costs a synthesis.
@@ -214,6 +227,7 @@ impl JobService {
             key: entry.audio_key.clone(),
             bytes: entry.bytes,
             seconds: entry.seconds,
+            expires_at: entry.expires_at(),
         };
         self.b
             .store
@@ -262,9 +276,18 @@ impl JobService {
         self.b.audio.get(key, range).await
     }
 
-    /// A presigned GET for `key` when configured and supported.
-    pub async fn presigned(&self, key: &str) -> Option<String> {
-        let ttl = self.cfg.presign?;
+    /// A presigned GET for `key` when configured and supported, valid no longer than the
+    /// object's retention (`expires_at`); `None` once that has passed.
+    pub async fn presigned(&self, key: &str, expires_at: Option<SystemTime>) -> Option<String> {
+        let mut ttl = self.cfg.presign?;
+        if let Some(end) = expires_at {
+            let left = end.duration_since(SystemTime::now()).ok()?;
+            // Presigned URLs have whole-second lifetimes; rounding up could outlive the object.
+            ttl = ttl.min(Duration::from_secs(left.as_secs()));
+            if ttl.is_zero() {
+                return None;
+            }
+        }
         match self.b.audio.presigned_get(key, ttl).await {
             Ok(url) => url,
             Err(e) => {
@@ -274,7 +297,8 @@ impl JobService {
         }
     }
 
-    /// Stores a whole-file result rendered in this process and records it in the cache.
+    /// Stores a whole-file result rendered in this process and records it in the cache. With a
+    /// retention, the object is also recorded as a finished job so the sweeper deletes it.
     pub async fn remember(&self, key: &str, format: AudioFormat, bytes: bytes::Bytes) {
         let object = new_object_key(&self.cfg.key_prefix, format.as_str());
         let len = bytes.len() as u64;
@@ -287,15 +311,62 @@ impl JobService {
             tracing::warn!(error = %e, "storing a synchronous result failed");
             return;
         }
+        let expires_at = self.cfg.retention.map(|r| SystemTime::now() + r);
+        if expires_at.is_some()
+            && let Err(e) = self
+                .record_sync_result(key, format, &object, len, expires_at)
+                .await
+        {
+            // Without a row no sweeper would ever find the object: do not advertise it.
+            tracing::warn!(error = %e, "recording a synchronous result failed");
+            let _ = self.b.audio.delete(&object).await;
+            return;
+        }
         let entry = CachedAudio {
             audio_key: object,
             format,
             bytes: len,
             seconds: 0.0,
+            expires_at_ms: expires_at.map(polyvox_infra::cache::unix_ms),
         };
         if let Err(e) = self.b.cache.put(key, &entry).await {
             tracing::warn!(error = %e, "cache write failed");
         }
+    }
+}
+
+impl JobService {
+    /// A finished job row for audio this process rendered outside the job system.
+    async fn record_sync_result(
+        &self,
+        key: &str,
+        format: AudioFormat,
+        object: &str,
+        len: u64,
+        expires_at: Option<SystemTime>,
+    ) -> Result<(), InfraError> {
+        let new = NewJob {
+            owner: None,
+            lane: Lane::Interactive,
+            request: serde_json::json!({"cache_key": key, "format": format.as_str(), "source": "speech"}),
+            cache_key: None,
+            idempotency_key: None,
+            max_attempts: 1,
+            webhook_url: None,
+        };
+        let (job, _) = self.b.store.create(new).await?;
+        self.b
+            .store
+            .try_claim(&job.id, SYNC_WORKER, Duration::from_secs(30))
+            .await?;
+        let audio = AudioOutput {
+            key: object.to_string(),
+            bytes: len,
+            seconds: 0.0,
+            expires_at,
+        };
+        self.b.store.succeed(&job.id, SYNC_WORKER, audio).await?;
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ mod models;
 mod render;
 mod runtime;
 mod say;
+mod sentence_cache;
 mod serve;
 mod telemetry;
 mod worker;
