@@ -130,7 +130,13 @@ async fn concurrent_sweepers_take_disjoint_rows(s: &dyn JobStore) {
     assert!(seen.is_subset(&all));
     // Whatever is left goes to the next pass, never to a sweeper that already holds a row.
     let rest = s.claim_expired("d", LONG, 100).await.unwrap();
-    assert_eq!(seen.len() + rest.len(), all.len());
+    assert_eq!(
+        seen.len() + rest.len(),
+        all.len(),
+        "claimed {} concurrently and {} after",
+        seen.len(),
+        rest.len()
+    );
 }
 
 async fn queued_jobs_are_counted_per_lane(s: &dyn JobStore) {

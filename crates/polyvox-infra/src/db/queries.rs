@@ -98,14 +98,18 @@ impl Queries {
                  ORDER BY queued_at, id LIMIT $2"
             )),
             // Only succeeded rows reach here, and every worker-side query requires `queued` or
-            // `running`, so the sweeper can borrow the lease columns without new ones. As in
-            // `requeue_expired`, the outer predicate re-checks rows a concurrent sweeper took.
+            // `running`, so the sweeper can borrow the lease columns without new ones. The batch
+            // is picked in a MATERIALIZED CTE: PostgreSQL may re-run an `IN (SELECT .. LIMIT ..
+            // SKIP LOCKED)` subquery per outer row and so claim more than the limit (seen in the
+            // concurrent-sweepers test). The outer predicate re-checks rows a concurrent sweeper
+            // took while we waited.
             claim_expired: sql(format!(
-                "UPDATE jobs SET lease_owner = $1, lease_expires_at = :now + $2, updated_at = :now \
-                 WHERE id IN (SELECT id FROM jobs WHERE status = 'succeeded' \
+                "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'succeeded' \
                      AND expires_at IS NOT NULL AND expires_at <= :now AND expired_at IS NULL \
                      AND (lease_expires_at IS NULL OR lease_expires_at <= :now) \
                      ORDER BY expires_at LIMIT $3 {lock}) \
+                 UPDATE jobs SET lease_owner = $1, lease_expires_at = :now + $2, updated_at = :now \
+                 WHERE id IN (SELECT id FROM picked) \
                  AND status = 'succeeded' AND expired_at IS NULL \
                  AND (lease_expires_at IS NULL OR lease_expires_at <= :now) RETURNING {c}",
                 lock = engine.skip_locked()
