@@ -240,3 +240,103 @@ async fn expired_audio_is_gone_with_410_and_swept() {
     assert_eq!(fake.stats.started.load(Ordering::SeqCst), before + 1);
     stop.cancel();
 }
+
+/// Records the lifetime asked of every presigned URL.
+#[derive(Default)]
+struct Presigning(std::sync::Mutex<Vec<Duration>>);
+
+#[async_trait::async_trait]
+impl polyvox_infra::storage::AudioStore for Presigning {
+    async fn put(&self, _: &str, _: Bytes, _: &str) -> polyvox_infra::Result<()> {
+        Ok(())
+    }
+    async fn get(
+        &self,
+        key: &str,
+        _: Option<std::ops::Range<u64>>,
+    ) -> polyvox_infra::Result<polyvox_infra::storage::Fetched> {
+        Err(polyvox_infra::InfraError::NotFound {
+            what: key.to_string(),
+        })
+    }
+    async fn head(&self, key: &str) -> polyvox_infra::Result<polyvox_infra::storage::ObjectInfo> {
+        Err(polyvox_infra::InfraError::NotFound {
+            what: key.to_string(),
+        })
+    }
+    async fn delete(&self, _: &str) -> polyvox_infra::Result<()> {
+        Ok(())
+    }
+    async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> polyvox_infra::Result<Option<String>> {
+        self.0.lock().unwrap().push(expires_in);
+        Ok(Some(format!("https://s3.invalid/{key}")))
+    }
+}
+
+#[tokio::test]
+async fn presigned_urls_never_outlive_the_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
+    let store = SqlJobStore::connect(&DbConfig::new(url))
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    let audio = Arc::new(Presigning::default());
+    let jobs = JobService::new(
+        JobBackends {
+            store: Arc::new(store),
+            queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
+            audio: audio.clone(),
+            cache: Arc::new(MemoryCache::new(10, None)),
+        },
+        JobsConfig {
+            presign: Some(Duration::from_secs(3600)),
+            ..JobsConfig::default()
+        },
+    );
+    let now = std::time::SystemTime::now();
+    assert!(jobs.presigned("a/b.mp3", None).await.is_some());
+    assert!(
+        jobs.presigned("a/b.mp3", Some(now + Duration::from_secs(86_400)))
+            .await
+            .is_some()
+    );
+    assert!(
+        jobs.presigned("a/b.mp3", Some(now + Duration::from_secs(120)))
+            .await
+            .is_some()
+    );
+    assert!(
+        jobs.presigned("a/b.mp3", Some(now - Duration::from_secs(1)))
+            .await
+            .is_none(),
+        "no URL for expired audio"
+    );
+    assert!(
+        jobs.presigned("a/b.mp3", Some(now + Duration::from_millis(400)))
+            .await
+            .is_none(),
+        "under a second left: a whole-second URL would outlive the object"
+    );
+    let asked = audio.0.lock().unwrap().clone();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    assert_eq!(
+        asked[0],
+        Duration::from_secs(3600),
+        "no retention: the configured lifetime"
+    );
+    assert_eq!(
+        asked[1],
+        Duration::from_secs(3600),
+        "retention far away: the configured lifetime"
+    );
+    assert!(
+        asked[2] <= Duration::from_secs(120) && asked[2] >= Duration::from_secs(110),
+        "capped at the time left: {:?}",
+        asked[2]
+    );
+}

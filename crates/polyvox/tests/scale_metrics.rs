@@ -178,7 +178,7 @@ async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
     );
 
     // Sentence cache: the same text as raw PCM, then as WAV (another result-cache key).
-    let text = paragraphs(0..4);
+    let text = paragraphs(0..6);
     let a = submit(
         &client,
         &base,
@@ -222,7 +222,7 @@ async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
     let c = submit(
         &client,
         &base,
-        json!({"input": paragraphs(0..6), "response_format": "mp3"}),
+        json!({"input": paragraphs(0..9), "response_format": "mp3"}),
     )
     .await;
     let job_c = wait_job(&client, &base, &c).await;
