@@ -16,23 +16,19 @@
 //! - The queue message carries the id only; if the enqueue fails after the insert, the job is
 //!   still accepted: the workers' reconciler re-enqueues queued rows the queue does not have.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polyvox_core::metrics as m;
-use polyvox_core::{AudioFormat, ErrorCode, SynthesisRequest};
+use polyvox_core::{ErrorCode, SynthesisRequest};
 use polyvox_infra::Lane;
 use polyvox_infra::cache::{CachedAudio, cache_key};
 use polyvox_infra::db::{AudioOutput, CreateOutcome, Job, JobStatus, NewJob};
-use polyvox_infra::storage::new_object_key;
 use polyvox_infra::{InfraError, storage::Fetched};
 
 use crate::error::ApiError;
 
 /// Lease owner used for jobs answered from the cache (no real worker ever runs them).
 const CACHE_WORKER: &str = "api-cache";
-/// Lease owner of rows recording `/v1/audio/speech` results rendered in this process.
-const SYNC_WORKER: &str = "api-sync";
 
 /// The external systems the API needs for jobs (the same bundle the workers use).
 pub use polyvox_infra::Backends as JobBackends;
@@ -296,78 +292,6 @@ impl JobService {
             }
         }
     }
-
-    /// Stores a whole-file result rendered in this process and records it in the cache. With a
-    /// retention, the object is also recorded as a finished job so the sweeper deletes it.
-    pub async fn remember(&self, key: &str, format: AudioFormat, bytes: bytes::Bytes) {
-        let object = new_object_key(&self.cfg.key_prefix, format.as_str());
-        let len = bytes.len() as u64;
-        if let Err(e) = self
-            .b
-            .audio
-            .put(&object, bytes, format.content_type())
-            .await
-        {
-            tracing::warn!(error = %e, "storing a synchronous result failed");
-            return;
-        }
-        let expires_at = self.cfg.retention.map(|r| SystemTime::now() + r);
-        if expires_at.is_some()
-            && let Err(e) = self
-                .record_sync_result(key, format, &object, len, expires_at)
-                .await
-        {
-            // Without a row no sweeper would ever find the object: do not advertise it.
-            tracing::warn!(error = %e, "recording a synchronous result failed");
-            let _ = self.b.audio.delete(&object).await;
-            return;
-        }
-        let entry = CachedAudio {
-            audio_key: object,
-            format,
-            bytes: len,
-            seconds: 0.0,
-            expires_at_ms: expires_at.map(polyvox_infra::cache::unix_ms),
-        };
-        if let Err(e) = self.b.cache.put(key, &entry).await {
-            tracing::warn!(error = %e, "cache write failed");
-        }
-    }
-}
-
-impl JobService {
-    /// A finished job row for audio this process rendered outside the job system.
-    async fn record_sync_result(
-        &self,
-        key: &str,
-        format: AudioFormat,
-        object: &str,
-        len: u64,
-        expires_at: Option<SystemTime>,
-    ) -> Result<(), InfraError> {
-        let new = NewJob {
-            owner: None,
-            lane: Lane::Interactive,
-            request: serde_json::json!({"cache_key": key, "format": format.as_str(), "source": "speech"}),
-            cache_key: None,
-            idempotency_key: None,
-            max_attempts: 1,
-            webhook_url: None,
-        };
-        let (job, _) = self.b.store.create(new).await?;
-        self.b
-            .store
-            .try_claim(&job.id, SYNC_WORKER, Duration::from_secs(30))
-            .await?;
-        let audio = AudioOutput {
-            key: object.to_string(),
-            bytes: len,
-            seconds: 0.0,
-            expires_at,
-        };
-        self.b.store.succeed(&job.id, SYNC_WORKER, audio).await?;
-        Ok(())
-    }
 }
 
 /// Infrastructure failures as API errors: a missing row is 404, the rest is ours (5xx, logged).
@@ -393,38 +317,4 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 /// Whether the job is finished with audio.
 pub(crate) fn has_audio(job: &Job) -> bool {
     job.status == JobStatus::Succeeded && job.audio.is_some()
-}
-
-/// Passes `stream` through unchanged and, once it ends without error, stores the whole file and
-/// caches it under `key`. Only for whole-file deliveries: a streamed encoding is a different file.
-pub(crate) fn tee_into_cache(
-    jobs: Arc<JobService>,
-    key: String,
-    stream: crate::speech::SpeechStream,
-) -> crate::speech::SpeechStream {
-    use futures::StreamExt;
-    let format = stream.format;
-    let state = (stream.bytes, Vec::<u8>::new(), Some((jobs, key)));
-    let bytes = futures::stream::unfold(state, move |(mut inner, mut buf, mut sink)| async move {
-        match inner.next().await {
-            Some(Ok(b)) => {
-                buf.extend_from_slice(&b);
-                Some((Ok(b), (inner, buf, sink)))
-            }
-            Some(Err(e)) => Some((Err(e), (inner, buf, None))),
-            None => {
-                if let Some((jobs, key)) = sink.take() {
-                    let file = bytes::Bytes::from(std::mem::take(&mut buf));
-                    tokio::spawn(async move { jobs.remember(&key, format, file).await });
-                }
-                None
-            }
-        }
-    })
-    .boxed();
-    crate::speech::SpeechStream {
-        format,
-        chunks: stream.chunks,
-        bytes,
-    }
 }

@@ -19,6 +19,7 @@ mod extract;
 pub mod jobs;
 mod jobs_api;
 mod jobs_audio;
+mod jobs_sync;
 pub mod metrics;
 mod openapi;
 mod remote;

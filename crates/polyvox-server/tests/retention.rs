@@ -340,3 +340,58 @@ async fn presigned_urls_never_outlive_the_object() {
         asked[2]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_results_stored_by_the_api_are_swept_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
+    let store = SqlJobStore::connect(&DbConfig::new(url))
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    let audio_dir = dir.path().join("audio");
+    let backends = Backends {
+        store: Arc::new(store),
+        queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
+        audio: Arc::new(
+            FsAudioStore::open(&audio_dir, Duration::from_secs(5))
+                .await
+                .expect("fs"),
+        ),
+        cache: Arc::new(MemoryCache::new(10, None)),
+    };
+    let jobs = JobService::new(
+        backends.clone(),
+        JobsConfig {
+            retention: Some(Duration::from_millis(300)),
+            ..JobsConfig::default()
+        },
+    );
+    jobs.remember(
+        "sync-key",
+        polyvox_core::AudioFormat::Mp3,
+        Bytes::from_static(b"mp3!"),
+    )
+    .await;
+    let entry = jobs.cached("sync-key").await.expect("cached while fresh");
+    assert!(
+        entry.expires_at_ms.is_some(),
+        "the entry carries the object's expiry"
+    );
+    assert!(files_under(&audio_dir) >= 1);
+    let mut swept = polyvox_worker::retention::Swept::default();
+    for _ in 0..100 {
+        swept =
+            polyvox_worker::retention::sweep(&backends, "sweeper", Duration::from_secs(60)).await;
+        if swept.expired > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        swept.expired, 1,
+        "the API's own object was found through its job row"
+    );
+    assert_eq!(files_under(&audio_dir), 0);
+    assert!(jobs.cached("sync-key").await.is_none());
+}
