@@ -161,8 +161,17 @@ pub const JOB_ERRORS_TOTAL: &str = "polyvox_job_errors_total";
 pub const JOB_QUEUE_WAIT_SECONDS: &str = "polyvox_job_queue_wait_seconds";
 /// Histogram: time from claim to the end of an attempt, label `lane`.
 pub const JOB_RUN_SECONDS: &str = "polyvox_job_run_seconds";
+/// Gauge: jobs currently queued (waiting for a worker or for a retry backoff), label `lane`.
+/// Counted in the job table, so every process reports the same backlog: aggregate with `max`.
+pub const JOB_QUEUE_LENGTH: &str = "polyvox_job_queue_length";
 /// Gauge: jobs this worker is running now, label `lane`.
 pub const JOBS_RUNNING: &str = "polyvox_jobs_running";
+/// Counter: finished jobs whose audio passed its retention and was swept, label `outcome`
+/// (`ok`: object and cache entry deleted, job marked expired | `failed`: left for a later pass).
+pub const RETENTION_SWEPT_TOTAL: &str = "polyvox_retention_swept_total";
+/// Counter: sentence (chunk) cache lookups of the synthesis pipeline, label `result`
+/// (`hit`: the model call was skipped | `miss`).
+pub const SENTENCE_CACHE_LOOKUPS_TOTAL: &str = "polyvox_sentence_cache_lookups_total";
 
 // --- Process (standard names) ----------------------------------------------------------------
 
@@ -285,6 +294,9 @@ pub const ALL: &[MetricDef] = &[
     histogram(JOB_QUEUE_WAIT_SECONDS, "Time a job waited in the queue before a worker claimed it.", &[LANE], WAIT_SECONDS),
     histogram(JOB_RUN_SECONDS, "Time from claim to the end of a job attempt.", &[LANE], LONG_SECONDS),
     gauge(JOBS_RUNNING, "Jobs this worker is running now.", &[LANE]),
+    gauge(JOB_QUEUE_LENGTH, "Jobs queued per lane, counted in the job table.", &[LANE]),
+    counter(RETENTION_SWEPT_TOTAL, "Finished jobs whose expired audio was swept, by outcome.", &[OUTCOME]),
+    counter(SENTENCE_CACHE_LOOKUPS_TOTAL, "Sentence (chunk) cache lookups by result.", &["result"]),
     gauge(PROCESS_CPU_SECONDS_TOTAL, "Total user and system CPU time spent in seconds.", &[]),
     gauge(PROCESS_RESIDENT_MEMORY_BYTES, "Resident memory size in bytes.", &[]),
     gauge(PROCESS_VIRTUAL_MEMORY_BYTES, "Virtual memory size in bytes.", &[]),

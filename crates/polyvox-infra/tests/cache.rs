@@ -13,6 +13,7 @@ fn entry(n: u64) -> CachedAudio {
         format: AudioFormat::Mp3,
         bytes: 1000 + n,
         seconds: 1.5,
+        expires_at_ms: None,
     }
 }
 
@@ -113,6 +114,60 @@ async fn redis_contract() {
     assert_eq!(long.get("garbled").await.unwrap(), None);
     let _: i64 = redis::cmd("DEL")
         .arg(&raw_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sentence_chunks_round_trip_and_respect_the_size_cap() {
+    use polyvox_infra::cache::ChunkCache;
+    let prefix = common::unique("polyvox_test");
+    let a = RedisCache::connect(
+        &common::redis_url(),
+        &prefix,
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("connect redis")
+    .with_chunk_limits(Duration::from_secs(60), 64);
+    let b = RedisCache::connect(
+        &common::redis_url(),
+        &prefix,
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let pcm = [0.25_f32, -0.5, 1e-7, 0.0];
+    assert_eq!(a.get_chunk("k1").await.unwrap(), None);
+    a.put_chunk("k1", &pcm).await.unwrap();
+    let back = b
+        .get_chunk("k1")
+        .await
+        .unwrap()
+        .expect("shared by instances");
+    assert_eq!(
+        back.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+        pcm.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+        "bit for bit"
+    );
+    // 17 samples = 68 bytes, above the 64-byte cap: not stored.
+    a.put_chunk("big", &[0.5; 17]).await.unwrap();
+    assert_eq!(a.get_chunk("big").await.unwrap(), None);
+    // Chunk keys do not collide with result-cache keys of the same name.
+    assert_eq!(a.get("k1").await.unwrap(), None);
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:chunk:k1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "entries expire: {ttl}");
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{prefix}:chunk:k1"))
         .query_async(&mut conn)
         .await
         .unwrap();

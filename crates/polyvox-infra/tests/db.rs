@@ -73,6 +73,7 @@ async fn same_idempotency_key_returns_same_job(s: &dyn JobStore) {
             key: "k".into(),
             bytes: 1,
             seconds: 0.1,
+            expires_at: None,
         },
     )
     .await
@@ -264,6 +265,7 @@ async fn expired_lease_is_requeued_and_reclaimed(s: &dyn JobStore) {
                 key: "k".into(),
                 bytes: 1,
                 seconds: 1.0,
+                expires_at: None,
             },
         )
         .await;
@@ -377,6 +379,7 @@ async fn succeed_records_audio(s: &dyn JobStore) {
         key: "audio/abc.mp3".into(),
         bytes: 12_345,
         seconds: 2.5,
+        expires_at: None,
     };
     let done = s.succeed(&job.id, "w", audio.clone()).await.unwrap();
     assert_eq!(done.status, JobStatus::Succeeded);
@@ -412,6 +415,7 @@ async fn cancel_stops_queued_and_running_jobs(s: &dyn JobStore) {
                 key: "k".into(),
                 bytes: 1,
                 seconds: 1.0,
+                expires_at: None,
             },
         )
         .await;

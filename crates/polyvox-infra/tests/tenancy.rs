@@ -119,6 +119,7 @@ async fn keys_and_usage(f: &DbFixture) {
         key: "audio/x.wav".into(),
         bytes: 10,
         seconds: 4.0,
+        expires_at: None,
     };
     f.store.succeed(&job.id, "w", out.clone()).await.unwrap();
     assert!(f.store.succeed(&job.id, "w", out).await.is_err());

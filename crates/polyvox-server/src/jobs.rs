@@ -9,19 +9,20 @@
 //!   requests), and only a freshly created job is enqueued.
 //! - A born-succeeded job is written through the store's normal transitions (claim under a
 //!   pseudo-worker, then succeed), so the job table keeps one set of state rules.
-//! - A cache entry whose object is gone (retention) is treated as a miss and removed.
+//! - A cache entry whose object is gone or past its retention is treated as a miss and removed.
+//!   A job answered from the cache inherits the object's `expires_at`: it cannot outlive it.
+//! - Retention is enforced on read: audio past `expires_at` is 410 `audio_expired` even before
+//!   the sweeper deleted it, and a presigned URL never lives past the object's expiry.
 //! - The queue message carries the id only; if the enqueue fails after the insert, the job is
 //!   still accepted: the workers' reconciler re-enqueues queued rows the queue does not have.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polyvox_core::metrics as m;
-use polyvox_core::{AudioFormat, ErrorCode, SynthesisRequest};
+use polyvox_core::{ErrorCode, SynthesisRequest};
 use polyvox_infra::Lane;
 use polyvox_infra::cache::{CachedAudio, cache_key};
 use polyvox_infra::db::{AudioOutput, CreateOutcome, Job, JobStatus, NewJob};
-use polyvox_infra::storage::new_object_key;
 use polyvox_infra::{InfraError, storage::Fetched};
 
 use crate::error::ApiError;
@@ -52,6 +53,9 @@ pub struct JobsConfig {
     pub poll_interval: Duration,
     /// Object key prefix for audio the API stores itself.
     pub key_prefix: String,
+    /// How long audio the API stores itself is kept; `None` keeps it forever. (Workers apply
+    /// their own setting to what they store.)
+    pub retention: Option<Duration>,
 }
 
 impl Default for JobsConfig {
@@ -65,6 +69,7 @@ impl Default for JobsConfig {
             cache_sync_results: true,
             poll_interval: Duration::from_millis(50),
             key_prefix: "audio".into(),
+            retention: None,
         }
     }
 }
@@ -111,6 +116,10 @@ impl JobService {
     /// The cached entry for `key` if its object still exists.
     pub async fn cached(&self, key: &str) -> Option<CachedAudio> {
         let entry = match self.b.cache.get(key).await {
+            Ok(Some(e)) if e.expired(SystemTime::now()) => {
+                let _ = self.b.cache.remove(key).await;
+                return None;
+            }
             Ok(e) => e?,
             Err(e) => {
                 // A sick cache must not fail requests; it only costs a synthesis.
@@ -216,6 +225,7 @@ impl JobService {
             key: entry.audio_key.clone(),
             bytes: entry.bytes,
             seconds: entry.seconds,
+            expires_at: entry.expires_at(),
         };
         self.b
             .store
@@ -282,45 +292,24 @@ impl JobService {
         self.b.audio.get(key, range).await
     }
 
-    /// A presigned GET for `key` when configured and supported.
-    pub async fn presigned(&self, key: &str) -> Option<String> {
-        let ttl = self.cfg.presign?;
+    /// A presigned GET for `key` when configured and supported, valid no longer than the
+    /// object's retention (`expires_at`); `None` once that has passed.
+    pub async fn presigned(&self, key: &str, expires_at: Option<SystemTime>) -> Option<String> {
+        let mut ttl = self.cfg.presign?;
+        if let Some(end) = expires_at {
+            let left = end.duration_since(SystemTime::now()).ok()?;
+            // Presigned URLs have whole-second lifetimes; rounding up could outlive the object.
+            ttl = ttl.min(Duration::from_secs(left.as_secs()));
+            if ttl.is_zero() {
+                return None;
+            }
+        }
         match self.b.audio.presigned_get(key, ttl).await {
             Ok(url) => url,
             Err(e) => {
                 tracing::warn!(error = %e, "presigning failed; serving through the API");
                 None
             }
-        }
-    }
-
-    /// Stores a whole-file result rendered in this process and records it in the cache.
-    pub async fn remember(
-        &self,
-        key: &str,
-        format: AudioFormat,
-        bytes: bytes::Bytes,
-        seconds: f64,
-    ) {
-        let object = new_object_key(&self.cfg.key_prefix, format.as_str());
-        let len = bytes.len() as u64;
-        if let Err(e) = self
-            .b
-            .audio
-            .put(&object, bytes, format.content_type())
-            .await
-        {
-            tracing::warn!(error = %e, "storing a synchronous result failed");
-            return;
-        }
-        let entry = CachedAudio {
-            audio_key: object,
-            format,
-            bytes: len,
-            seconds,
-        };
-        if let Err(e) = self.b.cache.put(key, &entry).await {
-            tracing::warn!(error = %e, "cache write failed");
         }
     }
 }
@@ -355,42 +344,4 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 /// Whether the job is finished with audio.
 pub(crate) fn has_audio(job: &Job) -> bool {
     job.status == JobStatus::Succeeded && job.audio.is_some()
-}
-
-/// Passes `stream` through unchanged and, once it ends without error, stores the whole file and
-/// caches it under `key`. Only for whole-file deliveries: a streamed encoding is a different file.
-pub(crate) fn tee_into_cache(
-    jobs: Arc<JobService>,
-    key: String,
-    stream: crate::speech::SpeechStream,
-) -> crate::speech::SpeechStream {
-    use futures::StreamExt;
-    let format = stream.format;
-    let audio_ms = Arc::clone(&stream.audio_ms);
-    let state = (stream.bytes, Vec::<u8>::new(), Some((jobs, key, audio_ms)));
-    let bytes = futures::stream::unfold(state, move |(mut inner, mut buf, mut sink)| async move {
-        match inner.next().await {
-            Some(Ok(b)) => {
-                buf.extend_from_slice(&b);
-                Some((Ok(b), (inner, buf, sink)))
-            }
-            Some(Err(e)) => Some((Err(e), (inner, buf, None))),
-            None => {
-                if let Some((jobs, key, audio_ms)) = sink.take() {
-                    let file = bytes::Bytes::from(std::mem::take(&mut buf));
-                    let seconds =
-                        audio_ms.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0;
-                    tokio::spawn(async move { jobs.remember(&key, format, file, seconds).await });
-                }
-                None
-            }
-        }
-    })
-    .boxed();
-    crate::speech::SpeechStream {
-        format,
-        chunks: stream.chunks,
-        bytes,
-        audio_ms: stream.audio_ms,
-    }
 }

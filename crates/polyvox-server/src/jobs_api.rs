@@ -84,6 +84,10 @@ pub struct JobView {
     pub audio_url: Option<String>,
     pub audio_bytes: Option<u64>,
     pub audio_seconds: Option<f64>,
+    /// End of the audio's retention (Unix milliseconds); absent when kept forever or no audio.
+    pub expires_at_ms: Option<u64>,
+    /// The audio passed its retention and is gone (`GET .../audio` answers 410 `audio_expired`).
+    pub audio_expired: bool,
     pub error: Option<JobErrorView>,
     pub status_url: String,
 }
@@ -93,9 +97,10 @@ pub(crate) fn status_url(id: &str) -> String {
 }
 
 pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
+    let audio_expired = has_audio(&job) && job.audio_expired(std::time::SystemTime::now());
     let audio_url = match &job.audio {
-        Some(a) if has_audio(&job) => Some(
-            jobs.presigned(&a.key)
+        Some(a) if has_audio(&job) && !audio_expired => Some(
+            jobs.presigned(&a.key, a.expires_at)
                 .await
                 .unwrap_or_else(|| format!("/v1/jobs/{}/audio", job.id)),
         ),
@@ -127,6 +132,8 @@ pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
         },
         audio_bytes: job.audio.as_ref().map(|a| a.bytes),
         audio_seconds: job.audio.as_ref().map(|a| a.seconds),
+        expires_at_ms: job.audio.as_ref().and_then(|a| a.expires_at).map(unix_ms),
+        audio_expired,
         audio_url,
         error,
         id: job.id,

@@ -30,6 +30,7 @@ use crate::tenancy::Caller;
         (status = 206, description = "The requested range, with `Content-Range`"),
         (status = 302, description = "Redirect to a presigned storage URL"),
         (status = 404, description = "No such job, or it has no audio (yet)", body = crate::error::ErrorBody),
+        (status = 410, description = "`audio_expired`: the audio passed its retention and was deleted", body = crate::error::ErrorBody),
         (status = 416, description = "Range starts past the end", body = crate::error::ErrorBody),
     )
 )]
@@ -50,7 +51,19 @@ pub(crate) async fn job_audio(
             )));
         }
     };
-    if let Some(url) = jobs.presigned(&audio.key).await {
+    if job.audio_expired(std::time::SystemTime::now()) {
+        let when = audio
+            .expires_at
+            .map(|t| format!(" at {} ms since the Unix epoch", crate::jobs::unix_ms(t)))
+            .unwrap_or_default();
+        return Err(ApiError::Domain(polyvox_core::Error::new(
+            ErrorCode::AudioExpired,
+            format!(
+                "the audio of job '{id}' passed its retention{when} and was deleted; submit the job again"
+            ),
+        )));
+    }
+    if let Some(url) = jobs.presigned(&audio.key, audio.expires_at).await {
         let mut res = StatusCode::FOUND.into_response();
         if let Ok(v) = HeaderValue::from_str(&url) {
             res.headers_mut().insert(header::LOCATION, v);

@@ -21,6 +21,7 @@ pub mod hardening;
 pub mod jobs;
 mod jobs_api;
 mod jobs_audio;
+mod jobs_sync;
 pub mod metrics;
 mod openapi;
 mod remote;

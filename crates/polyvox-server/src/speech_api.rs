@@ -173,7 +173,7 @@ pub(crate) async fn create_speech(
         })?;
     let stream = match &cache {
         Some((jobs, key)) if whole_file && jobs.config().cache_sync_results => {
-            crate::jobs::tee_into_cache(Arc::clone(jobs), key.clone(), stream)
+            crate::jobs_sync::tee_into_cache(Arc::clone(jobs), key.clone(), stream)
         }
         _ => stream,
     };

@@ -60,6 +60,7 @@ pub struct Synthesizer {
     engine: Engine,
     voices: Arc<VoiceBank>,
     cfg: SynthConfig,
+    memo: std::sync::OnceLock<Arc<dyn crate::ChunkMemo>>,
 }
 
 impl Synthesizer {
@@ -74,7 +75,18 @@ impl Synthesizer {
             engine,
             voices,
             cfg,
+            memo: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Plugs in a sentence-level cache (once; later calls are ignored). Set after construction
+    /// because the cache's backend is usually connected after the model is loaded.
+    pub fn set_chunk_memo(&self, memo: Arc<dyn crate::ChunkMemo>) {
+        let _ = self.memo.set(memo);
+    }
+
+    pub(crate) fn memo(&self) -> Option<&Arc<dyn crate::ChunkMemo>> {
+        self.memo.get()
     }
 
     pub fn config(&self) -> &SynthConfig {

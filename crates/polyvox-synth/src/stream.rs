@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::pipeline::PcmReceiver;
-use crate::{SynthError, Synthesizer};
+use crate::{ChunkKey, SynthError, Synthesizer};
 
 /// How a caller wants its audio.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,13 +84,17 @@ impl Synthesizer {
             return Err(SynthError::NothingToSay);
         };
         // Admission happens here: if the engine cannot take even the first chunk, the caller
-        // hears about it now (429) instead of through a stream that dies at once.
-        let first = self.submit(&req, first_chunk).inspect_err(|e| {
-            if matches!(e, SynthError::Engine(EngineError::QueueFull { .. })) {
-                metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => m::reason::ENGINE_QUEUE_FULL)
-                    .increment(1);
-            }
-        })?;
+        // hears about it now (429) instead of through a stream that dies at once. A remembered
+        // first chunk needs no admission.
+        let first = match self.recall(&req, first_chunk).await {
+            Some(pcm) => Pending::Cached(pcm),
+            None => Pending::Model(self.submit(&req, first_chunk).inspect_err(|e| {
+                if matches!(e, SynthError::Engine(EngineError::QueueFull { .. })) {
+                    metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => m::reason::ENGINE_QUEUE_FULL)
+                        .increment(1);
+                }
+            })?),
+        };
         let (tx, rx) = mpsc::channel(4);
         let (progress_tx, progress) = watch::channel(Progress::default());
         let format = req.format;
@@ -118,6 +122,46 @@ impl Synthesizer {
         })
     }
 
+    /// The remembered PCM of `chunk`, when a sentence cache is plugged in and has it.
+    async fn recall(&self, req: &SynthesisRequest, chunk: &Chunk) -> Option<Vec<f32>> {
+        let memo = self.memo()?;
+        let voice = req.voice.canonical();
+        let key = ChunkKey {
+            ids: &chunk.ids,
+            voice: &voice,
+            speed: req.speed,
+        };
+        let found = memo.lookup(key).await;
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics::counter!(m::SENTENCE_CACHE_LOOKUPS_TOTAL, "result" => result).increment(1);
+        found
+    }
+
+    /// Hands a fresh model output to the sentence cache without waiting for it.
+    fn remember(&self, req: &SynthesisRequest, chunk: &Chunk, pcm: &[f32]) {
+        if let Some(memo) = self.memo() {
+            let voice = req.voice.canonical();
+            let key = ChunkKey {
+                ids: &chunk.ids,
+                voice: &voice,
+                speed: req.speed,
+            };
+            tokio::spawn(memo.remember(key, pcm));
+        }
+    }
+
+    /// The next chunk's audio source: the sentence cache, else a model call.
+    async fn next_pending(
+        &self,
+        req: &SynthesisRequest,
+        chunk: &Chunk,
+    ) -> Result<Pending, SynthError> {
+        if let Some(pcm) = self.recall(req, chunk).await {
+            return Ok(Pending::Cached(pcm));
+        }
+        Ok(Pending::Model(self.submit_retry(req, chunk).await?))
+    }
+
     async fn submit_retry(
         &self,
         req: &SynthesisRequest,
@@ -132,6 +176,14 @@ impl Synthesizer {
             }
         }
     }
+}
+
+/// Where a chunk's raw PCM comes from, in chunk order.
+enum Pending {
+    /// Queued on the model threads.
+    Model(PcmReceiver),
+    /// Remembered by the sentence cache: no model call.
+    Cached(Vec<f32>),
 }
 
 /// What one synthesis produced, for its metrics.
@@ -188,7 +240,7 @@ async fn produce(
     this: Arc<Synthesizer>,
     req: SynthesisRequest,
     chunks: Vec<Chunk>,
-    first: PcmReceiver,
+    first: Pending,
     whole_file: bool,
     tx: mpsc::Sender<Result<Bytes, SynthError>>,
     mut tally: Tally,
@@ -207,7 +259,7 @@ async fn run(
     this: &Arc<Synthesizer>,
     req: &SynthesisRequest,
     chunks: Vec<Chunk>,
-    first: PcmReceiver,
+    first: Pending,
     whole_file: bool,
     tx: &mpsc::Sender<Result<Bytes, SynthError>>,
     tally: &mut Tally,
@@ -223,21 +275,28 @@ async fn run(
         )?)
     };
     let mut whole: Vec<f32> = Vec::new();
-    let mut pending: VecDeque<PcmReceiver> = VecDeque::from([first]);
+    let mut pending: VecDeque<Pending> = VecDeque::from([first]);
     let mut next = 1;
     let chunks = Arc::new(chunks);
     for index in 0..chunks.len() {
         while next < chunks.len() && pending.len() < depth {
-            pending.push_back(this.submit_retry(req, &chunks[next]).await?);
+            pending.push_back(this.next_pending(req, &chunks[next]).await?);
             next += 1;
         }
-        let rx = pending
+        let next_up = pending
             .pop_front()
             .ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
-        let pcm = tokio::select! {
-            r = rx => r.map_err(|_| SynthError::Cancelled)??,
-            // Client gone: returning drops `pending`, so the model threads skip those chunks.
-            () = tx.closed() => return Ok(()),
+        let pcm = match next_up {
+            Pending::Cached(pcm) => pcm,
+            Pending::Model(rx) => {
+                let pcm = tokio::select! {
+                    r = rx => r.map_err(|_| SynthError::Cancelled)??,
+                    // Client gone: returning drops `pending`, so the model threads skip those chunks.
+                    () = tx.closed() => return Ok(()),
+                };
+                this.remember(req, &chunks[index], &pcm);
+                pcm
+            }
         };
         tally.first_audio();
         let Some(mut enc) = encoder.take() else {

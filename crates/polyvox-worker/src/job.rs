@@ -131,6 +131,7 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
                     format: done.format,
                     bytes: done.audio.bytes,
                     seconds: done.audio.seconds,
+                    expires_at_ms: done.audio.expires_at.map(polyvox_infra::cache::unix_ms),
                 };
                 // A cache write failure costs a future re-synthesis, not this result.
                 if let Err(e) = b.cache.put(key, &entry).await {
@@ -219,6 +220,7 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Do
         key,
         bytes,
         seconds: rendered.seconds,
+        expires_at: ctx.cfg.retention.map(|r| std::time::SystemTime::now() + r),
     };
     let job = ctx
         .backends

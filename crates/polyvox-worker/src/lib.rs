@@ -22,6 +22,7 @@
 mod error;
 mod job;
 pub mod maintenance;
+pub mod retention;
 mod run;
 pub mod webhook;
 
@@ -113,6 +114,10 @@ pub struct WorkerConfig {
     pub key_prefix: String,
     /// Completion webhooks; `None` disables them.
     pub webhook: Option<WebhookConfig>,
+    /// How long stored audio is kept after the job succeeds; `None` keeps it forever.
+    pub retention: Option<Duration>,
+    /// Period of the retention sweeper; `None` runs no sweeper in this process.
+    pub sweep_every: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -131,6 +136,8 @@ impl Default for WorkerConfig {
             max_input_chars: 100_000,
             key_prefix: "audio".into(),
             webhook: None,
+            retention: None,
+            sweep_every: None,
         }
     }
 }

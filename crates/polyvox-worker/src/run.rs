@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::job::{self, Ctx};
-use crate::{Backends, Render, WorkerConfig, maintenance};
+use crate::{Backends, Render, WorkerConfig, maintenance, retention};
 
 /// A worker: `concurrency` job slots fed from the queue, plus the maintenance loops.
 pub struct Worker {
@@ -44,6 +44,14 @@ impl Worker {
                 ctx.backends.clone(),
                 every,
                 cfg.stale_after,
+                shutdown.clone(),
+            ))
+        });
+        let sweeper = cfg.sweep_every.map(|every| {
+            tokio::spawn(retention::run(
+                ctx.backends.clone(),
+                cfg.id.clone(),
+                every,
                 shutdown.clone(),
             ))
         });
@@ -110,6 +118,9 @@ impl Worker {
         }
         if let Some(m) = maint {
             let _ = m.await;
+        }
+        if let Some(s) = sweeper {
+            let _ = s.await;
         }
         tracing::info!("worker stopped");
     }

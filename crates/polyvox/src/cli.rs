@@ -366,6 +366,11 @@ pub struct InfraArgs {
     /// Entries kept by the in-memory cache.
     #[arg(long, env = "POLYVOX_CACHE_CAPACITY", default_value_t = 10_000)]
     pub cache_capacity: usize,
+    /// Sentence-level cache (model output per chunk, reused by later texts), in MiB: the memory
+    /// budget of the in-memory backend; with Redis, the TTL is the cache TTL and chunks above
+    /// 4 MiB are skipped. 0 disables it; `--cache off` disables it too.
+    #[arg(long, env = "POLYVOX_SENTENCE_CACHE_MB", default_value_t = 256)]
+    pub sentence_cache_mb: usize,
     /// Bound on every database, queue, storage and cache call, in seconds.
     #[arg(long, env = "POLYVOX_INFRA_TIMEOUT_SECS", default_value_t = 10)]
     pub infra_timeout_secs: u64,
@@ -406,6 +411,24 @@ pub struct JobArgs {
     /// Webhook delivery attempts.
     #[arg(long, env = "POLYVOX_WEBHOOK_ATTEMPTS", default_value_t = 5)]
     pub webhook_attempts: u32,
+    /// Keep stored audio this long after its job finished, in seconds; afterwards GET .../audio
+    /// answers 410 `audio_expired` and the sweeper deletes it. 0 keeps audio forever.
+    #[arg(long, env = "POLYVOX_AUDIO_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
+    pub audio_retention_secs: u64,
+    /// Period of the retention sweeper, in seconds (every worker runs one; they never collide).
+    #[arg(long, env = "POLYVOX_RETENTION_SWEEP_SECS", default_value_t = 60)]
+    pub retention_sweep_secs: u64,
+    /// Period of the per-lane queue-length gauge refresh (one COUNT per lane), in seconds.
+    #[arg(long, env = "POLYVOX_QUEUE_GAUGE_SECS", default_value_t = 5)]
+    pub queue_gauge_secs: u64,
+}
+
+impl JobArgs {
+    /// The audio retention, `None` = forever.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        (self.audio_retention_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.audio_retention_secs))
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use polyvox_infra::cache::{AudioCache, DisabledCache, MemoryCache, RedisCache};
+use polyvox_infra::cache::{
+    AudioCache, ChunkCache, DisabledCache, MemoryCache, MemoryChunkCache, RedisCache,
+};
 use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{JobQueue, MemoryQueue, QueueConfig, RedisQueue};
 use polyvox_infra::storage::{AudioStore, FsAudioStore, S3AudioStore, S3Config};
@@ -20,6 +22,8 @@ pub struct Infra {
     pub queue: Arc<dyn JobQueue>,
     pub audio: Arc<dyn AudioStore>,
     pub cache: Arc<dyn AudioCache>,
+    /// The sentence-level cache's store (same backend as `cache`).
+    pub chunks: Arc<dyn ChunkCache>,
     /// Object key prefix for audio (from `s3://bucket/prefix`, default `audio`).
     pub key_prefix: String,
 }
@@ -102,26 +106,41 @@ pub async fn connect(args: &InfraArgs) -> anyhow::Result<Infra> {
         })),
     };
     let ttl = Duration::from_secs(args.cache_ttl_secs.max(1));
-    let cache: Arc<dyn AudioCache> = match (args.cache, &args.redis_url) {
-        (CacheArg::Off, _) => Arc::new(DisabledCache),
-        (CacheArg::Auto | CacheArg::Redis, Some(url)) => Arc::new(
-            RedisCache::connect(url, &args.redis_prefix, ttl, t)
-                .await
-                .context("connecting the cache to Redis")?,
-        ),
-        (CacheArg::Redis, None) => {
-            anyhow::bail!("--cache redis needs REDIS_URL; set it or use --cache memory")
-        }
-        (CacheArg::Auto | CacheArg::Memory, _) => {
-            Arc::new(MemoryCache::new(args.cache_capacity.max(1), Some(ttl)))
-        }
-    };
+    let chunk_budget = args.sentence_cache_mb.saturating_mul(1 << 20);
+    let (cache, chunks): (Arc<dyn AudioCache>, Arc<dyn ChunkCache>) =
+        match (args.cache, &args.redis_url) {
+            (CacheArg::Off, _) => (Arc::new(DisabledCache), Arc::new(DisabledCache)),
+            (CacheArg::Auto | CacheArg::Redis, Some(url)) => {
+                let redis = RedisCache::connect(url, &args.redis_prefix, ttl, t)
+                    .await
+                    .context("connecting the cache to Redis")?
+                    .with_chunk_limits(ttl, chunk_budget.min(4 << 20));
+                let chunks: Arc<dyn ChunkCache> = if chunk_budget == 0 {
+                    Arc::new(DisabledCache)
+                } else {
+                    Arc::new(redis.clone())
+                };
+                (Arc::new(redis), chunks)
+            }
+            (CacheArg::Redis, None) => {
+                anyhow::bail!("--cache redis needs REDIS_URL; set it or use --cache memory")
+            }
+            (CacheArg::Auto | CacheArg::Memory, _) => (
+                Arc::new(MemoryCache::new(args.cache_capacity.max(1), Some(ttl))),
+                if chunk_budget == 0 {
+                    Arc::new(DisabledCache)
+                } else {
+                    Arc::new(MemoryChunkCache::new(chunk_budget))
+                },
+            ),
+        };
     let (audio, key_prefix) = storage(args, t).await?;
     Ok(Infra {
         store: Arc::new(store),
         queue,
         audio,
         cache,
+        chunks,
         key_prefix,
     })
 }

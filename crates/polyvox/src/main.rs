@@ -12,6 +12,7 @@ mod plan;
 mod render;
 mod runtime;
 mod say;
+mod sentence_cache;
 mod serve;
 mod telemetry;
 mod worker;

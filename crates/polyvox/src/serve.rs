@@ -155,13 +155,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             frontend_version: FRONTEND_VERSION.into(),
             cache_sync_results: !distributed,
             key_prefix: infra.key_prefix.clone(),
+            retention: args.jobs.retention(),
             ..JobsConfig::default()
         };
         let backends = infra.backends();
         let jobs = Arc::new(JobService::new(backends, jobs_cfg));
         let shutdown = CancellationToken::new();
+        tokio::spawn(polyvox_worker::retention::queue_length_loop(
+            infra.backends(),
+            Duration::from_secs(args.jobs.queue_gauge_secs.max(1)),
+            shutdown.clone(),
+        ));
         let (speech, worker): (Arc<dyn SpeechService>, _) = match synth {
             Some(synth) => {
+                synth.set_chunk_memo(Arc::new(crate::sentence_cache::SentenceCache::new(
+                    infra.chunks.clone(),
+                )));
                 let concurrency = if args.embedded_workers == 0 {
                     sessions
                 } else {

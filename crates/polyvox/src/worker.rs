@@ -33,6 +33,8 @@ pub fn worker_config(
         stale_after: Duration::from_secs(jobs.job_stale_secs.max(1)),
         max_input_chars: jobs.job_max_input_chars,
         key_prefix,
+        retention: jobs.retention(),
+        sweep_every: Some(Duration::from_secs(jobs.retention_sweep_secs.max(1))),
         webhook: jobs.webhook_secret.clone().map(|secret| WebhookConfig {
             secret,
             max_attempts: jobs.webhook_attempts.max(1),
@@ -73,9 +75,17 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.drain_secs),
             infra.key_prefix.clone(),
         );
+        synth.set_chunk_memo(Arc::new(crate::sentence_cache::SentenceCache::new(
+            infra.chunks.clone(),
+        )));
         let backends = infra.backends();
-        let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth)));
         let shutdown = CancellationToken::new();
+        tokio::spawn(polyvox_worker::retention::queue_length_loop(
+            backends.clone(),
+            Duration::from_secs(args.jobs.queue_gauge_secs.max(1)),
+            shutdown.clone(),
+        ));
+        let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth)));
         if let Some(bind) = &args.metrics_bind {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await

@@ -7,12 +7,18 @@
 //! audio; if retention deleted the object, the caller should treat the hit as a miss and
 //! [`AudioCache::remove`] the entry.
 
+mod chunks;
 mod key;
 mod memory;
 mod redis;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use crate::{Result, names};
 
+pub use self::chunks::{
+    CHUNK_KEY_VERSION, ChunkCache, MemoryChunkCache, chunk_key, decode_pcm, encode_pcm,
+};
 pub use self::key::{CACHE_KEY_VERSION, cache_key, normalize_text};
 pub use self::memory::{DisabledCache, MemoryCache};
 pub use self::redis::RedisCache;
@@ -27,6 +33,30 @@ pub struct CachedAudio {
     pub bytes: u64,
     /// Audio duration.
     pub seconds: f64,
+    /// End of the object's retention (Unix milliseconds); an entry past it is a miss. Absent in
+    /// entries written before retention existed, and for objects kept forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+}
+
+impl CachedAudio {
+    /// Whether the object this entry points at is past its retention at `now`.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.expires_at_ms.is_some_and(|t| t <= unix_ms(now))
+    }
+
+    /// The retention end as a timestamp.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at_ms
+            .map(|ms| UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    }
+}
+
+/// Unix milliseconds of `t` (0 before the epoch).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Content-addressed lookup of finished audio.

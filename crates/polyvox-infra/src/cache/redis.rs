@@ -16,6 +16,9 @@ pub struct RedisCache {
     prefix: String,
     ttl: Duration,
     timeout: Duration,
+    chunk_prefix: String,
+    chunk_ttl: Duration,
+    chunk_max_bytes: usize,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -48,14 +51,37 @@ impl RedisCache {
             prefix: format!("{prefix}:cache:"),
             ttl: ttl.max(Duration::from_millis(1)),
             timeout: call_timeout,
+            chunk_prefix: format!("{prefix}:chunk:"),
+            chunk_ttl: ttl.max(Duration::from_millis(1)),
+            chunk_max_bytes: 4 << 20,
         })
+    }
+
+    /// Sentence-cache bounds: entries (under `{prefix}:chunk:`) live for `ttl`, and chunks whose
+    /// PCM exceeds `max_entry_bytes` are not stored. Redis's own `maxmemory` bounds the total.
+    pub fn with_chunk_limits(mut self, ttl: Duration, max_entry_bytes: usize) -> Self {
+        self.chunk_ttl = ttl.max(Duration::from_millis(1));
+        self.chunk_max_bytes = max_entry_bytes;
+        self
+    }
+
+    pub(super) fn chunk_key(&self, key: &str) -> String {
+        format!("{}{key}", self.chunk_prefix)
+    }
+
+    pub(super) fn chunk_ttl(&self) -> Duration {
+        self.chunk_ttl
+    }
+
+    pub(super) fn chunk_max_bytes(&self) -> usize {
+        self.chunk_max_bytes
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
 
-    async fn query<T: redis::FromRedisValue + Send>(
+    pub(super) async fn query<T: redis::FromRedisValue + Send>(
         &self,
         op: &'static str,
         cmd: redis::Cmd,

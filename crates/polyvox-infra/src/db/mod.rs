@@ -15,6 +15,11 @@
 //! - One implementation ([`SqlJobStore`]) serves PostgreSQL and SQLite through sqlx's `Any`
 //!   driver; the schema keeps to types both engines share (text, 64-bit integers, doubles;
 //!   timestamps as Unix milliseconds) so the SQL text is the same for both.
+//! - Retention: a succeeded job's audio carries an absolute `expires_at`. Expiry is decided by
+//!   that timestamp alone (readers refuse expired audio at once); the sweeper only deletes the
+//!   object afterwards. Sweepers claim expired rows with a conditional update under a short lease
+//!   (`SKIP LOCKED` on PostgreSQL), delete, then mark the row `expired_at`; a sweeper that dies
+//!   in between lets its lease lapse and another one repeats the (idempotent) deletes.
 
 mod config;
 mod queries;
@@ -133,6 +138,20 @@ pub struct Job {
     /// First claim.
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
+    /// When the retention sweeper deleted this job's audio (`audio` still describes what was).
+    pub expired_at: Option<SystemTime>,
+}
+
+impl Job {
+    /// Whether the audio is past its retention at `now` (swept or not yet).
+    pub fn audio_expired(&self, now: SystemTime) -> bool {
+        self.expired_at.is_some()
+            || self
+                .audio
+                .as_ref()
+                .and_then(|a| a.expires_at)
+                .is_some_and(|t| t <= now)
+    }
 }
 
 /// The error a failed attempt left behind.
@@ -150,6 +169,8 @@ pub struct AudioOutput {
     pub key: String,
     pub bytes: u64,
     pub seconds: f64,
+    /// End of retention: the object may be deleted from then on. `None` keeps it forever.
+    pub expires_at: Option<SystemTime>,
 }
 
 /// Progress reported with a heartbeat.
@@ -219,6 +240,17 @@ pub trait JobStore: Send + Sync {
 
     /// The queued or running job of `owner` with this cache key, if any.
     async fn find_inflight(&self, owner: Option<&str>, cache_key: &str) -> Result<Option<Job>>;
+
+    /// Claims up to `limit` succeeded jobs whose audio expired and is not swept yet, under
+    /// `sweeper`'s lease: concurrent sweepers get disjoint rows, and a row whose sweeper died is
+    /// claimable again once the lease lapses.
+    async fn claim_expired(&self, sweeper: &str, lease: Duration, limit: u32) -> Result<Vec<Job>>;
+
+    /// Records that `sweeper` deleted the job's audio. `false` if the claim was lost meanwhile.
+    async fn mark_expired(&self, id: &str, sweeper: &str) -> Result<bool>;
+
+    /// Queued jobs per lane (lanes without any are listed with 0).
+    async fn queued_by_lane(&self) -> Result<Vec<(Lane, u64)>>;
 
     /// A trivial round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;

@@ -18,6 +18,9 @@ pub(super) struct Queries {
     pub(super) cancel: String,
     pub(super) requeue_expired: String,
     pub(super) stale_queued: String,
+    pub(super) claim_expired: String,
+    pub(super) mark_expired: String,
+    pub(super) queued_by_lane: String,
 }
 
 impl Queries {
@@ -56,7 +59,7 @@ impl Queries {
             ),
             succeed: sql(format!(
                 "UPDATE jobs SET status = 'succeeded', audio_key = $3, audio_bytes = $4, \
-                 audio_seconds = $5, chunks_done = COALESCE(chunks_total, chunks_done), \
+                 audio_seconds = $5, expires_at = $6, chunks_done = COALESCE(chunks_total, chunks_done), \
                  last_error_code = NULL, last_error_message = NULL, lease_owner = NULL, \
                  lease_expires_at = NULL, finished_at = :now, updated_at = :now \
                  WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING {c}"
@@ -94,6 +97,33 @@ impl Queries {
                 "SELECT {c} FROM jobs WHERE status = 'queued' AND queued_at <= :now - $1 \
                  ORDER BY queued_at, id LIMIT $2"
             )),
+            // Only succeeded rows reach here, and every worker-side query requires `queued` or
+            // `running`, so the sweeper can borrow the lease columns without new ones. The batch
+            // is picked in a MATERIALIZED CTE: PostgreSQL may re-run an `IN (SELECT .. LIMIT ..
+            // SKIP LOCKED)` subquery per outer row and so claim more than the limit (seen in the
+            // concurrent-sweepers test). The outer predicate re-checks rows a concurrent sweeper
+            // took while we waited.
+            claim_expired: sql(format!(
+                "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'succeeded' \
+                     AND expires_at IS NOT NULL AND expires_at <= :now AND expired_at IS NULL \
+                     AND (lease_expires_at IS NULL OR lease_expires_at <= :now) \
+                     ORDER BY expires_at LIMIT $3 {lock}) \
+                 UPDATE jobs SET lease_owner = $1, lease_expires_at = :now + $2, updated_at = :now \
+                 WHERE id IN (SELECT id FROM picked) \
+                 AND status = 'succeeded' AND expired_at IS NULL \
+                 AND (lease_expires_at IS NULL OR lease_expires_at <= :now) RETURNING {c}",
+                lock = engine.skip_locked()
+            )),
+            mark_expired: sql(
+                "UPDATE jobs SET expired_at = :now, lease_owner = NULL, lease_expires_at = NULL, \
+                 updated_at = :now \
+                 WHERE id = $1 AND status = 'succeeded' AND lease_owner = $2 \
+                 AND expired_at IS NULL RETURNING id"
+                    .to_string(),
+            ),
+            queued_by_lane: "SELECT lane, COUNT(*) AS n FROM jobs WHERE status = 'queued' \
+                 GROUP BY lane"
+                .to_string(),
         }
     }
 }

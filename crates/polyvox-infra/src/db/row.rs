@@ -12,7 +12,7 @@ use crate::{InfraError, Lane, Result};
 pub(super) const JOB_COLUMNS: &str = "id, owner, status, lane, request, cache_key, \
     idempotency_key, attempts, max_attempts, last_error_code, last_error_message, lease_owner, \
     lease_expires_at, chunks_done, chunks_total, audio_key, audio_bytes, audio_seconds, \
-    webhook_url, created_at, queued_at, started_at, finished_at";
+    webhook_url, created_at, queued_at, started_at, finished_at, expires_at, expired_at";
 
 pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
     let status: String = row.try_get("status")?;
@@ -38,6 +38,7 @@ pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
             key,
             bytes: bytes.and_then(|b| u64::try_from(b).ok()).unwrap_or(0),
             seconds: seconds.unwrap_or(0.0),
+            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(to_time),
         }),
         _ => None,
     };
@@ -66,6 +67,7 @@ pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
         queued_at: to_time(row.try_get("queued_at")?),
         started_at: row.try_get::<Option<i64>, _>("started_at")?.map(to_time),
         finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(to_time),
+        expired_at: row.try_get::<Option<i64>, _>("expired_at")?.map(to_time),
         id,
     })
 }
@@ -77,6 +79,11 @@ pub(crate) fn to_time(ms: i64) -> SystemTime {
 
 fn to_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+/// A timestamp as the `BIGINT` Unix milliseconds stored in the table.
+pub(super) fn unix_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
 }
 
 /// A duration as the `BIGINT` milliseconds the SQL adds to its clock.

@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::config::{DbConfig, DbEngine};
 use super::queries::Queries;
-use super::row::{decode_job, millis};
+use super::row::{decode_job, millis, unix_millis};
 use super::{
     AudioOutput, CreateOutcome, Heartbeat, Job, JobError, JobStatus, JobStore, NewJob, Progress,
 };
 use crate::call::instrumented;
-use crate::{InfraError, Result};
+use crate::{InfraError, Lane, Result};
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -275,7 +275,8 @@ impl JobStore for SqlJobStore {
             .bind(worker.to_string())
             .bind(audio.key)
             .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
-            .bind(audio.seconds);
+            .bind(audio.seconds)
+            .bind(audio.expires_at.map(unix_millis));
         let Some(job) = self.fetch_one_job("succeed", q).await? else {
             return Err(self.refused(id, "complete").await);
         };
@@ -341,6 +342,47 @@ impl JobStore for SqlJobStore {
         self.fetch_one_job("inflight", q).await
     }
 
+    async fn claim_expired(&self, sweeper: &str, lease: Duration, limit: u32) -> Result<Vec<Job>> {
+        let q = sqlx::query(&self.q.claim_expired)
+            .bind(sweeper.to_string())
+            .bind(millis(lease))
+            .bind(count(limit));
+        self.fetch_jobs("claim_expired", q).await
+    }
+
+    async fn mark_expired(&self, id: &str, sweeper: &str) -> Result<bool> {
+        let q = sqlx::query(&self.q.mark_expired)
+            .bind(id.to_string())
+            .bind(sweeper.to_string());
+        instrumented(self.engine.system(), "mark_expired", self.timeout, async {
+            Ok(q.fetch_optional(&self.pool).await?.is_some())
+        })
+        .await
+    }
+
+    async fn queued_by_lane(&self) -> Result<Vec<(Lane, u64)>> {
+        let rows: Vec<AnyRow> = instrumented(
+            self.engine.system(),
+            "queued_by_lane",
+            self.timeout,
+            async {
+                Ok(sqlx::query(&self.q.queued_by_lane)
+                    .fetch_all(&self.pool)
+                    .await?)
+            },
+        )
+        .await?;
+        let mut out: Vec<(Lane, u64)> = Lane::BY_PRIORITY.iter().map(|l| (*l, 0)).collect();
+        for row in &rows {
+            let lane: String = row.try_get("lane")?;
+            let n: i64 = row.try_get("n")?;
+            if let Some(slot) = out.iter_mut().find(|(l, _)| l.as_str() == lane) {
+                slot.1 = u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(out)
+    }
+
     async fn ping(&self) -> Result<()> {
         self.exec("ping", "SELECT 1").await
     }
@@ -387,6 +429,8 @@ mod tests {
                 &q.fail,
                 &q.requeue_expired,
                 &q.stale_queued,
+                &q.claim_expired,
+                &q.mark_expired,
             ] {
                 assert!(!sql.contains(":now"), "{sql}");
                 assert!(sql.contains(engine.now_sql()), "{sql}");

@@ -1,0 +1,244 @@
+//! The sentence-cache hook with a counting fake backend: a second text that shares sentences
+//! with the first makes fewer model calls (exactly one per chunk the cache does not hold), and
+//! audio assembled from cached chunks is byte-identical to freshly synthesized audio — the joins
+//! (fades, pauses) are applied the same way either way.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use polyvox_core::request::FieldNames;
+use polyvox_core::{Limits, RawSynthesisRequest, SynthesisRequest};
+use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank};
+use polyvox_synth::{ChunkKey, ChunkMemo, Delivery, SynthConfig, Synthesizer};
+use polyvox_text::{EspeakMode, Frontend, Resources};
+
+/// Answers every chunk with a ramp whose shape depends on the ids, so fades and joins show.
+struct Counting(Arc<AtomicUsize>);
+
+impl Backend for Counting {
+    fn infer(&mut self, ids: &[i64], _style: &[f32], speed: f32) -> Result<Vec<f32>, EngineError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let seed = ids.iter().fold(7i64, |h, &x| (h * 31 + x) % 1009) as f32;
+        let n = 1_200 + ids.len() * 20;
+        Ok((0..n)
+            .map(|i| ((i as f32 * (seed + 1.0) / 5_000.0).sin() * 0.4) / speed)
+            .collect())
+    }
+    fn name(&self) -> &str {
+        "counting"
+    }
+}
+
+/// An in-memory memo that counts what it answers (cheap clones share the state).
+#[derive(Clone, Default)]
+struct Memo(Arc<MemoState>);
+
+/// (ids, voice, speed bits): the fields of a [`ChunkKey`], owned.
+type Key = (Vec<i64>, String, u32);
+
+#[derive(Default)]
+struct MemoState {
+    map: Mutex<HashMap<Key, Vec<f32>>>,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+impl std::ops::Deref for Memo {
+    type Target = MemoState;
+    fn deref(&self) -> &MemoState {
+        &self.0
+    }
+}
+
+impl Memo {
+    fn len(&self) -> usize {
+        self.map.lock().unwrap().len()
+    }
+}
+
+fn key(k: ChunkKey<'_>) -> Key {
+    (k.ids.to_vec(), k.voice.to_string(), k.speed.to_bits())
+}
+
+impl ChunkMemo for Memo {
+    fn lookup(&self, k: ChunkKey<'_>) -> BoxFuture<'static, Option<Vec<f32>>> {
+        let found = self.map.lock().unwrap().get(&key(k)).cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move { found }.boxed()
+    }
+
+    fn remember(&self, k: ChunkKey<'_>, pcm: &[f32]) -> BoxFuture<'static, ()> {
+        let (this, k, pcm) = (self.clone(), key(k), pcm.to_vec());
+        async move {
+            this.map.lock().unwrap().insert(k, pcm);
+        }
+        .boxed()
+    }
+}
+
+fn assets() -> PathBuf {
+    std::env::var_os("POLYVOX_ASSETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/polyvox")
+        })
+}
+
+fn synthesizer(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
+    let root = assets();
+    let frontend = Frontend::load(&Resources {
+        espeak: EspeakMode::Off,
+        ..Resources::from_assets_dir(&root)
+    })
+    .expect("front end (run `polyvox models fetch`)");
+    let engine = Engine::start(
+        &EngineConfig {
+            sessions: 1,
+            queue_capacity: 8,
+            warmup_ids: 0,
+        },
+        move |_| Ok(Box::new(Counting(Arc::clone(&calls))) as Box<dyn Backend>),
+    )
+    .unwrap();
+    Arc::new(Synthesizer::new(
+        Arc::new(frontend),
+        engine,
+        Arc::new(VoiceBank::new(root.join("voices"))),
+        SynthConfig {
+            max_chunk_ids: 120,
+            ..SynthConfig::default()
+        },
+    ))
+}
+
+fn request(text: &str, format: &str) -> SynthesisRequest {
+    RawSynthesisRequest {
+        text: text.into(),
+        voice: Some("af_heart".into()),
+        format: Some(format.into()),
+        ..Default::default()
+    }
+    .validate(&Limits::default(), FieldNames::CLI)
+    .unwrap()
+}
+
+fn paragraphs(range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| {
+            format!(
+                "Paragraph {i} describes the harbour at dawn. The boats number {}, and the gulls are loud.",
+                i * 3 + 1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+async fn render(synth: &Arc<Synthesizer>, req: SynthesisRequest, whole_file: bool) -> Vec<u8> {
+    let delivery = Delivery {
+        low_latency: false,
+        whole_file,
+    };
+    let mut s = synth.stream(req, delivery).await.expect("stream");
+    let mut out = Vec::new();
+    while let Some(b) = s.next().await {
+        out.extend_from_slice(&b.expect("audio"));
+    }
+    out
+}
+
+/// Waits until the memo holds `n` entries (it is written by spawned tasks).
+async fn settle(memo: &Memo, n: usize) {
+    for _ in 0..500 {
+        if memo.len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("memo holds {} of {n} chunks", memo.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_text_sharing_sentences_makes_fewer_model_calls() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let synth = synthesizer(Arc::clone(&calls));
+    let memo = Memo::default();
+    synth.set_chunk_memo(Arc::new(memo.clone()));
+
+    let first = request(&paragraphs(0..8), "wav");
+    let chunks_a = synth.plan(&first, false).unwrap().len();
+    assert!(chunks_a >= 6, "a long text: {chunks_a} chunks");
+    render(&synth, first, true).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        chunks_a,
+        "empty cache: one call per chunk"
+    );
+    settle(&memo, chunks_a).await;
+
+    // Same eight paragraphs plus two new ones.
+    let second = request(&paragraphs(0..10), "wav");
+    let chunks_b = synth.plan(&second, false).unwrap().len();
+    let (hits0, misses0) = (
+        memo.hits.load(Ordering::SeqCst),
+        memo.misses.load(Ordering::SeqCst),
+    );
+    calls.store(0, Ordering::SeqCst);
+    render(&synth, second, true).await;
+    let model_calls = calls.load(Ordering::SeqCst);
+    let hits = memo.hits.load(Ordering::SeqCst) - hits0;
+    let misses = memo.misses.load(Ordering::SeqCst) - misses0;
+    assert_eq!(hits + misses, chunks_b, "one lookup per chunk");
+    assert_eq!(
+        model_calls, misses,
+        "exactly the missed chunks went to the model"
+    );
+    assert!(
+        model_calls < chunks_b,
+        "{model_calls} calls for {chunks_b} chunks"
+    );
+    assert!(
+        hits + 1 >= chunks_a,
+        "the shared paragraphs came from the cache: {hits} hits of {chunks_a} shared chunks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_chunks_join_exactly_like_fresh_ones() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let plain = synthesizer(Arc::clone(&calls));
+    let text = paragraphs(0..5);
+    let fresh_whole = render(&plain, request(&text, "wav"), true).await;
+    let fresh_stream = render(&plain, request(&text, "pcm"), false).await;
+
+    let cached_calls = Arc::new(AtomicUsize::new(0));
+    let cached = synthesizer(Arc::clone(&cached_calls));
+    let memo = Memo::default();
+    cached.set_chunk_memo(Arc::new(memo.clone()));
+    let n = cached.plan(&request(&text, "wav"), false).unwrap().len();
+    let warm = render(&cached, request(&text, "wav"), true).await;
+    assert_eq!(warm, fresh_whole, "a memo that only misses changes nothing");
+    settle(&memo, n).await;
+    cached_calls.store(0, Ordering::SeqCst);
+    let from_cache_whole = render(&cached, request(&text, "wav"), true).await;
+    let from_cache_stream = render(&cached, request(&text, "pcm"), false).await;
+    assert_eq!(
+        cached_calls.load(Ordering::SeqCst),
+        0,
+        "every chunk came from the cache"
+    );
+    assert_eq!(from_cache_whole, fresh_whole, "whole file byte-identical");
+    assert_eq!(
+        from_cache_stream, fresh_stream,
+        "streamed encoding byte-identical"
+    );
+}
