@@ -27,6 +27,9 @@ pub enum ErrorCode {
     QueueFull,
     Timeout,
     ModelUnavailable,
+    /// A dependency (database, queue, cache or storage) failed in a way that usually passes:
+    /// connection lost, pool exhausted, server restarting.
+    ServiceUnavailable,
     AssetMissing,
     SynthesisFailed,
     OutputUnwritable,
@@ -61,6 +64,7 @@ impl ErrorCode {
             Self::QueueFull => "queue_full",
             Self::Timeout => "timeout",
             Self::ModelUnavailable => "model_unavailable",
+            Self::ServiceUnavailable => "service_unavailable",
             Self::AssetMissing => "asset_missing",
             Self::SynthesisFailed => "synthesis_failed",
             Self::OutputUnwritable => "output_unwritable",
@@ -92,7 +96,7 @@ impl ErrorCode {
             Self::QueueFull | Self::RateLimited | Self::QuotaExceeded => 429,
             Self::Unauthorized => 401,
             Self::Timeout => 504,
-            Self::ModelUnavailable | Self::AssetMissing => 503,
+            Self::ModelUnavailable | Self::AssetMissing | Self::ServiceUnavailable => 503,
             Self::SynthesisFailed | Self::OutputUnwritable | Self::Internal => 500,
         }
     }

@@ -70,6 +70,14 @@ impl InfraError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Timeout { .. } => true,
+            Self::Database(sqlx::Error::Database(db)) => {
+                // PostgreSQL shutting down or restarting (admin/crash shutdown, cannot connect
+                // now) and lost connections: the next attempt, on a fresh connection, may work.
+                matches!(
+                    db.code().as_deref(),
+                    Some("57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006")
+                )
+            }
             Self::Database(e) => matches!(
                 e,
                 sqlx::Error::Io(_)

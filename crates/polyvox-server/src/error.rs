@@ -83,6 +83,7 @@ impl ApiError {
             Self::QueueFull { retry_after } => Some(*retry_after),
             Self::Limited { retry_after, .. } => *retry_after,
             _ if self.code() == ErrorCode::QueueFull => Some(Duration::from_secs(1)),
+            _ if self.code() == ErrorCode::ServiceUnavailable => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -148,6 +149,9 @@ impl ErrorReport {
 
 fn public_message(code: ErrorCode) -> &'static str {
     match code {
+        ErrorCode::ServiceUnavailable => {
+            "a backing service (database, queue or storage) is unavailable for a moment; retry shortly"
+        }
         ErrorCode::ModelUnavailable | ErrorCode::AssetMissing => {
             "speech synthesis is not available right now; try again later"
         }

@@ -321,8 +321,17 @@ fn no_such_job(id: &str) -> ApiError {
     ))
 }
 
-/// Infrastructure failures as API errors: a missing row is 404, the rest is ours (5xx, logged).
+/// Infrastructure failures as API errors: a missing row is 404; a failure that usually passes
+/// (connection lost, pool exhausted, a restarting server) is 503 with `Retry-After`, so clients
+/// and load balancers retry instead of treating it as a bug; the rest is ours (500). Details are
+/// logged, never returned.
 pub(crate) fn infra(e: InfraError) -> ApiError {
+    if e.code() != ErrorCode::Timeout && e.code() != ErrorCode::NotFound && e.is_retryable() {
+        return ApiError::Domain(polyvox_core::Error::new(
+            ErrorCode::ServiceUnavailable,
+            e.to_string(),
+        ));
+    }
     match e.code() {
         ErrorCode::NotFound => {
             ApiError::Domain(polyvox_core::Error::new(ErrorCode::NotFound, e.to_string()))
@@ -344,4 +353,27 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 /// Whether the job is finished with audio.
 pub(crate) fn has_audio(job: &Job) -> bool {
     job.status == JobStatus::Succeeded && job.audio.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passing_infrastructure_failures_are_503_with_retry_after() {
+        use axum::response::IntoResponse;
+        let lost = InfraError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connection to 10.0.0.5 timed out",
+        ));
+        let res = infra(lost).into_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["retry-after"], "1");
+        let bug = InfraError::Corrupt("row 7 is not JSON".into());
+        assert_eq!(infra(bug).code(), ErrorCode::Internal);
+        let gone = InfraError::NotFound {
+            what: "job x".into(),
+        };
+        assert_eq!(infra(gone).code(), ErrorCode::NotFound);
+    }
 }

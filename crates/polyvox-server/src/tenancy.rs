@@ -124,7 +124,7 @@ impl Tenancy {
             .keys
             .key(id)
             .await
-            .map_err(|e| ApiError::Internal(format!("API key lookup failed: {e}")))?
+            .map_err(crate::jobs::infra)?
             .map(Arc::new);
         let mut map = self.keys_map();
         if map.len() >= KEY_CACHE_MAX {
