@@ -34,7 +34,8 @@ export PATH="$POLYVOX_TOOLS_DIR/bin:$PATH"
 
 step "Rust tests (unit, integration, real model)"
 # Real-model tests are #[ignore]d so a bare `cargo test` stays fast; here they all run.
-cargo test --workspace --locked -- --include-ignored
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --workspace --locked --no-fail-fast -- --include-ignored
 
 step "deployment artefacts (static validation: hadolint, Compose schema, Kubernetes schemas, KEDA)"
 "$ROOT/scripts/validate-deploy.sh"

@@ -28,7 +28,15 @@ impl Drop for Server {
 
 fn start(data: &std::path::Path) -> Server {
     let mut child = common::polyvox()
-        .args(["serve", "--bind", "127.0.0.1:0", "--embedded-workers", "1"])
+        // About queues and the sentence cache, not keys (tests/tenancy.rs covers those).
+        .args([
+            "serve",
+            "--no-auth",
+            "--bind",
+            "127.0.0.1:0",
+            "--embedded-workers",
+            "1",
+        ])
         .env("POLYVOX_DATA_DIR", data)
         .env("POLYVOX_QUEUE_GAUGE_SECS", "1")
         .stdout(Stdio::piped())
