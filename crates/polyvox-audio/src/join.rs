@@ -42,14 +42,19 @@ pub fn fade_in_out(pcm: &mut [f32], ms: f32) {
 /// `keep_ms` on each side (bounded by the input). All-quiet input gives an empty slice. NaN is never
 /// "louder" than the threshold.
 pub fn trim_silence(pcm: &[f32], threshold: f32, keep_ms: u32) -> &[f32] {
+    &pcm[loud_range(pcm, threshold, keep_ms)]
+}
+
+/// The index range [`trim_silence`] keeps, for callers that trim an owned buffer in place.
+pub fn loud_range(pcm: &[f32], threshold: f32, keep_ms: u32) -> std::ops::Range<usize> {
     let loud = |x: &f32| x.abs() > threshold;
     let (Some(first), Some(last)) = (pcm.iter().position(loud), pcm.iter().rposition(loud)) else {
-        return &pcm[..0];
+        return 0..0;
     };
     let keep = samples_for_ms(keep_ms as f32);
     let start = first.saturating_sub(keep);
     let end = last.saturating_add(keep).saturating_add(1).min(pcm.len());
-    &pcm[start..end]
+    start..end
 }
 
 /// Appends chunks with a pause before every chunk but the first, and a fade at every chunk edge.

@@ -19,6 +19,6 @@ mod stream;
 
 pub use error::SynthError;
 pub use memo::{ChunkKey, ChunkMemo};
-pub use pipeline::{Rendered, SynthConfig, Synthesizer};
+pub use pipeline::{EdgeTrim, Rendered, SynthConfig, Synthesizer};
 pub use polyvox_text::Chunk;
 pub use stream::{AudioStream, Delivery, Progress};

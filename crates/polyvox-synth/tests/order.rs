@@ -1,6 +1,8 @@
 //! Proof that a long text loses no chunk and keeps their order, in the blocking renderer and in
 //! the stream. A signature backend answers every chunk with a constant tone whose level encodes
-//! the chunk's ids, so the joined audio can be read back chunk by chunk.
+//! the chunk's ids, so the joined audio can be read back chunk by chunk. With silence around the
+//! tone, the same reading proves that chunk edges are trimmed to a fixed margin, so the chunk
+//! plan does not change the audio's length.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +17,12 @@ use polyvox_text::{EspeakMode, Frontend, Resources};
 
 const SAMPLES_PER_CHUNK: usize = 2_400;
 
-struct Signature(Arc<AtomicUsize>);
+/// Answers with the signature tone, padded with `pad` samples of silence on each side (as the
+/// model pads its output).
+struct Signature {
+    calls: Arc<AtomicUsize>,
+    pad: usize,
+}
 
 fn level(ids: &[i64]) -> f32 {
     let h = ids.iter().fold(17i64, |h, &x| (h * 31 + x) % 997);
@@ -24,8 +31,11 @@ fn level(ids: &[i64]) -> f32 {
 
 impl Backend for Signature {
     fn infer(&mut self, ids: &[i64], _style: &[f32], _speed: f32) -> Result<Vec<f32>, EngineError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(vec![level(ids); SAMPLES_PER_CHUNK])
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut pcm = vec![0.0; self.pad];
+        pcm.extend(std::iter::repeat_n(level(ids), SAMPLES_PER_CHUNK));
+        pcm.extend(std::iter::repeat_n(0.0, self.pad));
+        Ok(pcm)
     }
     fn name(&self) -> &str {
         "signature"
@@ -45,6 +55,10 @@ fn synthesizer() -> Arc<Synthesizer> {
 }
 
 fn synthesizer_counting(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
+    synthesizer_with(calls, 0)
+}
+
+fn synthesizer_with(calls: Arc<AtomicUsize>, pad: usize) -> Arc<Synthesizer> {
     let root = assets();
     assert!(
         root.join("lexicons/us_gold.json").exists(),
@@ -62,7 +76,12 @@ fn synthesizer_counting(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
             queue_capacity: 8,
             warmup_ids: 0,
         },
-        move |_| Ok(Box::new(Signature(Arc::clone(&calls))) as Box<dyn Backend>),
+        move |_| {
+            Ok(Box::new(Signature {
+                calls: Arc::clone(&calls),
+                pad,
+            }) as Box<dyn Backend>)
+        },
     )
     .unwrap();
     let voices = Arc::new(VoiceBank::new(root.join("voices")));
@@ -100,9 +119,14 @@ fn long_request(format: AudioFormat) -> SynthesisRequest {
 
 /// Reads the joined audio back: each chunk's tone sits at its offset, in plan order.
 fn assert_in_order(pcm: &[f32], chunks: &[Chunk], tolerance: f32) {
+    assert_layout(pcm, chunks, tolerance, SAMPLES_PER_CHUNK);
+}
+
+/// Like [`assert_in_order`] for chunks of `chunk_len` samples each (tone plus kept margins).
+fn assert_layout(pcm: &[f32], chunks: &[Chunk], tolerance: f32, chunk_len: usize) {
     let mut pos = 0;
     for c in chunks {
-        let mid = pos + SAMPLES_PER_CHUNK / 2;
+        let mid = pos + chunk_len / 2;
         assert!(mid < pcm.len(), "audio ends before chunk {}", c.index);
         let got = pcm[mid];
         assert!(
@@ -111,7 +135,7 @@ fn assert_in_order(pcm: &[f32], chunks: &[Chunk], tolerance: f32) {
             c.index,
             level(&c.ids)
         );
-        pos += SAMPLES_PER_CHUNK + (c.pause_after_ms as usize) * 24;
+        pos += chunk_len + (c.pause_after_ms as usize) * 24;
     }
     assert_eq!(
         pos,
@@ -210,4 +234,35 @@ async fn dropping_the_stream_stops_the_work() {
         after_drop < total / 2,
         "{after_drop} model calls for a dropped stream of {total} chunks"
     );
+}
+
+#[test]
+fn chunk_edges_are_trimmed_to_a_fixed_margin_whatever_the_plan() {
+    // 300 ms of model silence on each side; the default trim keeps 50 ms of it.
+    let synth = synthesizer_with(Arc::new(AtomicUsize::new(0)), 7_200);
+    let keep = synth
+        .config()
+        .edge_trim
+        .expect("trim is on by default")
+        .keep_ms as usize
+        * 24;
+    let req = long_request(AudioFormat::Wav);
+    let mut lengths = vec![];
+    for low_latency in [false, true] {
+        let chunks = synth.plan(&req, low_latency).unwrap();
+        let rendered = synth
+            .render_blocking(&req, &chunks, &mut |_, _| {})
+            .unwrap();
+        assert_layout(&rendered.pcm, &chunks, 1e-5, SAMPLES_PER_CHUNK + 2 * keep);
+        let pauses: usize = chunks.iter().map(|c| c.pause_after_ms as usize * 24).sum();
+        lengths.push((chunks.len(), rendered.pcm.len() - pauses));
+    }
+    let ((whole_chunks, whole), (stream_chunks, stream)) = (lengths[0], lengths[1]);
+    assert!(
+        stream_chunks > whole_chunks,
+        "the streamed plan has more, smaller chunks"
+    );
+    // Each chunk adds its tone and two margins, never the 600 ms of padding it came with.
+    assert_eq!(whole, whole_chunks * (SAMPLES_PER_CHUNK + 2 * keep));
+    assert_eq!(stream, stream_chunks * (SAMPLES_PER_CHUNK + 2 * keep));
 }

@@ -178,8 +178,13 @@ fn one_ttfb(addr: &str, body: &str) -> anyhow::Result<(f64, f64)> {
         if first_audio.is_none()
             && let Some(h) = find(&buf, b"\r\n\r\n")
         {
-            if !buf.starts_with(b"HTTP/1.1 200") {
-                bail!("server answered: {}", String::from_utf8_lossy(&buf[..h]));
+            let head = String::from_utf8_lossy(&buf[..h]).to_ascii_lowercase();
+            if !head.starts_with("http/1.1 200") {
+                bail!("server answered: {head}");
+            }
+            // Every run sends the same paragraph: a cached answer would time the cache.
+            if head.contains("\r\nx-polyvox-cache: hit") {
+                bail!("{addr} answered from its result cache; start it with --cache off");
             }
             // Chunked body: a size line, then data. Any data byte after the headers counts.
             let rest = &buf[h + 4..];
