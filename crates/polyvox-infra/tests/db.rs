@@ -450,6 +450,39 @@ async fn stale_queued_jobs_are_found(s: &dyn JobStore) {
     );
 }
 
+async fn concurrent_reapers_respect_their_limit_and_requeue_each_job_once(s: &dyn JobStore) {
+    let mut ids = HashSet::new();
+    for i in 0..12 {
+        let (job, _) = s.create(new_job(&format!("dead {i}"))).await.unwrap();
+        s.try_claim(&job.id, "w-dead", Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        ids.insert(job.id);
+    }
+    // Four reapers with a limit of 2, racing: each batch stays within its limit (PostgreSQL may
+    // re-run an un-materialized `IN (.. LIMIT .. SKIP LOCKED)` per row and take more).
+    let reap = || async { s.requeue_expired_leases(2).await.unwrap() };
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let batches = futures::future::join_all((0..4).map(|_| reap())).await;
+        for batch in batches {
+            assert!(batch.len() <= 2, "{} jobs in a batch of 2", batch.len());
+            seen.extend(batch.into_iter().map(|j| j.id));
+        }
+    }
+    seen.extend(
+        s.requeue_expired_leases(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id),
+    );
+    let unique: HashSet<_> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), unique.len(), "a job was requeued twice");
+    assert_eq!(unique, ids, "every expired lease was requeued");
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -490,4 +523,5 @@ suite!(
     succeed_records_audio,
     cancel_stops_queued_and_running_jobs,
     stale_queued_jobs_are_found,
+    concurrent_reapers_respect_their_limit_and_requeue_each_job_once,
 );

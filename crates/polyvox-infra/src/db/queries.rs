@@ -79,17 +79,19 @@ impl Queries {
                  WHERE id = $1 AND status IN ('queued', 'running') RETURNING {c}"
             )),
             // The outer predicate repeats the inner one: under PostgreSQL's READ COMMITTED a row
-            // that a heartbeat extended while we waited is re-checked and left alone.
+            // that a heartbeat extended while we waited is re-checked and left alone. The batch is
+            // a MATERIALIZED CTE for the reason given at `claim_expired`.
             requeue_expired: sql(format!(
-                "UPDATE jobs SET \
+                "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'running' \
+                     AND lease_expires_at <= :now ORDER BY lease_expires_at LIMIT $1 {lock}) \
+                 UPDATE jobs SET \
                  status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
                  queued_at = CASE WHEN attempts < max_attempts THEN :now ELSE queued_at END, \
                  finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END, \
                  last_error_code = '{LEASE_EXPIRED}', \
                  last_error_message = 'the worker holding the job stopped heartbeating', \
                  lease_owner = NULL, lease_expires_at = NULL, updated_at = :now \
-                 WHERE id IN (SELECT id FROM jobs WHERE status = 'running' \
-                     AND lease_expires_at <= :now ORDER BY lease_expires_at LIMIT $1 {lock}) \
+                 WHERE id IN (SELECT id FROM picked) \
                  AND status = 'running' AND lease_expires_at <= :now RETURNING {c}",
                 lock = engine.skip_locked()
             )),
