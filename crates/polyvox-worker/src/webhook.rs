@@ -5,7 +5,15 @@
 //! reject replays of an old delivery. Delivery is at-least-once and best effort: it runs after
 //! the job is recorded, in its own task, and a receiver that stays down past the retries misses
 //! the event (the job's status is still there to poll).
+//!
+//! Targets: the URL comes from an API caller, so by default a delivery never goes to a loopback,
+//! private, link-local or otherwise internal address (server-side request forgery against the
+//! worker's own network, cloud metadata at 169.254.169.254 included). The host is resolved once,
+//! checked, and the request is pinned to the checked addresses (no second lookup a rebinding DNS
+//! server could answer differently); redirects are not followed. `allow_private` lifts the check
+//! for deployments whose receivers live inside their own network.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -24,6 +32,8 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// Delay before the second try; doubles after each.
     pub backoff: Duration,
+    /// Deliver to internal addresses too (loopback, private ranges); off by default.
+    pub allow_private: bool,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -32,6 +42,7 @@ impl std::fmt::Debug for WebhookConfig {
             .field("secret", &"<redacted>")
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
+            .field("allow_private", &self.allow_private)
             .finish()
     }
 }
@@ -90,6 +101,17 @@ pub async fn deliver(
     url: String,
     body: Vec<u8>,
 ) -> bool {
+    let http = if cfg.allow_private {
+        http
+    } else {
+        match pinned_client(&url).await {
+            Ok(client) => client,
+            Err(why) => {
+                tracing::warn!(%url, "webhook not sent: {why}");
+                return false;
+            }
+        }
+    };
     let mut delay = cfg.backoff;
     for attempt in 1..=cfg.max_attempts.max(1) {
         let t = SystemTime::now()
@@ -116,6 +138,82 @@ pub async fn deliver(
     false
 }
 
+/// A client that can reach `url`'s host only at the addresses resolved and checked here.
+async fn pinned_client(url: &str) -> Result<reqwest::Client, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
+    let host = parsed.host_str().ok_or("the URL has no host")?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or("the URL has no port")?;
+    // `host_str` keeps the brackets of an IPv6 literal.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((bare, port)),
+        )
+        .await
+        .map_err(|_| format!("resolving {bare} timed out"))?
+        .map_err(|e| format!("cannot resolve {bare}: {e}"))?
+        .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(format!("{bare} resolves to no address"));
+    }
+    if let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
+        return Err(format!(
+            "{bare} resolves to the internal address {}; set --webhook-allow-private to deliver there",
+            bad.ip()
+        ));
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(bare, &addrs)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// Whether `ip` belongs to a network a public webhook has no business reaching: loopback,
+/// private, shared (CGNAT), link-local (cloud metadata), unspecified, multicast, broadcast,
+/// benchmarking, documentation and reserved ranges, and IPv6's equivalents (IPv4-mapped
+/// addresses are judged as IPv4).
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0) // NAT64 prefix itself
+        }
+    }
+}
+
+fn is_internal_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking 198.18.0.0/15
+        || a >= 240 // reserved
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +228,70 @@ mod tests {
         let moved = h.replace("t=1700000000", "t=1700000001");
         assert!(!verify("s3cret", &moved, br#"{"id":"a"}"#));
         assert!(!verify("s3cret", "garbage", b""));
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_targets_are_refused_before_any_request() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://localhost:{port}/hook"),
+            format!("http://[::1]:{port}/hook"),
+        ] {
+            let err = pinned_client(&url).await.unwrap_err();
+            assert!(
+                err.contains("internal address") && err.contains("--webhook-allow-private"),
+                "{url}: {err}"
+            );
+        }
+        // A public address passes the check (building the client connects to nothing).
+        assert!(pinned_client("http://93.184.216.34/hook").await.is_ok());
+        let cfg = WebhookConfig {
+            secret: "s".into(),
+            max_attempts: 1,
+            backoff: Duration::ZERO,
+            allow_private: false,
+        };
+        let url = format!("http://127.0.0.1:{port}/hook");
+        assert!(!deliver(reqwest::Client::new(), cfg, url, b"{}".to_vec()).await);
+        // Nothing connected: the listener has no pending connection.
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "the refused delivery still connected");
     }
 }

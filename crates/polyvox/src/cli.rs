@@ -412,6 +412,11 @@ pub struct JobArgs {
     /// Webhook delivery attempts.
     #[arg(long, env = "POLYVOX_WEBHOOK_ATTEMPTS", default_value_t = 5)]
     pub webhook_attempts: u32,
+    /// Also deliver webhooks to internal addresses (loopback, private, link-local ranges). Off, a
+    /// webhook URL that resolves to one is not called, so API callers cannot make the workers
+    /// reach into their own network.
+    #[arg(long, env = "POLYVOX_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
     /// Keep stored audio this long after its job finished, in seconds; afterwards GET .../audio
     /// answers 410 `audio_expired` and the sweeper deletes it. 0 keeps audio forever.
     #[arg(long, env = "POLYVOX_AUDIO_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]

@@ -39,6 +39,7 @@ pub fn worker_config(
             secret,
             max_attempts: jobs.webhook_attempts.max(1),
             backoff: Duration::from_secs(1),
+            allow_private: jobs.webhook_allow_private,
         }),
         ..WorkerConfig::default()
     }
