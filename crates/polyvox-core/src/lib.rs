@@ -8,6 +8,7 @@ pub mod error;
 pub mod format;
 pub mod lang;
 pub mod metrics;
+pub mod net;
 pub mod request;
 pub mod text;
 pub mod voice;

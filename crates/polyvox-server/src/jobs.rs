@@ -56,6 +56,8 @@ pub struct JobsConfig {
     /// How long audio the API stores itself is kept; `None` keeps it forever. (Workers apply
     /// their own setting to what they store.)
     pub retention: Option<Duration>,
+    /// Accept webhook URLs naming internal hosts (loopback, private ranges, `localhost`).
+    pub webhook_allow_private: bool,
 }
 
 impl Default for JobsConfig {
@@ -70,6 +72,7 @@ impl Default for JobsConfig {
             poll_interval: Duration::from_millis(50),
             key_prefix: "audio".into(),
             retention: None,
+            webhook_allow_private: false,
         }
     }
 }

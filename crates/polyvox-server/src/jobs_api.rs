@@ -199,7 +199,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-fn check_webhook(url: Option<String>) -> Result<Option<String>, ApiError> {
+fn check_webhook(url: Option<String>, allow_private: bool) -> Result<Option<String>, ApiError> {
     let Some(url) = url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
@@ -211,6 +211,13 @@ fn check_webhook(url: Option<String>) -> Result<Option<String>, ApiError> {
              spaces or control characters"
                 .into(),
         ));
+    }
+    // Names are resolved and checked again at delivery; this catches the obvious cases early.
+    if !allow_private && let Some(host) = polyvox_core::net::names_internal_host(&url) {
+        return Err(ApiError::InvalidRequest(format!(
+            "webhook_url names the internal host {host}; webhooks go only to public addresses \
+             unless the server runs with --webhook-allow-private"
+        )));
     }
     Ok(Some(url))
 }
@@ -241,7 +248,7 @@ pub(crate) async fn create_job(
         crate::hardening::MAX_MODEL_CHARS,
     )])?;
     crate::speech_api::check_model(body.model.as_deref(), st.speech.model_id())?;
-    let webhook_url = check_webhook(body.webhook_url)?;
+    let webhook_url = check_webhook(body.webhook_url, jobs.config().webhook_allow_private)?;
     let idempotency_key = idempotency_key(&headers)?;
     let raw = RawSynthesisRequest {
         text: body.input,
@@ -329,11 +336,33 @@ mod tests {
 
     #[test]
     fn webhooks_must_be_http_urls() {
-        assert!(check_webhook(Some("ftp://x".into())).is_err());
-        assert!(check_webhook(Some("http://x/a b".into())).is_err());
-        assert!(check_webhook(Some("http://x/\r\nHost: y".into())).is_err());
-        assert!(check_webhook(Some(format!("http://x/{}", "a".repeat(2048)))).is_err());
-        assert_eq!(check_webhook(Some(" ".into())).ok(), Some(None));
-        assert!(check_webhook(Some("http://127.0.0.1:9/x".into())).is_ok());
+        assert!(check_webhook(Some("ftp://x".into()), false).is_err());
+        assert!(check_webhook(Some("http://x/a b".into()), false).is_err());
+        assert!(check_webhook(Some("http://x/\r\nHost: y".into()), false).is_err());
+        assert!(check_webhook(Some(format!("http://x/{}", "a".repeat(2048))), false).is_err());
+        assert_eq!(check_webhook(Some(" ".into()), false).ok(), Some(None));
+        assert!(check_webhook(Some("https://hooks.example.com/x".into()), false).is_ok());
+    }
+
+    #[test]
+    fn internal_webhook_hosts_are_refused_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]/x",
+            "http://169.254.169.254/latest",
+        ] {
+            let err = check_webhook(Some(url.into()), false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("internal host") && err.contains("--webhook-allow-private"),
+                "{url}: {err}"
+            );
+            assert!(
+                check_webhook(Some(url.into()), true).is_ok(),
+                "{url} allowed"
+            );
+        }
     }
 }

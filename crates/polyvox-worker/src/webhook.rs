@@ -13,7 +13,9 @@
 //! server could answer differently); redirects are not followed. `allow_private` lifts the check
 //! for deployments whose receivers live inside their own network.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use polyvox_core::net::is_internal_ip;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -161,7 +163,7 @@ async fn pinned_client(url: &str) -> Result<reqwest::Client, String> {
     if addrs.is_empty() {
         return Err(format!("{bare} resolves to no address"));
     }
-    if let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
+    if let Some(bad) = addrs.iter().find(|a| is_internal_ip(a.ip())) {
         return Err(format!(
             "{bare} resolves to the internal address {}; set --webhook-allow-private to deliver there",
             bad.ip()
@@ -173,45 +175,6 @@ async fn pinned_client(url: &str) -> Result<reqwest::Client, String> {
         .resolve_to_addrs(bare, &addrs)
         .build()
         .map_err(|e| format!("HTTP client: {e}"))
-}
-
-/// Whether `ip` belongs to a network a public webhook has no business reaching: loopback,
-/// private, shared (CGNAT), link-local (cloud metadata), unspecified, multicast, broadcast,
-/// benchmarking, documentation and reserved ranges, and IPv6's equivalents (IPv4-mapped
-/// addresses are judged as IPv4).
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_v4(v4);
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0) // NAT64 prefix itself
-        }
-    }
-}
-
-fn is_internal_v4(v4: Ipv4Addr) -> bool {
-    let [a, b, c, _] = v4.octets();
-    v4.is_loopback()
-        || v4.is_private()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_broadcast()
-        || v4.is_multicast()
-        || v4.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking 198.18.0.0/15
-        || a >= 240 // reserved
 }
 
 #[cfg(test)]
@@ -228,41 +191,6 @@ mod tests {
         let moved = h.replace("t=1700000000", "t=1700000001");
         assert!(!verify("s3cret", &moved, br#"{"id":"a"}"#));
         assert!(!verify("s3cret", "garbage", b""));
-    }
-
-    #[test]
-    fn internal_addresses_are_recognised() {
-        for internal in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "198.18.0.1",
-            "240.0.0.1",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "2001:db8::1",
-        ] {
-            assert!(is_internal(internal.parse().unwrap()), "{internal}");
-        }
-        for public in [
-            "93.184.216.34",
-            "8.8.8.8",
-            "100.128.0.1",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
-            assert!(!is_internal(public.parse().unwrap()), "{public}");
-        }
     }
 
     #[tokio::test]

@@ -156,6 +156,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             cache_sync_results: !distributed,
             key_prefix: infra.key_prefix.clone(),
             retention: args.jobs.retention(),
+            webhook_allow_private: args.jobs.webhook_allow_private,
             ..JobsConfig::default()
         };
         let backends = infra.backends();
