@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use common::DbFixture;
 use polyvox_infra::Lane;
-use polyvox_infra::db::{AudioOutput, JobStore, NewJob};
+use polyvox_infra::db::{AudioOutput, JobStore, NewJob, unix_millis};
 use serde_json::json;
 
 const LONG: Duration = Duration::from_secs(600);
@@ -38,17 +38,14 @@ async fn finished(s: &dyn JobStore, text: &str, expires_at: Option<SystemTime>) 
     };
     let done = s.succeed(&job.id, "w", audio.clone()).await.unwrap();
     assert_eq!(
-        done.audio.as_ref().and_then(|a| a.expires_at).map(ms),
-        expires_at.map(ms),
+        done.audio
+            .as_ref()
+            .and_then(|a| a.expires_at)
+            .map(unix_millis),
+        expires_at.map(unix_millis),
         "expires_at is stored (to the millisecond)"
     );
     job.id
-}
-
-fn ms(t: SystemTime) -> u128 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
 }
 
 async fn only_expired_audio_is_claimed_once_then_marked(s: &dyn JobStore) {

@@ -16,7 +16,7 @@
 //! - The queue message carries the id only; if the enqueue fails after the insert, the job is
 //!   still accepted: the workers' reconciler re-enqueues queued rows the queue does not have.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use polyvox_core::metrics as m;
 use polyvox_core::{ErrorCode, SynthesisRequest};
@@ -341,13 +341,6 @@ pub(crate) fn infra(e: InfraError) -> ApiError {
         }
         _ => ApiError::Internal(e.to_string()),
     }
-}
-
-/// Unix milliseconds of a timestamp, for the JSON view.
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Whether the job is finished with audio.

@@ -171,10 +171,7 @@ async fn expired_audio_is_gone_with_410_and_swept() {
     let audio_url = format!("{base}/v1/jobs/{id}/audio");
     // Before expiry the audio serves (checked against the stored expiry, not a timer).
     let res = client.get(&audio_url).send().await.expect("sent");
-    let served_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let served_at = polyvox_infra::db::unix_millis(std::time::SystemTime::now());
     if served_at < expires {
         assert_eq!(res.status(), 200);
     }
