@@ -237,18 +237,14 @@ impl JobService {
     /// The job, or 404.
     pub async fn get(&self, id: &str) -> Result<Job, ApiError> {
         if !crate::hardening::is_job_id(id) {
-            // Not echoed: it could be anything the path allowed, and no job can have it.
-            return Err(ApiError::Domain(polyvox_core::Error::new(
-                ErrorCode::NotFound,
-                "no such job: job ids are UUIDs (36 hex digits and dashes)",
-            )));
+            return Err(no_such_job(None));
         }
         self.b
             .store
             .get(id)
             .await
             .map_err(infra)?
-            .ok_or_else(|| no_such_job(id))
+            .ok_or_else(|| no_such_job(Some(id)))
     }
 
     /// The job if `owner` owns it; otherwise the same 404 as for a job that does not exist, so
@@ -256,7 +252,7 @@ impl JobService {
     pub async fn get_owned(&self, id: &str, owner: Option<&str>) -> Result<Job, ApiError> {
         let job = self.get(id).await?;
         if job.owner.as_deref() != owner {
-            return Err(no_such_job(id));
+            return Err(no_such_job(Some(id)));
         }
         Ok(job)
     }
@@ -314,11 +310,14 @@ impl JobService {
     }
 }
 
-fn no_such_job(id: &str) -> ApiError {
-    ApiError::Domain(polyvox_core::Error::new(
-        ErrorCode::NotFound,
-        format!("job '{id}' does not exist"),
-    ))
+/// The 404 for a job id that names no job. `None` is an id that is not a UUID: it is not echoed,
+/// since it could be anything the path allowed and no job can have it.
+fn no_such_job(id: Option<&str>) -> ApiError {
+    let message = match id {
+        Some(id) => format!("job '{id}' does not exist"),
+        None => "no such job: job ids are UUIDs (36 hex digits and dashes)".to_string(),
+    };
+    ApiError::Domain(polyvox_core::Error::new(ErrorCode::NotFound, message))
 }
 
 /// Infrastructure failures as API errors: a missing row is 404; a failure that usually passes
