@@ -4,19 +4,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::embedded::Embedded;
 use common::{FakeSpeech, TestServer, error_of, start};
-use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
-use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::storage::FsAudioStore;
-use polyvox_server::{JobBackends, JobService, JobsConfig, ServerConfig, SpeechService};
+use polyvox_server::ServerConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 fn fake() -> FakeSpeech {
     FakeSpeech::new(2, Duration::ZERO)
@@ -326,71 +321,23 @@ async fn no_path_reaches_outside_a_route() {
     assert_eq!(status, 400);
 }
 
-struct JobsEnv {
-    srv_base: String,
-    client: reqwest::Client,
-    stop: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for JobsEnv {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 /// The job API on the embedded twins, without a worker (submissions stay queued).
-async fn jobs_env(job_max_chars: usize) -> JobsEnv {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
+async fn jobs_env(job_max_chars: usize) -> Embedded {
+    Embedded::builder(fake())
+        .without_worker()
+        .jobs(|j| j.max_input_chars = job_max_chars)
+        .server(ServerConfig {
+            max_body_bytes: 64 * 1024,
+            ..ServerConfig::default()
+        })
+        .start()
         .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let audio = FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
-        .await
-        .expect("fs");
-    let jobs = JobService::new(
-        JobBackends {
-            store: Arc::new(store),
-            queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
-            audio: Arc::new(audio),
-            cache: Arc::new(MemoryCache::new(10, None)),
-        },
-        JobsConfig {
-            max_input_chars: job_max_chars,
-            ..JobsConfig::default()
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let srv_base = format!("http://{}", listener.local_addr().expect("addr"));
-    let stop = CancellationToken::new();
-    let speech: Arc<dyn SpeechService> = Arc::new(fake());
-    let cfg = ServerConfig {
-        max_body_bytes: 64 * 1024,
-        ..ServerConfig::default()
-    };
-    tokio::spawn(polyvox_server::run_with_jobs(
-        cfg,
-        speech,
-        Some(Arc::new(jobs)),
-        listener,
-        stop.clone(),
-    ));
-    JobsEnv {
-        srv_base,
-        client: reqwest::Client::new(),
-        stop,
-        _dir: dir,
-    }
 }
 
 #[tokio::test]
 async fn job_endpoints_have_their_own_limits() {
     let e = jobs_env(20_000).await;
-    let url = format!("{}/v1/jobs", e.srv_base);
+    let url = e.url("/v1/jobs");
     // 20 000 CJK characters escaped as \uXXXX (Python's default) are 120 kB, above the 64 KiB
     // body limit of /v1/audio/speech, yet a job at its character limit must fit.
     let cjk: String = std::iter::repeat_n('語', 20_000).collect();
@@ -493,7 +440,7 @@ async fn job_endpoints_have_their_own_limits() {
     ] {
         let res = e
             .client
-            .post(format!("{}{path}", e.srv_base))
+            .post(e.url(path))
             .json(&body)
             .send()
             .await
@@ -512,7 +459,7 @@ async fn job_endpoints_have_their_own_limits() {
         for suffix in ["", "/audio"] {
             let res = e
                 .client
-                .get(format!("{}/v1/jobs/{id}{suffix}", e.srv_base))
+                .get(e.url(&format!("/v1/jobs/{id}{suffix}")))
                 .send()
                 .await
                 .expect("sent");
