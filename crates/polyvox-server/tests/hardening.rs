@@ -42,6 +42,31 @@ async fn raw(base: &str, head: &str) -> (u16, String) {
     (status, text)
 }
 
+/// POSTs `body` as JSON exactly as given, so a test can send what serde_json would never write.
+async fn post_raw(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent")
+}
+
+/// GETs `path` as a page served from `origin` would.
+async fn get_from_origin(srv: &TestServer, path: &str, origin: &str) -> reqwest::Response {
+    srv.client
+        .get(srv.url(path))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("sent")
+}
+
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 }
@@ -89,14 +114,7 @@ async fn control_zero_width_and_bidi_characters_follow_the_rule() {
         r#"{"input": "\udc00"}"#,
         r#"{"input": "\ud800\u0041"}"#,
     ] {
-        let res = srv
-            .client
-            .post(srv.url("/v1/audio/speech"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
+        let res = post_raw(&srv.client, &srv.url("/v1/audio/speech"), body).await;
         let (status, code, message) = error_of(res).await;
         assert_eq!(
             (status, code.as_str()),
@@ -109,14 +127,12 @@ async fn control_zero_width_and_bidi_characters_follow_the_rule() {
         );
     }
     // A proper surrogate pair is an ordinary character.
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(r#"{"input": "smile \ud83d\ude00 please"}"#)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(
+        &srv.client,
+        &srv.url("/v1/audio/speech"),
+        r#"{"input": "smile \ud83d\ude00 please"}"#,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let _ = res.bytes().await;
     assert_eq!(spoken(&srv), "smile 😀 please");
@@ -183,14 +199,12 @@ async fn every_speech_field_has_a_limit_named_in_its_error() {
         Ok(vec![b'p'; 20_000]),
         Ok(br#""}"#.to_vec()),
     ];
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(
+        &srv.client,
+        &srv.url("/v1/audio/speech"),
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks)),
+    )
+    .await;
     let (status, code, message) = error_of(res).await;
     assert_eq!(
         (status, code.as_str()),
@@ -221,26 +235,12 @@ async fn every_speech_field_has_a_limit_named_in_its_error() {
         "[".repeat(7000),
         "]".repeat(7000)
     );
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(deep)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(&srv.client, &srv.url("/v1/audio/speech"), deep).await;
     assert_eq!(res.status(), 200);
     let _ = res.bytes().await;
     // Unbalanced nesting is broken JSON.
     let broken = format!(r#"{{"input": "hi", "x": {}}}"#, "[".repeat(7000));
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(broken)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(&srv.client, &srv.url("/v1/audio/speech"), broken).await;
     let (status, code, _) = error_of(res).await;
     assert_eq!((status, code.as_str()), (400, "invalid_json"));
 }
@@ -346,14 +346,7 @@ async fn job_endpoints_have_their_own_limits() {
         "\\u8a9e".repeat(20_000)
     );
     assert!(escaped.len() > 120_000);
-    let res = e
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(escaped)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(&e.client, &url, escaped).await;
     assert_eq!(res.status(), 202, "{:?}", res.text().await);
     let over = format!("{cjk}語");
     let (status, code, message) = error_of(
@@ -532,13 +525,7 @@ async fn cors_is_off_by_default() {
     let res = preflight(&srv, ORIGIN).await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     assert_eq!(res.status(), 405, "no CORS layer: OPTIONS is not a route");
-    let res = srv
-        .client
-        .get(srv.url("/v1/voices"))
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .expect("sent");
+    let res = get_from_origin(&srv, "/v1/voices", ORIGIN).await;
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
@@ -604,12 +591,6 @@ async fn cors_star_allows_any_origin() {
     let res = preflight(&srv, "https://anyone.example").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    let res = srv
-        .client
-        .get(srv.url("/v1/voices"))
-        .header("origin", "https://anyone.example")
-        .send()
-        .await
-        .expect("sent");
+    let res = get_from_origin(&srv, "/v1/voices", "https://anyone.example").await;
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
 }
