@@ -7,7 +7,6 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use common::DbFixture;
 use polyvox_infra::Lane;
 use polyvox_infra::db::{AudioOutput, JobStore, NewJob, unix_millis};
 use serde_json::json;
@@ -160,32 +159,7 @@ async fn queued_jobs_are_counted_per_lane(s: &dyn JobStore) {
     );
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let f = super::DbFixture::sqlite().await;
-                    super::$name(&f.store).await;
-                    f.teardown().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let f = super::DbFixture::postgres().await;
-                    super::$name(&f.store).await;
-                    f.teardown().await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+common::job_store_suite!(
     only_expired_audio_is_claimed_once_then_marked,
     a_dead_sweepers_claim_lapses,
     concurrent_sweepers_take_disjoint_rows,
