@@ -103,12 +103,8 @@ async fn a_job_runs_and_its_audio_serves_ranges() {
     assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
     // /v1/audio/speech hits the same cache entry.
     let sync = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&json!({"input": "Hello jobs", "voice": "af_bella", "response_format": "wav"}))
-        .send()
-        .await
-        .expect("sent");
+        .speech(json!({"input": "Hello jobs", "voice": "af_bella", "response_format": "wav"}))
+        .await;
     assert_eq!(sync.headers()["x-polyvox-cache"], "hit");
     assert_eq!(sync.bytes().await.expect("body").to_vec(), expected);
     assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
@@ -261,25 +257,13 @@ async fn tts_generate_is_a_thin_alias_of_the_job_api() {
 async fn whole_file_speech_is_cached_and_served_as_a_hit() {
     let e = env(FakeSpeech::new(3, Duration::ZERO), false).await;
     let body = json!({"input": "Cache me", "stream": false, "response_format": "flac"});
-    let first = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
+    let first = e.speech(body.clone()).await;
     assert_eq!(first.headers()["x-polyvox-cache"], "miss");
     let bytes = first.bytes().await.expect("body");
     let mut second = None;
     // The result is stored after the response ends; give that task a moment.
     for _ in 0..50 {
-        let r = e
-            .client
-            .post(e.url("/v1/audio/speech"))
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let r = e.speech(body.clone()).await;
         if r.headers()["x-polyvox-cache"] == "hit" {
             second = Some(r.bytes().await.expect("body"));
             break;
@@ -289,13 +273,7 @@ async fn whole_file_speech_is_cached_and_served_as_a_hit() {
     }
     assert_eq!(second.expect("a hit"), bytes);
     let started = e.fake.stats.started.load(Ordering::SeqCst);
-    let third = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
+    let third = e.speech(body.clone()).await;
     assert_eq!(third.headers()["x-polyvox-cache"], "hit");
     assert_eq!(
         e.fake.stats.started.load(Ordering::SeqCst),

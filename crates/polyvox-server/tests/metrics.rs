@@ -234,12 +234,8 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let shed = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&json!({"model": "tts-1", "input": "Shed me.", "voice": "af_bella"}))
-        .send()
-        .await
-        .expect("sent");
+        .speech(json!({"model": "tts-1", "input": "Shed me.", "voice": "af_bella"}))
+        .await;
     assert_eq!(shed.status(), 429);
     e.fake.release();
     let held = holder.await.expect("task");
@@ -248,12 +244,8 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
 
     // A request that fails validation, and a path no route knows.
     let bad = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&json!({"model": "tts-1", "input": "Hi", "voice": "no_such_voice"}))
-        .send()
-        .await
-        .expect("sent");
+        .speech(json!({"model": "tts-1", "input": "Hi", "voice": "no_such_voice"}))
+        .await;
     assert_eq!(bad.status(), 400);
     let missing = e.client.get(e.url("/nope/123")).send().await.expect("sent");
     assert_eq!(missing.status(), 404);

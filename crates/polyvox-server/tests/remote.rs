@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,22 +16,25 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_runs_on_the_workers_and_identical_requests_share_one_job() {
-    let stack = Embedded::builder(FakeSpeech::new(4, Duration::from_millis(50)))
-        .jobs(|j| j.cache_sync_results = false)
-        .server(ServerConfig {
-            max_concurrent: 16,
-            ..ServerConfig::default()
-        })
-        .remote(vec![Lang::EnUs])
-        .start()
-        .await;
-    let (base, http, worker_fake) = (&stack.base, &stack.client, &stack.fake);
+    let stack = Arc::new(
+        Embedded::builder(FakeSpeech::new(4, Duration::from_millis(50)))
+            .jobs(|j| j.cache_sync_results = false)
+            .server(ServerConfig {
+                max_concurrent: 16,
+                ..ServerConfig::default()
+            })
+            .remote(vec![Lang::EnUs])
+            .start()
+            .await,
+    );
+    let worker_fake = &stack.fake;
 
     // Readiness comes from the dependency probe, not from a model.
     let mut ready = Value::Null;
     for _ in 0..100 {
-        let res = http
-            .get(format!("{base}/health/ready"))
+        let res = stack
+            .client
+            .get(stack.url("/health/ready"))
             .send()
             .await
             .expect("sent");
@@ -47,14 +51,11 @@ async fn speech_runs_on_the_workers_and_identical_requests_share_one_job() {
 
     let mut tasks = Vec::new();
     for _ in 0..10 {
-        let (http, base) = (http.clone(), base.clone());
+        let stack = stack.clone();
         tasks.push(tokio::spawn(async move {
-            let res = http
-                .post(format!("{base}/v1/audio/speech"))
-                .json(&json!({"input": "Through the workers", "response_format": "wav"}))
-                .send()
-                .await
-                .expect("sent");
+            let res = stack
+                .speech(json!({"input": "Through the workers", "response_format": "wav"}))
+                .await;
             assert_eq!(res.status(), 200);
             res.bytes().await.expect("body")
         }));
@@ -68,21 +69,15 @@ async fn speech_runs_on_the_workers_and_identical_requests_share_one_job() {
         "ten requests, one synthesis"
     );
     // Now cached: a hit, still no new synthesis.
-    let res = http
-        .post(format!("{base}/v1/audio/speech"))
-        .json(&json!({"input": "Through the workers", "response_format": "wav"}))
-        .send()
-        .await
-        .expect("sent");
+    let res = stack
+        .speech(json!({"input": "Through the workers", "response_format": "wav"}))
+        .await;
     assert_eq!(res.headers()["x-polyvox-cache"], "hit");
     assert_eq!(worker_fake.stats.started.load(Ordering::SeqCst), 1);
     // A language the workers do not speak is refused before any job exists.
-    let res = http
-        .post(format!("{base}/v1/audio/speech"))
-        .json(&json!({"input": "Bonjour", "lang": "fr"}))
-        .send()
-        .await
-        .expect("sent");
+    let res = stack
+        .speech(json!({"input": "Bonjour", "lang": "fr"}))
+        .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["error"]["code"], "unsupported_language");

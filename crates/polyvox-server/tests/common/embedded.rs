@@ -261,6 +261,16 @@ impl Embedded {
         format!("{}{path}", self.base)
     }
 
+    /// `POST /v1/audio/speech` with `body`.
+    pub async fn speech(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/audio/speech"))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
     /// `GET /v1/jobs/{id}`, as the holder of `token` when given.
     pub async fn job(&self, id: &str, token: Option<&str>) -> Value {
         let mut req = self.client.get(self.url(&format!("/v1/jobs/{id}")));
