@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
 use crate::{InfraError, Result, names};
 
 /// Runs `fut` with a `timeout`, recording `polyvox_infra_call_seconds{system,op}` and, on failure,
@@ -34,6 +36,24 @@ where
             .increment(1);
     }
     result
+}
+
+/// A Redis connection manager for `client` that reconnects with up to two retries; connecting
+/// is itself an instrumented call, given twice `call_timeout`.
+pub(crate) async fn redis_manager(
+    client: redis::Client,
+    call_timeout: Duration,
+) -> Result<ConnectionManager> {
+    let cfg = ConnectionManagerConfig::new()
+        .set_connection_timeout(call_timeout)
+        .set_number_of_retries(2);
+    instrumented(
+        names::system::REDIS,
+        "connect",
+        call_timeout * 2,
+        async move { Ok(ConnectionManager::new_with_config(client, cfg).await?) },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::DbFixture;
 use polyvox_infra::db::{
     AudioOutput, CreateOutcome, Heartbeat, JobError, JobStatus, JobStore, LEASE_EXPIRED, NewJob,
     Progress,
@@ -483,32 +482,7 @@ async fn concurrent_reapers_respect_their_limit_and_requeue_each_job_once(s: &dy
     assert_eq!(unique, ids, "every expired lease was requeued");
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let f = super::DbFixture::sqlite().await;
-                    super::$name(&f.store).await;
-                    f.teardown().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let f = super::DbFixture::postgres().await;
-                    super::$name(&f.store).await;
-                    f.teardown().await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+common::job_store_suite!(
     create_and_get_round_trip,
     same_idempotency_key_returns_same_job,
     identical_inflight_requests_share_one_job,

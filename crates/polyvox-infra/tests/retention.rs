@@ -7,9 +7,8 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use common::DbFixture;
 use polyvox_infra::Lane;
-use polyvox_infra::db::{AudioOutput, JobStore, NewJob};
+use polyvox_infra::db::{AudioOutput, JobStore, NewJob, unix_millis};
 use serde_json::json;
 
 const LONG: Duration = Duration::from_secs(600);
@@ -38,17 +37,14 @@ async fn finished(s: &dyn JobStore, text: &str, expires_at: Option<SystemTime>) 
     };
     let done = s.succeed(&job.id, "w", audio.clone()).await.unwrap();
     assert_eq!(
-        done.audio.as_ref().and_then(|a| a.expires_at).map(ms),
-        expires_at.map(ms),
+        done.audio
+            .as_ref()
+            .and_then(|a| a.expires_at)
+            .map(unix_millis),
+        expires_at.map(unix_millis),
         "expires_at is stored (to the millisecond)"
     );
     job.id
-}
-
-fn ms(t: SystemTime) -> u128 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
 }
 
 async fn only_expired_audio_is_claimed_once_then_marked(s: &dyn JobStore) {
@@ -163,32 +159,7 @@ async fn queued_jobs_are_counted_per_lane(s: &dyn JobStore) {
     );
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let f = super::DbFixture::sqlite().await;
-                    super::$name(&f.store).await;
-                    f.teardown().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let f = super::DbFixture::postgres().await;
-                    super::$name(&f.store).await;
-                    f.teardown().await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+common::job_store_suite!(
     only_expired_audio_is_claimed_once_then_marked,
     a_dead_sweepers_claim_lapses,
     concurrent_sweepers_take_disjoint_rows,

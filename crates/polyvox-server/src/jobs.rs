@@ -16,7 +16,7 @@
 //! - The queue message carries the id only; if the enqueue fails after the insert, the job is
 //!   still accepted: the workers' reconciler re-enqueues queued rows the queue does not have.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use polyvox_core::metrics as m;
 use polyvox_core::{ErrorCode, SynthesisRequest};
@@ -240,18 +240,14 @@ impl JobService {
     /// The job, or 404.
     pub async fn get(&self, id: &str) -> Result<Job, ApiError> {
         if !crate::hardening::is_job_id(id) {
-            // Not echoed: it could be anything the path allowed, and no job can have it.
-            return Err(ApiError::Domain(polyvox_core::Error::new(
-                ErrorCode::NotFound,
-                "no such job: job ids are UUIDs (36 hex digits and dashes)",
-            )));
+            return Err(no_such_job(None));
         }
         self.b
             .store
             .get(id)
             .await
             .map_err(infra)?
-            .ok_or_else(|| no_such_job(id))
+            .ok_or_else(|| no_such_job(Some(id)))
     }
 
     /// The job if `owner` owns it; otherwise the same 404 as for a job that does not exist, so
@@ -259,7 +255,7 @@ impl JobService {
     pub async fn get_owned(&self, id: &str, owner: Option<&str>) -> Result<Job, ApiError> {
         let job = self.get(id).await?;
         if job.owner.as_deref() != owner {
-            return Err(no_such_job(id));
+            return Err(no_such_job(Some(id)));
         }
         Ok(job)
     }
@@ -317,11 +313,14 @@ impl JobService {
     }
 }
 
-fn no_such_job(id: &str) -> ApiError {
-    ApiError::Domain(polyvox_core::Error::new(
-        ErrorCode::NotFound,
-        format!("job '{id}' does not exist"),
-    ))
+/// The 404 for a job id that names no job. `None` is an id that is not a UUID: it is not echoed,
+/// since it could be anything the path allowed and no job can have it.
+fn no_such_job(id: Option<&str>) -> ApiError {
+    let message = match id {
+        Some(id) => format!("job '{id}' does not exist"),
+        None => "no such job: job ids are UUIDs (36 hex digits and dashes)".to_string(),
+    };
+    ApiError::Domain(polyvox_core::Error::new(ErrorCode::NotFound, message))
 }
 
 /// Infrastructure failures as API errors: a missing row is 404; a failure that usually passes
@@ -344,13 +343,6 @@ pub(crate) fn infra(e: InfraError) -> ApiError {
         }
         _ => ApiError::Internal(e.to_string()),
     }
-}
-
-/// Unix milliseconds of a timestamp, for the JSON view.
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Whether the job is finished with audio.

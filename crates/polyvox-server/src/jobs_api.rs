@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use polyvox_core::request::FieldNames;
 use polyvox_core::{ErrorCode, Limits, RawSynthesisRequest, SynthesisRequest};
-use polyvox_infra::db::Job;
+use polyvox_infra::db::{Job, unix_millis};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::jobs::{JobService, SubmitOptions, Submitted, has_audio, unix_ms};
+use crate::jobs::{JobService, SubmitOptions, Submitted, has_audio};
 use crate::tenancy::Caller;
 
 /// Response header telling whether the answer came from the result cache (`hit` | `miss`).
@@ -106,9 +106,9 @@ pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
         ),
         _ => None,
     };
-    let created = unix_ms(job.created_at);
-    let started = job.started_at.map(unix_ms);
-    let finished = job.finished_at.map(unix_ms);
+    let created = unix_millis(job.created_at);
+    let started = job.started_at.map(unix_millis);
+    let finished = job.finished_at.map(unix_millis);
     let error = match job.status.as_str() {
         "failed" | "cancelled" => job.last_error.map(|e| JobErrorView {
             code: e.code,
@@ -132,7 +132,11 @@ pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
         },
         audio_bytes: job.audio.as_ref().map(|a| a.bytes),
         audio_seconds: job.audio.as_ref().map(|a| a.seconds),
-        expires_at_ms: job.audio.as_ref().and_then(|a| a.expires_at).map(unix_ms),
+        expires_at_ms: job
+            .audio
+            .as_ref()
+            .and_then(|a| a.expires_at)
+            .map(unix_millis),
         audio_expired,
         audio_url,
         error,

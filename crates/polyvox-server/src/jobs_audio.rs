@@ -54,7 +54,12 @@ pub(crate) async fn job_audio(
     if job.audio_expired(std::time::SystemTime::now()) {
         let when = audio
             .expires_at
-            .map(|t| format!(" at {} ms since the Unix epoch", crate::jobs::unix_ms(t)))
+            .map(|t| {
+                format!(
+                    " at {} ms since the Unix epoch",
+                    polyvox_infra::db::unix_millis(t)
+                )
+            })
             .unwrap_or_default();
         return Err(ApiError::Domain(polyvox_core::Error::new(
             ErrorCode::AudioExpired,

@@ -54,7 +54,7 @@ impl JobService {
             format,
             bytes: len,
             seconds,
-            expires_at_ms: expires_at.map(polyvox_infra::cache::unix_ms),
+            expires_at_ms: expires_at.map(polyvox_infra::db::unix_millis),
         };
         if let Err(e) = self.b.cache.put(key, &entry).await {
             tracing::warn!(error = %e, "cache write failed");

@@ -4,19 +4,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::embedded::Embedded;
 use common::{FakeSpeech, TestServer, error_of, start};
-use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
-use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::storage::FsAudioStore;
-use polyvox_server::{JobBackends, JobService, JobsConfig, ServerConfig, SpeechService};
+use polyvox_server::ServerConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 fn fake() -> FakeSpeech {
     FakeSpeech::new(2, Duration::ZERO)
@@ -45,6 +40,31 @@ async fn raw(base: &str, head: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
     (status, text)
+}
+
+/// POSTs `body` as JSON exactly as given, so a test can send what serde_json would never write.
+async fn post_raw(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent")
+}
+
+/// GETs `path` as a page served from `origin` would.
+async fn get_from_origin(srv: &TestServer, path: &str, origin: &str) -> reqwest::Response {
+    srv.client
+        .get(srv.url(path))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("sent")
 }
 
 fn get(path: &str) -> String {
@@ -94,14 +114,7 @@ async fn control_zero_width_and_bidi_characters_follow_the_rule() {
         r#"{"input": "\udc00"}"#,
         r#"{"input": "\ud800\u0041"}"#,
     ] {
-        let res = srv
-            .client
-            .post(srv.url("/v1/audio/speech"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
+        let res = post_raw(&srv.client, &srv.url("/v1/audio/speech"), body).await;
         let (status, code, message) = error_of(res).await;
         assert_eq!(
             (status, code.as_str()),
@@ -114,14 +127,12 @@ async fn control_zero_width_and_bidi_characters_follow_the_rule() {
         );
     }
     // A proper surrogate pair is an ordinary character.
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(r#"{"input": "smile \ud83d\ude00 please"}"#)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(
+        &srv.client,
+        &srv.url("/v1/audio/speech"),
+        r#"{"input": "smile \ud83d\ude00 please"}"#,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let _ = res.bytes().await;
     assert_eq!(spoken(&srv), "smile 😀 please");
@@ -188,14 +199,12 @@ async fn every_speech_field_has_a_limit_named_in_its_error() {
         Ok(vec![b'p'; 20_000]),
         Ok(br#""}"#.to_vec()),
     ];
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(
+        &srv.client,
+        &srv.url("/v1/audio/speech"),
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks)),
+    )
+    .await;
     let (status, code, message) = error_of(res).await;
     assert_eq!(
         (status, code.as_str()),
@@ -226,26 +235,12 @@ async fn every_speech_field_has_a_limit_named_in_its_error() {
         "[".repeat(7000),
         "]".repeat(7000)
     );
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(deep)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(&srv.client, &srv.url("/v1/audio/speech"), deep).await;
     assert_eq!(res.status(), 200);
     let _ = res.bytes().await;
     // Unbalanced nesting is broken JSON.
     let broken = format!(r#"{{"input": "hi", "x": {}}}"#, "[".repeat(7000));
-    let res = srv
-        .client
-        .post(srv.url("/v1/audio/speech"))
-        .header("content-type", "application/json")
-        .body(broken)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(&srv.client, &srv.url("/v1/audio/speech"), broken).await;
     let (status, code, _) = error_of(res).await;
     assert_eq!((status, code.as_str()), (400, "invalid_json"));
 }
@@ -326,71 +321,23 @@ async fn no_path_reaches_outside_a_route() {
     assert_eq!(status, 400);
 }
 
-struct JobsEnv {
-    srv_base: String,
-    client: reqwest::Client,
-    stop: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for JobsEnv {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 /// The job API on the embedded twins, without a worker (submissions stay queued).
-async fn jobs_env(job_max_chars: usize) -> JobsEnv {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
+async fn jobs_env(job_max_chars: usize) -> Embedded {
+    Embedded::builder(fake())
+        .without_worker()
+        .jobs(|j| j.max_input_chars = job_max_chars)
+        .server(ServerConfig {
+            max_body_bytes: 64 * 1024,
+            ..ServerConfig::default()
+        })
+        .start()
         .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let audio = FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
-        .await
-        .expect("fs");
-    let jobs = JobService::new(
-        JobBackends {
-            store: Arc::new(store),
-            queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
-            audio: Arc::new(audio),
-            cache: Arc::new(MemoryCache::new(10, None)),
-        },
-        JobsConfig {
-            max_input_chars: job_max_chars,
-            ..JobsConfig::default()
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let srv_base = format!("http://{}", listener.local_addr().expect("addr"));
-    let stop = CancellationToken::new();
-    let speech: Arc<dyn SpeechService> = Arc::new(fake());
-    let cfg = ServerConfig {
-        max_body_bytes: 64 * 1024,
-        ..ServerConfig::default()
-    };
-    tokio::spawn(polyvox_server::run_with_jobs(
-        cfg,
-        speech,
-        Some(Arc::new(jobs)),
-        listener,
-        stop.clone(),
-    ));
-    JobsEnv {
-        srv_base,
-        client: reqwest::Client::new(),
-        stop,
-        _dir: dir,
-    }
 }
 
 #[tokio::test]
 async fn job_endpoints_have_their_own_limits() {
     let e = jobs_env(20_000).await;
-    let url = format!("{}/v1/jobs", e.srv_base);
+    let url = e.url("/v1/jobs");
     // 20 000 CJK characters escaped as \uXXXX (Python's default) are 120 kB, above the 64 KiB
     // body limit of /v1/audio/speech, yet a job at its character limit must fit.
     let cjk: String = std::iter::repeat_n('語', 20_000).collect();
@@ -399,14 +346,7 @@ async fn job_endpoints_have_their_own_limits() {
         "\\u8a9e".repeat(20_000)
     );
     assert!(escaped.len() > 120_000);
-    let res = e
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(escaped)
-        .send()
-        .await
-        .expect("sent");
+    let res = post_raw(&e.client, &url, escaped).await;
     assert_eq!(res.status(), 202, "{:?}", res.text().await);
     let over = format!("{cjk}語");
     let (status, code, message) = error_of(
@@ -493,7 +433,7 @@ async fn job_endpoints_have_their_own_limits() {
     ] {
         let res = e
             .client
-            .post(format!("{}{path}", e.srv_base))
+            .post(e.url(path))
             .json(&body)
             .send()
             .await
@@ -512,7 +452,7 @@ async fn job_endpoints_have_their_own_limits() {
         for suffix in ["", "/audio"] {
             let res = e
                 .client
-                .get(format!("{}/v1/jobs/{id}{suffix}", e.srv_base))
+                .get(e.url(&format!("/v1/jobs/{id}{suffix}")))
                 .send()
                 .await
                 .expect("sent");
@@ -585,13 +525,7 @@ async fn cors_is_off_by_default() {
     let res = preflight(&srv, ORIGIN).await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     assert_eq!(res.status(), 405, "no CORS layer: OPTIONS is not a route");
-    let res = srv
-        .client
-        .get(srv.url("/v1/voices"))
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .expect("sent");
+    let res = get_from_origin(&srv, "/v1/voices", ORIGIN).await;
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
@@ -657,12 +591,6 @@ async fn cors_star_allows_any_origin() {
     let res = preflight(&srv, "https://anyone.example").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    let res = srv
-        .client
-        .get(srv.url("/v1/voices"))
-        .header("origin", "https://anyone.example")
-        .send()
-        .await
-        .expect("sent");
+    let res = get_from_origin(&srv, "/v1/voices", "https://anyone.example").await;
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
 }

@@ -9,165 +9,28 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::FakeSpeech;
-use futures::StreamExt;
-use polyvox_core::SynthesisRequest;
-use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
-use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::storage::FsAudioStore;
-use polyvox_server::{
-    JobBackends, JobService, JobsConfig, ServerConfig, SpeechService, StreamOptions,
-};
-use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use common::embedded::Embedded;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-/// Renders through the fake speech service, so its counters count syntheses.
-struct ViaSpeech(Arc<FakeSpeech>);
-
-#[async_trait::async_trait]
-impl Render for ViaSpeech {
-    async fn render(
-        &self,
-        req: SynthesisRequest,
-        progress: Arc<ProgressSink>,
-    ) -> Result<RenderedAudio, polyvox_core::Error> {
-        let opts = StreamOptions {
-            low_latency_start: false,
-            whole_file: true,
-        };
-        let mut s = self.0.synthesize(req, opts).await?;
-        let mut out = Vec::new();
-        let mut done = 0;
-        while let Some(b) = s.bytes.next().await {
-            out.extend_from_slice(&b?);
-            done += 1;
-            progress.set(done, s.chunks);
-        }
-        Ok(RenderedAudio {
-            bytes: Bytes::from(out),
-            seconds: 1.0,
-        })
-    }
+/// The job API with a worker rendering through `fake` (concurrency 2), or with no worker.
+async fn env(fake: FakeSpeech, with_worker: bool) -> Embedded {
+    let b = Embedded::builder(fake);
+    let b = if with_worker {
+        b.worker(|w| w.concurrency = 2)
+    } else {
+        b.without_worker()
+    };
+    b.start().await
 }
 
-struct Env {
-    base: String,
-    client: reqwest::Client,
-    fake: Arc<FakeSpeech>,
-    stop: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn env(fake: FakeSpeech, with_worker: bool) -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let store = Arc::new(store);
-    let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
-    let audio = Arc::new(
-        FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
-            .await
-            .expect("fs"),
-    );
-    let cache = Arc::new(MemoryCache::new(100, None));
-    let fake = Arc::new(fake);
-    let stop = CancellationToken::new();
-    if with_worker {
-        let backends = Backends {
-            store: store.clone(),
-            queue: queue.clone(),
-            audio: audio.clone(),
-            cache: cache.clone(),
-        };
-        let cfg = WorkerConfig {
-            id: "test-worker".into(),
-            concurrency: 2,
-            heartbeat: Duration::from_millis(50),
-            receive_wait: Duration::from_millis(100),
-            ..WorkerConfig::default()
-        };
-        tokio::spawn(
-            Worker::new(cfg, backends, Arc::new(ViaSpeech(fake.clone()))).run(stop.clone()),
-        );
-    }
-    let jobs = JobService::new(
-        JobBackends {
-            store,
-            queue,
-            audio,
-            cache,
-        },
-        JobsConfig {
-            poll_interval: Duration::from_millis(20),
-            ..JobsConfig::default()
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let speech: Arc<dyn SpeechService> = fake.clone();
-    tokio::spawn(polyvox_server::run_with_jobs(
-        ServerConfig::default(),
-        speech,
-        Some(Arc::new(jobs)),
-        listener,
-        stop.clone(),
-    ));
-    Env {
-        base,
-        client: reqwest::Client::new(),
-        fake,
-        stop,
-        _dir: dir,
-    }
-}
-
-impl Env {
-    fn url(&self, p: &str) -> String {
-        format!("{}{p}", self.base)
-    }
-
+impl Embedded {
     async fn submit(&self, body: Value, key: Option<&str>) -> reqwest::Response {
         let mut r = self.client.post(self.url("/v1/jobs")).json(&body);
         if let Some(k) = key {
             r = r.header("Idempotency-Key", k);
         }
         r.send().await.expect("sent")
-    }
-
-    async fn wait(&self, id: &str) -> Value {
-        for _ in 0..300 {
-            let v: Value = self
-                .client
-                .get(self.url(&format!("/v1/jobs/{id}")))
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            if matches!(
-                v["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            ) {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("job {id} did not finish");
     }
 }
 
@@ -185,7 +48,7 @@ async fn a_job_runs_and_its_audio_serves_ranges() {
     let acc: Value = res.json().await.expect("json");
     let id = acc["id"].as_str().expect("id").to_string();
     assert_eq!(acc["status_url"], format!("/v1/jobs/{id}"));
-    let done = e.wait(&id).await;
+    let done = e.wait(&id, None).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["chunks_done"], 4);
     let expected = e.fake.expected_body();
@@ -240,12 +103,8 @@ async fn a_job_runs_and_its_audio_serves_ranges() {
     assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
     // /v1/audio/speech hits the same cache entry.
     let sync = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&json!({"input": "Hello jobs", "voice": "af_bella", "response_format": "wav"}))
-        .send()
-        .await
-        .expect("sent");
+        .speech(json!({"input": "Hello jobs", "voice": "af_bella", "response_format": "wav"}))
+        .await;
     assert_eq!(sync.headers()["x-polyvox-cache"], "hit");
     assert_eq!(sync.bytes().await.expect("body").to_vec(), expected);
     assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
@@ -269,7 +128,7 @@ async fn identical_concurrent_jobs_share_one_synthesis_and_keys_are_idempotent()
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "all ten joined one job: {ids:?}");
-    assert_eq!(e.wait(&ids[0]).await["status"], "succeeded");
+    assert_eq!(e.wait(&ids[0], None).await["status"], "succeeded");
     assert_eq!(e.fake.stats.started.load(Ordering::SeqCst), 1);
 
     let a: Value = e
@@ -287,7 +146,7 @@ async fn identical_concurrent_jobs_share_one_synthesis_and_keys_are_idempotent()
     assert_eq!(a["id"], b["id"], "same Idempotency-Key, same job");
     // While `a` runs, a new key with the same text joins it (in-flight sharing); once it is done,
     // a new key gets a new job (answered from the cache).
-    e.wait(a["id"].as_str().expect("id")).await;
+    e.wait(a["id"].as_str().expect("id"), None).await;
     let c: Value = e
         .submit(json!({"input": "Keyed one"}), Some("k-2"))
         .await
@@ -350,7 +209,7 @@ async fn tts_generate_is_a_thin_alias_of_the_job_api() {
         .expect("sent");
     assert_eq!(res.status(), 202);
     let acc: Value = res.json().await.expect("json");
-    let done = e.wait(acc["id"].as_str().expect("id")).await;
+    let done = e.wait(acc["id"].as_str().expect("id"), None).await;
     assert_eq!(done["status"], "succeeded");
     assert!(
         done["audio_url"]
@@ -398,25 +257,13 @@ async fn tts_generate_is_a_thin_alias_of_the_job_api() {
 async fn whole_file_speech_is_cached_and_served_as_a_hit() {
     let e = env(FakeSpeech::new(3, Duration::ZERO), false).await;
     let body = json!({"input": "Cache me", "stream": false, "response_format": "flac"});
-    let first = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
+    let first = e.speech(body.clone()).await;
     assert_eq!(first.headers()["x-polyvox-cache"], "miss");
     let bytes = first.bytes().await.expect("body");
     let mut second = None;
     // The result is stored after the response ends; give that task a moment.
     for _ in 0..50 {
-        let r = e
-            .client
-            .post(e.url("/v1/audio/speech"))
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let r = e.speech(body.clone()).await;
         if r.headers()["x-polyvox-cache"] == "hit" {
             second = Some(r.bytes().await.expect("body"));
             break;
@@ -426,13 +273,7 @@ async fn whole_file_speech_is_cached_and_served_as_a_hit() {
     }
     assert_eq!(second.expect("a hit"), bytes);
     let started = e.fake.stats.started.load(Ordering::SeqCst);
-    let third = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
+    let third = e.speech(body.clone()).await;
     assert_eq!(third.headers()["x-polyvox-cache"], "hit");
     assert_eq!(
         e.fake.stats.started.load(Ordering::SeqCst),

@@ -13,22 +13,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::FakeSpeech;
+use common::embedded::Embedded;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use polyvox_core::metrics as m;
 use polyvox_core::{Error, ErrorCode, SynthesisRequest};
-use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
-use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::ratelimit::MemoryRateLimiter;
-use polyvox_infra::storage::FsAudioStore;
-use polyvox_infra::tenancy::{KeyLimits, KeyStore, SqlTenancy};
-use polyvox_server::{
-    Exposition, JobBackends, JobService, JobsConfig, ServerConfig, Services, SpeechService,
-    Tenancy, TenancyBackends, TenancyConfig,
-};
-use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use polyvox_infra::tenancy::{KeyLimits, KeyStore};
+use polyvox_server::{Exposition, ServerConfig, TenancyConfig};
+use polyvox_worker::{ProgressSink, Render, RenderedAudio};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 /// Renders a few bytes, or fails for good when the text asks for it.
 struct Scripted;
@@ -83,27 +75,21 @@ fn normalize(series: &str) -> String {
 }
 
 struct Env {
-    base: String,
-    /// Sends the main test key with every request.
-    client: reqwest::Client,
+    /// Its client sends the main test key with every request.
+    stack: Embedded,
     /// A key allowed one request per minute.
     limited: String,
-    fake: Arc<FakeSpeech>,
-    stop: CancellationToken,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
+impl std::ops::Deref for Env {
+    type Target = Embedded;
+
+    fn deref(&self) -> &Embedded {
+        &self.stack
     }
 }
 
 impl Env {
-    fn url(&self, p: &str) -> String {
-        format!("{}{p}", self.base)
-    }
-
     async fn scrape(&self) -> HashMap<String, f64> {
         let res = self
             .client
@@ -130,25 +116,6 @@ impl Env {
             .expect("sent")
     }
 
-    async fn wait(&self, id: &str) -> Value {
-        for _ in 0..500 {
-            let v: Value = self
-                .client
-                .get(self.url(&format!("/v1/jobs/{id}")))
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            if matches!(v["status"].as_str(), Some("succeeded" | "failed")) {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("job {id} did not finish");
-    }
-
     /// Waits until `series` reaches `want`: the worker records an outcome after the row is
     /// final (cache write and ack come in between), so the API can show a job done first.
     async fn settle(&self, series: &str, want: f64) {
@@ -170,19 +137,30 @@ async fn env() -> Env {
             .expect("buckets");
     }
     let handle = builder.install_recorder().expect("the only recorder here");
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let keys = Arc::new(SqlTenancy::new(&store));
-    let main_key = keys
+    // One slot and no waiting room: a second concurrent speech request is shed with 429.
+    let cfg = ServerConfig {
+        max_concurrent: 1,
+        max_queued: 0,
+        metrics: Some(Exposition::new(move || handle.render())),
+        ..ServerConfig::default()
+    };
+    let mut stack = Embedded::builder(FakeSpeech::new(2, Duration::from_millis(5)).gated())
+        .render(Arc::new(Scripted))
+        .worker(|w| {
+            w.receive_wait = Duration::from_millis(50);
+            w.maintenance_every = None;
+        })
+        .server(cfg)
+        .tenancy(TenancyConfig::default())
+        .start()
+        .await;
+    let main_key = stack
+        .keys
         .create_key("metrics", KeyLimits::default())
         .await
         .expect("key");
-    let limited = keys
+    let limited = stack
+        .keys
         .create_key(
             "limited",
             KeyLimits {
@@ -192,68 +170,6 @@ async fn env() -> Env {
         )
         .await
         .expect("key");
-    let tenancy = Tenancy::new(
-        TenancyBackends {
-            keys: keys.clone(),
-            usage: keys,
-            limiter: Arc::new(MemoryRateLimiter::new()),
-        },
-        TenancyConfig::default(),
-    );
-    let store = Arc::new(store);
-    let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
-    let audio = Arc::new(
-        FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
-            .await
-            .expect("fs"),
-    );
-    let cache = Arc::new(MemoryCache::new(100, None));
-    let stop = CancellationToken::new();
-    let worker_cfg = WorkerConfig {
-        id: "metrics-worker".into(),
-        heartbeat: Duration::from_millis(50),
-        receive_wait: Duration::from_millis(50),
-        maintenance_every: None,
-        ..WorkerConfig::default()
-    };
-    let backends = Backends {
-        store: store.clone(),
-        queue: queue.clone(),
-        audio: audio.clone(),
-        cache: cache.clone(),
-    };
-    tokio::spawn(Worker::new(worker_cfg, backends, Arc::new(Scripted)).run(stop.clone()));
-    let jobs = JobService::new(
-        JobBackends {
-            store,
-            queue,
-            audio,
-            cache,
-        },
-        JobsConfig {
-            poll_interval: Duration::from_millis(20),
-            ..JobsConfig::default()
-        },
-    );
-    // One slot and no waiting room: a second concurrent speech request is shed with 429.
-    let cfg = ServerConfig {
-        max_concurrent: 1,
-        max_queued: 0,
-        metrics: Some(Exposition::new(move || handle.render())),
-        ..ServerConfig::default()
-    };
-    let fake = Arc::new(FakeSpeech::new(2, Duration::from_millis(5)).gated());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let speech: Arc<dyn SpeechService> = fake.clone();
-    let services = Services {
-        speech,
-        jobs: Some(Arc::new(jobs)),
-        tenancy: Some(Arc::new(tenancy)),
-    };
-    tokio::spawn(polyvox_server::serve(cfg, services, listener, stop.clone()));
     let mut auth = reqwest::header::HeaderMap::new();
     auth.insert(
         reqwest::header::AUTHORIZATION,
@@ -261,16 +177,13 @@ async fn env() -> Env {
             .parse()
             .expect("header"),
     );
+    stack.client = reqwest::Client::builder()
+        .default_headers(auth)
+        .build()
+        .expect("client");
     Env {
-        base,
-        client: reqwest::Client::builder()
-            .default_headers(auth)
-            .build()
-            .expect("client"),
+        stack,
         limited: limited.token,
-        fake,
-        stop,
-        _dir: dir,
     }
 }
 
@@ -286,7 +199,7 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
         .as_str()
         .expect("id")
         .to_string();
-    assert_eq!(e.wait(&id).await["status"], "succeeded");
+    assert_eq!(e.wait(&id, None).await["status"], "succeeded");
     let ok = r#"polyvox_job_outcomes_total{lane="batch",outcome="succeeded"}"#;
     e.settle(ok, before.get(ok).copied().unwrap_or(0.0) + 1.0)
         .await;
@@ -300,7 +213,7 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
         .as_str()
         .expect("id")
         .to_string();
-    assert_eq!(e.wait(&fid).await["status"], "failed");
+    assert_eq!(e.wait(&fid, None).await["status"], "failed");
     let dead = r#"polyvox_job_outcomes_total{lane="batch",outcome="dead"}"#;
     e.settle(dead, before.get(dead).copied().unwrap_or(0.0) + 1.0)
         .await;
@@ -321,12 +234,8 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let shed = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&json!({"model": "tts-1", "input": "Shed me.", "voice": "af_bella"}))
-        .send()
-        .await
-        .expect("sent");
+        .speech(json!({"model": "tts-1", "input": "Shed me.", "voice": "af_bella"}))
+        .await;
     assert_eq!(shed.status(), 429);
     e.fake.release();
     let held = holder.await.expect("task");
@@ -335,12 +244,8 @@ async fn known_traffic_moves_the_counters_by_known_amounts() {
 
     // A request that fails validation, and a path no route knows.
     let bad = e
-        .client
-        .post(e.url("/v1/audio/speech"))
-        .json(&json!({"model": "tts-1", "input": "Hi", "voice": "no_such_voice"}))
-        .send()
-        .await
-        .expect("sent");
+        .speech(json!({"model": "tts-1", "input": "Hi", "voice": "no_such_voice"}))
+        .await;
     assert_eq!(bad.status(), 400);
     let missing = e.client.get(e.url("/nope/123")).send().await.expect("sent");
     assert_eq!(missing.status(), 404);

@@ -10,44 +10,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::embedded::{Embedded, sqlite, twins};
 use common::{FakeSpeech, error_of};
-use futures::StreamExt;
-use polyvox_core::SynthesisRequest;
 use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::storage::FsAudioStore;
-use polyvox_server::{
-    JobBackends, JobService, JobsConfig, ServerConfig, SpeechService, StreamOptions,
-};
-use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use polyvox_server::{JobBackends, JobService, JobsConfig};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-struct ViaSpeech(Arc<FakeSpeech>);
-
-#[async_trait::async_trait]
-impl Render for ViaSpeech {
-    async fn render(
-        &self,
-        req: SynthesisRequest,
-        _progress: Arc<ProgressSink>,
-    ) -> Result<RenderedAudio, polyvox_core::Error> {
-        let opts = StreamOptions {
-            low_latency_start: false,
-            whole_file: true,
-        };
-        let mut s = self.0.synthesize(req, opts).await?;
-        let mut out = Vec::new();
-        while let Some(b) = s.bytes.next().await {
-            out.extend_from_slice(&b?);
-        }
-        Ok(RenderedAudio {
-            bytes: Bytes::from(out),
-            seconds: 1.0,
-        })
-    }
-}
 
 fn files_under(dir: &std::path::Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -63,100 +31,28 @@ fn files_under(dir: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_audio_is_gone_with_410_and_swept() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let store = Arc::new(store);
-    let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
-    let audio_dir = dir.path().join("audio");
-    let audio = Arc::new(
-        FsAudioStore::open(&audio_dir, Duration::from_secs(5))
-            .await
-            .expect("fs"),
-    );
-    // No TTL: only the entry's own expiry can make it a miss.
-    let cache = Arc::new(MemoryCache::new(100, None));
-    let fake = Arc::new(FakeSpeech::new(2, Duration::from_millis(10)));
-    let stop = CancellationToken::new();
     let retention = Duration::from_secs(1);
-    let backends = Backends {
-        store: store.clone(),
-        queue: queue.clone(),
-        audio: audio.clone(),
-        cache: cache.clone(),
-    };
-    let cfg = WorkerConfig {
-        id: "retention-worker".into(),
-        heartbeat: Duration::from_millis(50),
-        receive_wait: Duration::from_millis(100),
-        retention: Some(retention),
-        sweep_every: Some(Duration::from_millis(200)),
-        ..WorkerConfig::default()
-    };
-    tokio::spawn(Worker::new(cfg, backends, Arc::new(ViaSpeech(fake.clone()))).run(stop.clone()));
-    let jobs = JobService::new(
-        JobBackends {
-            store,
-            queue,
-            audio,
-            cache,
-        },
-        JobsConfig {
-            poll_interval: Duration::from_millis(20),
-            ..JobsConfig::default()
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let speech: Arc<dyn SpeechService> = fake.clone();
-    tokio::spawn(polyvox_server::run_with_jobs(
-        ServerConfig::default(),
-        speech,
-        Some(Arc::new(jobs)),
-        listener,
-        stop.clone(),
-    ));
-    let client = reqwest::Client::new();
-    let get_job = |id: String| {
-        let (client, base) = (client.clone(), base.clone());
-        async move {
-            client
-                .get(format!("{base}/v1/jobs/{id}"))
-                .send()
-                .await
-                .expect("sent")
-                .json::<Value>()
-                .await
-                .expect("json")
-        }
-    };
+    // The cache has no TTL: only the entry's own expiry can make it a miss.
+    let stack = Embedded::builder(FakeSpeech::new(2, Duration::from_millis(10)))
+        .worker(|w| {
+            w.retention = Some(retention);
+            w.sweep_every = Some(Duration::from_millis(200));
+        })
+        .start()
+        .await;
+    let (client, fake, audio_dir) = (&stack.client, &stack.fake, &stack.audio_dir);
     let body = json!({"input": "Short lived audio", "response_format": "mp3"});
-    let submit = || {
-        let (client, base, body) = (client.clone(), base.clone(), body.clone());
-        async move {
-            client
-                .post(format!("{base}/v1/jobs"))
-                .json(&body)
-                .send()
-                .await
-                .expect("sent")
-        }
+    let submit = || async {
+        client
+            .post(stack.url("/v1/jobs"))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
     };
     let accepted: Value = submit().await.json().await.expect("json");
     let id = accepted["id"].as_str().expect("id").to_string();
-    let mut job = Value::Null;
-    for _ in 0..200 {
-        job = get_job(id.clone()).await;
-        if job["status"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let job = stack.wait(&id, None).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let finished = job["timings"]["finished_at_ms"].as_u64().expect("finished");
     let expires = job["expires_at_ms"]
@@ -168,18 +64,15 @@ async fn expired_audio_is_gone_with_410_and_swept() {
         "expires {expires} should be the retention after finished {finished}"
     );
     assert_eq!(job["audio_expired"], false);
-    let audio_url = format!("{base}/v1/jobs/{id}/audio");
+    let audio_url = stack.url(&format!("/v1/jobs/{id}/audio"));
     // Before expiry the audio serves (checked against the stored expiry, not a timer).
     let res = client.get(&audio_url).send().await.expect("sent");
-    let served_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let served_at = polyvox_infra::db::unix_millis(std::time::SystemTime::now());
     if served_at < expires {
         assert_eq!(res.status(), 200);
     }
     // The object (and its content-type sidecar) are on disk.
-    assert!(files_under(&audio_dir) >= 1);
+    assert!(files_under(audio_dir) >= 1);
 
     // After expiry: 410 with a stable code, whether or not the sweeper ran yet.
     let mut gone = None;
@@ -198,7 +91,7 @@ async fn expired_audio_is_gone_with_410_and_swept() {
         message.contains(&id) && message.contains("retention"),
         "{message}"
     );
-    let job = get_job(id.clone()).await;
+    let job = stack.job(&id, None).await;
     assert_eq!(job["audio_expired"], true);
     assert!(job["audio_url"].is_null(), "{job}");
     assert_eq!(
@@ -208,13 +101,13 @@ async fn expired_audio_is_gone_with_410_and_swept() {
 
     // The sweeper deletes the file.
     for _ in 0..300 {
-        if files_under(&audio_dir) == 0 {
+        if files_under(audio_dir) == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        files_under(&audio_dir),
+        files_under(audio_dir),
         0,
         "expired object swept from storage"
     );
@@ -231,14 +124,8 @@ async fn expired_audio_is_gone_with_410_and_swept() {
     let again: Value = res.json().await.expect("json");
     assert_ne!(again["id"], accepted["id"]);
     let new_id = again["id"].as_str().expect("id").to_string();
-    for _ in 0..200 {
-        if get_job(new_id.clone()).await["status"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stack.wait(&new_id, None).await;
     assert_eq!(fake.stats.started.load(Ordering::SeqCst), before + 1);
-    stop.cancel();
 }
 
 /// Records the lifetime asked of every presigned URL.
@@ -280,15 +167,10 @@ impl polyvox_infra::storage::AudioStore for Presigning {
 #[tokio::test]
 async fn presigned_urls_never_outlive_the_object() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
     let audio = Arc::new(Presigning::default());
     let jobs = JobService::new(
         JobBackends {
-            store: Arc::new(store),
+            store: Arc::new(sqlite(dir.path()).await),
             queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
             audio: audio.clone(),
             cache: Arc::new(MemoryCache::new(10, None)),
@@ -344,22 +226,8 @@ async fn presigned_urls_never_outlive_the_object() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synchronous_results_stored_by_the_api_are_swept_too() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = SqlJobStore::connect(&DbConfig::new(url))
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
     let audio_dir = dir.path().join("audio");
-    let backends = Backends {
-        store: Arc::new(store),
-        queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
-        audio: Arc::new(
-            FsAudioStore::open(&audio_dir, Duration::from_secs(5))
-                .await
-                .expect("fs"),
-        ),
-        cache: Arc::new(MemoryCache::new(10, None)),
-    };
+    let backends = twins(dir.path(), sqlite(dir.path()).await).await;
     let jobs = JobService::new(
         backends.clone(),
         JobsConfig {

@@ -3,152 +3,31 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use common::embedded::Embedded;
 use common::{FakeSpeech, error_of};
-use futures::StreamExt;
-use polyvox_core::SynthesisRequest;
-use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
-use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::ratelimit::MemoryRateLimiter;
-use polyvox_infra::storage::FsAudioStore;
-use polyvox_infra::tenancy::{KeyLimits, KeyStore, SqlTenancy};
-use polyvox_server::{
-    JobBackends, JobService, JobsConfig, ServerConfig, Services, SpeechService, StreamOptions,
-    Tenancy, TenancyBackends, TenancyConfig,
-};
-use polyvox_worker::{Backends, ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use polyvox_infra::tenancy::{KeyLimits, KeyStore};
+use polyvox_server::TenancyConfig;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-struct ViaSpeech(Arc<FakeSpeech>);
-
-#[async_trait::async_trait]
-impl Render for ViaSpeech {
-    async fn render(
-        &self,
-        req: SynthesisRequest,
-        progress: Arc<ProgressSink>,
-    ) -> Result<RenderedAudio, polyvox_core::Error> {
-        let opts = StreamOptions {
-            low_latency_start: false,
-            whole_file: true,
-        };
-        let mut s = self.0.synthesize(req, opts).await?;
-        let mut out = Vec::new();
-        while let Some(b) = s.bytes.next().await {
-            out.extend_from_slice(&b?);
-        }
-        progress.set(s.chunks, s.chunks);
-        Ok(RenderedAudio {
-            bytes: Bytes::from(out),
-            seconds: 2.0,
-        })
-    }
-}
-
-struct Env {
-    base: String,
-    http: reqwest::Client,
-    keys: SqlTenancy,
-    stop: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
+type Env = Embedded;
 
 /// `open` runs without keys; otherwise keys are required, looked up fresh on every request
-/// (`key_cache_ttl` 0) so revocation is visible at once.
+/// (`key_cache_ttl` 0) so revocation is visible at once. Every job claims 2 s of audio.
 async fn env(open: bool) -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("db.sqlite").display()
-    );
-    let store = SqlJobStore::connect(&DbConfig::new(url))
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let keys = SqlTenancy::new(&store);
-    let store = Arc::new(store);
-    let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
-    let audio = Arc::new(
-        FsAudioStore::open(dir.path().join("audio"), Duration::from_secs(5))
-            .await
-            .expect("fs"),
-    );
-    let cache = Arc::new(MemoryCache::new(100, None));
-    let fake = Arc::new(FakeSpeech::new(2, Duration::from_millis(1)));
-    let stop = CancellationToken::new();
-    let backends = Backends {
-        store: store.clone(),
-        queue: queue.clone(),
-        audio: audio.clone(),
-        cache: cache.clone(),
+    let b = Embedded::builder(FakeSpeech::new(2, Duration::from_millis(1)))
+        .audio_seconds(2.0)
+        .worker(|w| w.receive_wait = Duration::from_millis(50));
+    let b = if open {
+        b
+    } else {
+        b.tenancy(TenancyConfig {
+            key_cache_ttl: Duration::ZERO,
+            ..TenancyConfig::default()
+        })
     };
-    let wcfg = WorkerConfig {
-        id: "w".into(),
-        heartbeat: Duration::from_millis(50),
-        receive_wait: Duration::from_millis(50),
-        ..WorkerConfig::default()
-    };
-    tokio::spawn(Worker::new(wcfg, backends, Arc::new(ViaSpeech(fake.clone()))).run(stop.clone()));
-    let jobs = JobService::new(
-        JobBackends {
-            store,
-            queue,
-            audio,
-            cache,
-        },
-        JobsConfig {
-            poll_interval: Duration::from_millis(20),
-            ..JobsConfig::default()
-        },
-    );
-    let tenancy = (!open).then(|| {
-        let store = Arc::new(keys.clone());
-        Arc::new(Tenancy::new(
-            TenancyBackends {
-                keys: store.clone(),
-                usage: store,
-                limiter: Arc::new(MemoryRateLimiter::new()),
-            },
-            TenancyConfig {
-                key_cache_ttl: Duration::ZERO,
-                ..TenancyConfig::default()
-            },
-        ))
-    });
-    let speech: Arc<dyn SpeechService> = fake;
-    let services = Services {
-        speech,
-        jobs: Some(Arc::new(jobs)),
-        tenancy,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(polyvox_server::serve(
-        ServerConfig::default(),
-        services,
-        listener,
-        stop.clone(),
-    ));
-    Env {
-        base,
-        http: reqwest::Client::new(),
-        keys,
-        stop,
-        _dir: dir,
-    }
+    b.start().await
 }
 
 impl Env {
@@ -158,7 +37,7 @@ impl Env {
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
-        let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
+        let mut r = self.client.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -166,7 +45,7 @@ impl Env {
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut r = self.http.get(format!("{}{path}", self.base));
+        let mut r = self.client.get(format!("{}{path}", self.base));
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -174,19 +53,7 @@ impl Env {
     }
 
     async fn wait_job(&self, id: &str, token: &str) -> Value {
-        for _ in 0..300 {
-            let v: Value = self
-                .get(&format!("/v1/jobs/{id}"), Some(token))
-                .await
-                .json()
-                .await
-                .expect("json");
-            if v["status"] == "succeeded" || v["status"] == "failed" {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("job {id} did not finish");
+        self.wait(id, Some(token)).await
     }
 }
 
@@ -221,7 +88,7 @@ async fn synthesis_needs_a_valid_unrevoked_key_and_the_catalogue_does_not() {
         );
     }
     let res = e
-        .http
+        .client
         .post(format!("{}/v1/jobs", e.base))
         .header("authorization", format!("Basic {token}"))
         .json(&speech("Hi"))
@@ -472,7 +339,7 @@ async fn a_key_cannot_see_or_touch_another_keys_jobs() {
         );
     }
     let del = e
-        .http
+        .client
         .delete(format!("{}/v1/jobs/{id}", e.base))
         .bearer_auth(&b)
         .send()

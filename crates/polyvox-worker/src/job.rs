@@ -131,7 +131,7 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
                     format: done.format,
                     bytes: done.audio.bytes,
                     seconds: done.audio.seconds,
-                    expires_at_ms: done.audio.expires_at.map(polyvox_infra::cache::unix_ms),
+                    expires_at_ms: done.audio.expires_at.map(polyvox_infra::db::unix_millis),
                 };
                 // A cache write failure costs a future re-synthesis, not this result.
                 if let Err(e) = b.cache.put(key, &entry).await {

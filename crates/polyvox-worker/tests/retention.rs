@@ -13,7 +13,8 @@ use common::DbFixture;
 use common::s3::S3Server;
 use polyvox_core::AudioFormat;
 use polyvox_infra::Lane;
-use polyvox_infra::cache::{AudioCache, CachedAudio, MemoryCache, unix_ms};
+use polyvox_infra::cache::{AudioCache, CachedAudio, MemoryCache};
+use polyvox_infra::db::unix_millis;
 use polyvox_infra::db::{AudioOutput, JobStore, NewJob};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::storage::{AudioStore, FsAudioStore, S3AudioStore};
@@ -57,7 +58,7 @@ async fn finished(b: &Backends, text: &str, expires_at: Option<SystemTime>) -> (
         format: AudioFormat::Mp3,
         bytes: text.len() as u64,
         seconds: 1.0,
-        expires_at_ms: expires_at.map(unix_ms),
+        expires_at_ms: expires_at.map(unix_millis),
     };
     b.cache.put(&cache_key, &entry).await.unwrap();
     (job.id, key)

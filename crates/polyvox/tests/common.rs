@@ -1,8 +1,12 @@
 //! Helpers shared by the binary's integration tests.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
 
 pub fn polyvox() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyvox"));
@@ -88,4 +92,107 @@ pub fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| {
             Path::new(&std::env::var("HOME").expect("HOME")).join(".cache/polyvox-tools")
         })
+}
+
+/// A running `polyvox serve`; killed when dropped so a failing test leaves nothing behind.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+    /// Collects stderr (the logs) as it comes, so a full pipe never blocks the server.
+    logs: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// Kills the server and returns what it logged (empty unless started with `logs`).
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.logs
+            .take()
+            .map(|t| t.join().expect("log thread"))
+            .unwrap_or_default()
+    }
+}
+
+/// `polyvox [global] serve --bind 127.0.0.1:0 [args]` on the data directory `data`, with `env`
+/// added; returns once it prints its address. With `logs`, stderr is kept for
+/// [`Served::stop`]; otherwise it is discarded.
+pub fn serve(
+    data: &Path,
+    global: &[&str],
+    args: &[&str],
+    env: &[(&str, &str)],
+    logs: bool,
+) -> Served {
+    let mut cmd = polyvox();
+    cmd.args(global)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("POLYVOX_DATA_DIR", data)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(if logs { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("spawning polyvox serve");
+    let logs = child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        })
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("polyvox listening on ") {
+                    break url.trim().to_string();
+                }
+            }
+            _ => panic!("polyvox serve exited before listening"),
+        }
+    };
+    Served { child, base, logs }
+}
+
+/// The job once it has succeeded, failed or been cancelled, polled through `client` (which may
+/// carry a key); fails the test after two minutes, a bound for a slow machine, not a figure.
+pub async fn wait_job(client: &reqwest::Client, base: &str, id: &str) -> Value {
+    for _ in 0..2400 {
+        let v: Value = client
+            .get(format!("{base}/v1/jobs/{id}"))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        if matches!(
+            v["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}
+
+/// The text of `GET /metrics`.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body")
 }

@@ -5,26 +5,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-/// The server process; killed when dropped so a failing test leaves nothing behind.
-struct Server {
-    child: Child,
-    base: String,
-    /// Collects stderr (the logs) as it comes, so a full pipe never blocks the server.
-    logs: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Creates an API key in the server's data directory; returns its token.
 fn create_key(data: &std::path::Path, extra: &[&str]) -> String {
@@ -37,42 +20,6 @@ fn create_key(data: &std::path::Path, extra: &[&str]) -> String {
     assert!(out.status.success(), "{}", common::stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     v["token"].as_str().expect("token").to_string()
-}
-
-fn start(data: &std::path::Path) -> Server {
-    let mut child = common::polyvox()
-        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
-        // One slot, no waiting room: a second concurrent speech request is shed with 429.
-        .args(["--max-concurrent", "1", "--max-queued", "0"])
-        .env("POLYVOX_DATA_DIR", data)
-        .env("POLYVOX_LOG", "info,ort=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning polyvox serve");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let logs = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("polyvox listening on ") {
-                    break url.trim().to_string();
-                }
-            }
-            _ => panic!("polyvox serve exited before listening"),
-        }
-    };
-    Server {
-        child,
-        base,
-        logs: Some(logs),
-    }
 }
 
 /// Every `polyvox_*` / `process_*` name in a PromQL expression.
@@ -124,27 +71,6 @@ fn scraped_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-async fn wait_job(client: &reqwest::Client, base: &str, id: &str) -> Value {
-    for _ in 0..1200 {
-        let v: Value = client
-            .get(format!("{base}/v1/jobs/{id}"))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
-        if matches!(
-            v["status"].as_str(),
-            Some("succeeded" | "failed" | "cancelled")
-        ) {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} did not finish");
-}
-
 #[test]
 fn metric_names_are_found_in_promql() {
     let mut n = BTreeSet::new();
@@ -167,7 +93,14 @@ async fn every_dashboard_metric_is_exported_and_logs_correlate() {
     let data = common::tempdir();
     let token = create_key(data.path(), &[]);
     let limited = create_key(data.path(), &["--requests-per-minute", "1"]);
-    let mut server = start(data.path());
+    let server = common::serve(
+        data.path(),
+        &["--log-format", "json"],
+        // One slot, no waiting room: a second concurrent speech request is shed with 429.
+        &["--max-concurrent", "1", "--max-queued", "0"],
+        &[("POLYVOX_LOG", "info,ort=warn")],
+        true,
+    );
     let base = server.base.clone();
     let mut auth = reqwest::header::HeaderMap::new();
     auth.insert(
@@ -212,7 +145,10 @@ async fn every_dashboard_metric_is_exported_and_logs_correlate() {
         .as_str()
         .expect("id")
         .to_string();
-    assert_eq!(wait_job(&client, &base, &id).await["status"], "succeeded");
+    assert_eq!(
+        common::wait_job(&client, &base, &id).await["status"],
+        "succeeded"
+    );
     let mut hit = false;
     for _ in 0..100 {
         // The worker writes the cache just after the job row; retry until it has.
@@ -274,14 +210,7 @@ async fn every_dashboard_metric_is_exported_and_logs_correlate() {
         .expect("sent");
     assert_eq!(bad.status(), 400);
 
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let text = common::scrape(&client, &base).await;
     assert!(
         text.lines()
             .any(|l| l.starts_with("polyvox_rejections_total{")
@@ -315,14 +244,7 @@ async fn every_dashboard_metric_is_exported_and_logs_correlate() {
     );
 
     // Logs: the API line for the job request carries both ids; the worker's lines the job id.
-    let _ = server.child.kill();
-    let _ = server.child.wait();
-    let logs = server
-        .logs
-        .take()
-        .expect("log collector")
-        .join()
-        .expect("log thread");
+    let logs = server.stop();
     let lines: Vec<Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

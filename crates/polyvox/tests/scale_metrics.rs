@@ -8,66 +8,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &std::path::Path) -> Server {
-    let mut child = common::polyvox()
-        // About queues and the sentence cache, not keys (tests/tenancy.rs covers those).
-        .args([
-            "serve",
-            "--no-auth",
-            "--bind",
-            "127.0.0.1:0",
-            "--embedded-workers",
-            "1",
-        ])
-        .env("POLYVOX_DATA_DIR", data)
-        .env("POLYVOX_QUEUE_GAUGE_SECS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning polyvox serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("polyvox listening on ") {
-                    break url.trim().to_string();
-                }
-            }
-            _ => panic!("polyvox serve exited before listening"),
-        }
-    };
-    Server { child, base }
-}
-
 /// The value of one series (`name{labels}` exactly as exported, or a bare name), 0 if absent.
 async fn metric(client: &reqwest::Client, base: &str, series: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let text = common::scrape(client, base).await;
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.rsplit_once(' '))
@@ -88,27 +35,6 @@ async fn submit(client: &reqwest::Client, base: &str, body: Value) -> String {
         .as_str()
         .expect("id")
         .to_string()
-}
-
-async fn wait_job(client: &reqwest::Client, base: &str, id: &str) -> Value {
-    for _ in 0..2400 {
-        let v: Value = client
-            .get(format!("{base}/v1/jobs/{id}"))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
-        if matches!(
-            v["status"].as_str(),
-            Some("succeeded" | "failed" | "cancelled")
-        ) {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} did not finish");
 }
 
 async fn audio(client: &reqwest::Client, base: &str, id: &str) -> Vec<u8> {
@@ -149,7 +75,14 @@ fn paragraphs(range: std::ops::Range<usize>) -> String {
 #[ignore = "starts the real model"]
 async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
     let data = common::tempdir();
-    let server = start(data.path());
+    let server = common::serve(
+        data.path(),
+        &[],
+        // About queues and the sentence cache, not keys (tests/tenancy.rs covers those).
+        &["--no-auth", "--embedded-workers", "1"],
+        &[("POLYVOX_QUEUE_GAUGE_SECS", "1")],
+        false,
+    );
     let base = server.base.clone();
     let client = reqwest::Client::new();
     let batch = "polyvox_job_queue_length{lane=\"batch\"}";
@@ -170,7 +103,10 @@ async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
     }
     assert!(peak >= 1.0, "the gauge never saw a queued batch job");
     for id in &ids {
-        assert_eq!(wait_job(&client, &base, id).await["status"], "succeeded");
+        assert_eq!(
+            common::wait_job(&client, &base, id).await["status"],
+            "succeeded"
+        );
     }
     let mut now = peak;
     for _ in 0..100 {
@@ -193,7 +129,7 @@ async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
         json!({"input": text, "response_format": "pcm"}),
     )
     .await;
-    let job_a = wait_job(&client, &base, &a).await;
+    let job_a = common::wait_job(&client, &base, &a).await;
     assert_eq!(job_a["status"], "succeeded");
     let chunks_a = job_a["chunks_total"].as_u64().expect("chunks");
     let pcm = audio(&client, &base, &a).await;
@@ -208,7 +144,10 @@ async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
         json!({"input": text, "response_format": "wav"}),
     )
     .await;
-    assert_eq!(wait_job(&client, &base, &b).await["status"], "succeeded");
+    assert_eq!(
+        common::wait_job(&client, &base, &b).await["status"],
+        "succeeded"
+    );
     let wav = audio(&client, &base, &b).await;
     let (infer1, hits1) = (
         metric(&client, &base, INFER).await,
@@ -233,7 +172,7 @@ async fn queue_length_moves_and_the_sentence_cache_skips_the_model() {
         json!({"input": paragraphs(0..9), "response_format": "mp3"}),
     )
     .await;
-    let job_c = wait_job(&client, &base, &c).await;
+    let job_c = common::wait_job(&client, &base, &c).await;
     assert_eq!(job_c["status"], "succeeded");
     let chunks_c = job_c["chunks_total"].as_u64().expect("chunks") as f64;
     let calls_c = metric(&client, &base, INFER).await - infer1;

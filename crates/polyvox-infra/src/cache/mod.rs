@@ -42,7 +42,8 @@ pub struct CachedAudio {
 impl CachedAudio {
     /// Whether the object this entry points at is past its retention at `now`.
     pub fn expired(&self, now: SystemTime) -> bool {
-        self.expires_at_ms.is_some_and(|t| t <= unix_ms(now))
+        self.expires_at_ms
+            .is_some_and(|t| t <= crate::db::unix_millis(now))
     }
 
     /// The retention end as a timestamp.
@@ -50,13 +51,6 @@ impl CachedAudio {
         self.expires_at_ms
             .map(|ms| UNIX_EPOCH + std::time::Duration::from_millis(ms))
     }
-}
-
-/// Unix milliseconds of `t` (0 before the epoch).
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Content-addressed lookup of finished audio.

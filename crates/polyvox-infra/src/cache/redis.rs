@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{AudioCache, CachedAudio, record_lookup};
-use crate::call::instrumented;
+use crate::call::{instrumented, redis_manager};
 use crate::names::system::REDIS;
 use crate::{InfraError, Result};
 
@@ -38,14 +38,7 @@ impl RedisCache {
         ttl: Duration,
         call_timeout: Duration,
     ) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(call_timeout)
-            .set_number_of_retries(2);
-        let conn = instrumented(REDIS, "connect", call_timeout * 2, async move {
-            Ok(ConnectionManager::new_with_config(client, cfg).await?)
-        })
-        .await?;
+        let conn = redis_manager(redis::Client::open(url)?, call_timeout).await?;
         Ok(Self {
             conn,
             prefix: format!("{prefix}:cache:"),

@@ -41,6 +41,11 @@ pub fn unix_millis(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// [`unix_millis`] as the signed `BIGINT` the columns hold (saturating).
+pub fn unix_millis_i64(t: SystemTime) -> i64 {
+    i64::try_from(unix_millis(t)).unwrap_or(i64::MAX)
+}
+
 /// Lifecycle state of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -81,11 +81,6 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
-/// A timestamp as the `BIGINT` Unix milliseconds stored in the table.
-pub(super) fn unix_millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
-}
-
 /// A duration as the `BIGINT` milliseconds the SQL adds to its clock.
 pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

@@ -9,7 +9,9 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::config::{DbConfig, DbEngine};
 use super::queries::Queries;
-use super::row::{decode_job, millis, unix_millis};
+use super::row::{decode_job, millis};
+// Timestamps bound here take the columns' signed type.
+use super::unix_millis_i64 as unix_millis;
 use super::{
     AudioOutput, CreateOutcome, Heartbeat, Job, JobError, JobStatus, JobStore, NewJob, Progress,
 };

@@ -15,14 +15,14 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 use redis::{FromRedisValue, Script};
 use tokio::time::Instant;
 
 use super::scripts::{ACK, NACK, PROMOTE};
 use super::{Delivery, JobQueue, QueueConfig};
-use crate::call::instrumented;
+use crate::call::{instrumented, redis_manager};
 use crate::names::{self, system::REDIS};
 use crate::{InfraError, Lane, Result};
 
@@ -65,14 +65,7 @@ impl RedisQueue {
     /// Connects and makes sure both lanes' streams and the consumer group exist.
     pub async fn connect(url: &str, cfg: QueueConfig) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let manager_cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(cfg.call_timeout)
-            .set_number_of_retries(2);
-        let c = client.clone();
-        let conn = instrumented(REDIS, "connect", cfg.call_timeout * 2, async move {
-            Ok(ConnectionManager::new_with_config(c, manager_cfg).await?)
-        })
-        .await?;
+        let conn = redis_manager(client.clone(), cfg.call_timeout).await?;
         let base = format!("{{{}}}:queue", cfg.prefix);
         let queue = Self {
             client,

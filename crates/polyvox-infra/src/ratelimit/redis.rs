@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{Decision, Rate, RateLimiter, period_us};
 use crate::Result;
-use crate::call::instrumented;
+use crate::call::{instrumented, redis_manager};
 use crate::names::system::REDIS;
 
 /// KEYS[1] = bucket; ARGV = interval µs, period µs, cost. Returns {allowed, used µs, over µs}.
@@ -49,14 +49,7 @@ impl std::fmt::Debug for RedisRateLimiter {
 impl RedisRateLimiter {
     /// Connects; buckets live under `{prefix}:rl:`.
     pub async fn connect(url: &str, prefix: &str, call_timeout: Duration) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(call_timeout)
-            .set_number_of_retries(2);
-        let conn = instrumented(REDIS, "connect", call_timeout * 2, async move {
-            Ok(ConnectionManager::new_with_config(client, cfg).await?)
-        })
-        .await?;
+        let conn = redis_manager(redis::Client::open(url)?, call_timeout).await?;
         Ok(Self {
             conn,
             script: redis::Script::new(SCRIPT),

@@ -74,3 +74,34 @@ impl DbFixture {
         self.store.close().await;
     }
 }
+
+/// One `#[tokio::test]` per named function of the calling file (each an `async fn` taking
+/// `&dyn JobStore`), on SQLite and on PostgreSQL.
+#[allow(unused_macros)] // each test binary uses a different subset
+macro_rules! job_store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = $crate::common::DbFixture::sqlite().await;
+                    super::$name(&f.store).await;
+                    f.teardown().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = $crate::common::DbFixture::postgres().await;
+                    super::$name(&f.store).await;
+                    f.teardown().await;
+                }
+            )*
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use job_store_suite;

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod embedded;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
