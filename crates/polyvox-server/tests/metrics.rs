@@ -21,7 +21,9 @@ use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::ratelimit::MemoryRateLimiter;
 use polyvox_infra::storage::FsAudioStore;
-use polyvox_infra::tenancy::{KeyLimits, KeyStore, SqlTenancy};
+use polyvox_infra::tenancy::{
+    KeyLimits, KeyStore, MemoryQuota, MeterConfig, SqlTenancy, UsageMeter,
+};
 use polyvox_server::{
     Exposition, JobBackends, JobService, JobsConfig, ServerConfig, Services, SpeechService,
     Tenancy, TenancyBackends, TenancyConfig,
@@ -192,10 +194,12 @@ async fn env() -> Env {
         )
         .await
         .expect("key");
+    let usage = Arc::new(UsageMeter::new(keys.clone(), MeterConfig::default()));
     let tenancy = Tenancy::new(
         TenancyBackends {
-            keys: keys.clone(),
-            usage: keys,
+            keys,
+            quota: Arc::new(MemoryQuota::new(usage.clone())),
+            usage,
             limiter: Arc::new(MemoryRateLimiter::new()),
         },
         TenancyConfig::default(),

@@ -15,7 +15,10 @@ use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::ratelimit::MemoryRateLimiter;
 use polyvox_infra::storage::FsAudioStore;
-use polyvox_infra::tenancy::{KeyLimits, KeyStore, SqlTenancy};
+use polyvox_infra::tenancy::{
+    KeyLimits, KeyStore, MemoryQuota, MeterConfig, SqlTenancy, UsageDelta, UsageMeter, UsageStore,
+    utc_day,
+};
 use polyvox_server::{
     JobBackends, JobService, JobsConfig, ServerConfig, Services, SpeechService, StreamOptions,
     Tenancy, TenancyBackends, TenancyConfig,
@@ -54,6 +57,8 @@ struct Env {
     base: String,
     http: reqwest::Client,
     keys: SqlTenancy,
+    /// Usage as the API counts it; flushed to `keys` every 50 ms and on demand.
+    meter: Arc<UsageMeter>,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -99,7 +104,20 @@ async fn env(open: bool) -> Env {
         receive_wait: Duration::from_millis(50),
         ..WorkerConfig::default()
     };
-    tokio::spawn(Worker::new(wcfg, backends, Arc::new(ViaSpeech(fake.clone()))).run(stop.clone()));
+    let meter = Arc::new(UsageMeter::new(
+        Arc::new(keys.clone()),
+        MeterConfig::default(),
+    ));
+    tokio::spawn(
+        meter
+            .clone()
+            .run(Duration::from_millis(50), stop.clone().cancelled_owned()),
+    );
+    tokio::spawn(
+        Worker::new(wcfg, backends, Arc::new(ViaSpeech(fake.clone())))
+            .with_usage(meter.clone())
+            .run(stop.clone()),
+    );
     let jobs = JobService::new(
         JobBackends {
             store,
@@ -113,11 +131,11 @@ async fn env(open: bool) -> Env {
         },
     );
     let tenancy = (!open).then(|| {
-        let store = Arc::new(keys.clone());
         Arc::new(Tenancy::new(
             TenancyBackends {
-                keys: store.clone(),
-                usage: store,
+                keys: Arc::new(keys.clone()),
+                usage: meter.clone(),
+                quota: Arc::new(MemoryQuota::new(meter.clone())),
                 limiter: Arc::new(MemoryRateLimiter::new()),
             },
             TenancyConfig {
@@ -146,6 +164,7 @@ async fn env(open: bool) -> Env {
         base,
         http: reqwest::Client::new(),
         keys,
+        meter,
         stop,
         _dir: dir,
     }
@@ -372,6 +391,56 @@ async fn characters_per_minute_and_the_monthly_quota_are_enforced() {
     assert_eq!(usage["month"]["remaining"], 40, "{usage}");
 }
 
+/// The quota counter starts from what the database already holds for the month, once.
+#[tokio::test]
+async fn the_monthly_quota_counts_usage_stored_before_the_first_request() {
+    let e = env(false).await;
+    let (id, token) = e
+        .key(KeyLimits {
+            monthly_chars: Some(100),
+            chars_per_minute: Some(0),
+            ..KeyLimits::default()
+        })
+        .await;
+    e.keys
+        .record(
+            &id,
+            UsageDelta {
+                requests: 3,
+                characters: 90,
+                ..UsageDelta::default()
+            },
+        )
+        .await
+        .expect("earlier usage");
+    let (status, code, msg) = error_of(
+        e.post("/v1/jobs", Some(&token), json!({"input": "x".repeat(11)}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (429, "quota_exceeded"), "{msg}");
+    assert!(msg.contains("90 used"), "{msg}");
+    let ten = e
+        .post("/v1/jobs", Some(&token), json!({"input": "y".repeat(10)}))
+        .await;
+    assert_eq!(ten.status(), 202);
+    let (status, _, msg) = error_of(
+        e.post("/v1/jobs", Some(&token), json!({"input": "z"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 429, "the quota is used up: {msg}");
+    assert!(msg.contains("100 used"), "{msg}");
+    let usage: Value = e
+        .get("/v1/usage", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(usage["month"]["characters"], 100, "{usage}");
+    assert_eq!(usage["totals"]["requests"], 4, "{usage}");
+}
+
 #[tokio::test]
 async fn usage_counts_requests_characters_audio_and_cache_hits() {
     let e = env(false).await;
@@ -429,6 +498,29 @@ async fn usage_counts_requests_characters_audio_and_cache_hits() {
     assert!(t["audio_seconds"].as_f64().unwrap_or(0.0) >= 3.0, "{usage}");
     assert_eq!(usage["key_id"], id.as_str());
     assert_eq!(usage["days"].as_array().map(Vec::len), Some(1), "{usage}");
+    // What the API showed (stored rows plus what the meter still held) is what gets stored.
+    e.meter.flush().await.expect("flush");
+    assert_eq!(e.meter.pending_rows(), 0);
+    let today = utc_day(std::time::SystemTime::now());
+    let stored = e.keys.days(&id, &today, &today).await.expect("stored");
+    let day = &usage["days"][0];
+    assert_eq!(
+        (
+            stored[0].requests,
+            stored[0].characters,
+            stored[0].cache_hits
+        ),
+        (
+            day["requests"].as_u64().expect("requests"),
+            day["characters"].as_u64().expect("characters"),
+            day["cache_hits"].as_u64().expect("cache hits"),
+        ),
+        "{usage}"
+    );
+    assert!(
+        (stored[0].audio_seconds - day["audio_seconds"].as_f64().expect("audio")).abs() < 1e-9,
+        "{stored:?} vs {usage}"
+    );
 
     for (query, field) in [
         ("?from=yesterday", "from must be a date"),

@@ -277,22 +277,10 @@ impl JobStore for SqlJobStore {
             .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
             .bind(audio.seconds)
             .bind(audio.expires_at.map(unix_millis));
-        let Some(job) = self.fetch_one_job("succeed", q).await? else {
-            return Err(self.refused(id, "complete").await);
-        };
-        // Metered here, where the fenced transition happens exactly once per job, so a retried
-        // or reclaimed job is never billed twice.
-        if let (Some(owner), Some(out)) = (&job.owner, &job.audio) {
-            use crate::tenancy::{SqlTenancy, UsageDelta, UsageStore};
-            let delta = UsageDelta {
-                audio_seconds: out.seconds,
-                ..UsageDelta::default()
-            };
-            if let Err(e) = SqlTenancy::new(self).record(owner, delta).await {
-                tracing::warn!(job = %id, error = %e, "recording the job's audio usage failed");
-            }
+        match self.fetch_one_job("succeed", q).await? {
+            Some(job) => Ok(job),
+            None => Err(self.refused(id, "complete").await),
         }
-        Ok(job)
     }
 
     async fn fail(&self, id: &str, worker: &str, error: JobError, retryable: bool) -> Result<Job> {
