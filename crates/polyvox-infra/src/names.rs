@@ -8,6 +8,10 @@ pub const ERRORS_TOTAL: &str = "polyvox_infra_errors_total";
 pub const CACHE_LOOKUPS_TOTAL: &str = "polyvox_infra_cache_lookups_total";
 /// Counter: NOGROUP recoveries (the queue's Redis state was lost and rebuilt), label `lane`.
 pub const QUEUE_GROUP_RECREATED_TOTAL: &str = "polyvox_infra_queue_group_recreated_total";
+/// Gauge: usage rows (key × UTC day) waiting in memory to be written, set at each flush.
+pub const USAGE_PENDING_ROWS: &str = "polyvox_usage_pending_rows";
+/// Counter: usage deltas dropped because the in-memory buffer was full (the store kept failing).
+pub const USAGE_DROPPED_TOTAL: &str = "polyvox_usage_dropped_total";
 
 /// Values of the `system` label.
 pub mod system {

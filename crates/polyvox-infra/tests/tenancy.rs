@@ -3,15 +3,16 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{DbFixture, redis_url, unique};
-use polyvox_infra::db::{AudioOutput, JobStore, NewJob};
+use polyvox_infra::InfraError;
 use polyvox_infra::ratelimit::{MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter};
 use polyvox_infra::tenancy::{
-    KeyLimits, KeyStore, KeyToken, SqlTenancy, UsageDelta, UsageStore, utc_day, utc_month,
+    KeyLimits, KeyStore, KeyToken, MemoryQuota, QuotaCounter, QuotaDecision, RedisQuota,
+    SqlTenancy, UsageDelta, UsageRow, UsageStore, next_month_start, utc_day, utc_month,
 };
-use polyvox_infra::{InfraError, Lane};
 
 async fn keys_and_usage(f: &DbFixture) {
     let t = SqlTenancy::new(&f.store);
@@ -96,35 +97,150 @@ async fn keys_and_usage(f: &DbFixture) {
             .is_empty()
     );
 
-    // A job's audio is metered when it succeeds, once.
-    let (job, _) = f
-        .store
-        .create(NewJob {
-            owner: Some(id.clone()),
-            lane: Lane::Batch,
-            request: serde_json::json!({"input": "x"}),
-            cache_key: None,
-            idempotency_key: None,
-            max_attempts: 1,
-            webhook_url: None,
-        })
-        .await
-        .unwrap();
-    f.store
-        .try_claim(&job.id, "w", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .expect("claimed");
-    let out = AudioOutput {
-        key: "audio/x.wav".into(),
-        bytes: 10,
-        seconds: 4.0,
-        expires_at: None,
+    // One call writes rows of several keys and days (the meter's flush); jobs are billed by
+    // the worker (polyvox-worker tests/embedded.rs).
+    let row = |key: &str, day: &str, chars: u64| UsageRow {
+        key_id: key.to_string(),
+        day: day.to_string(),
+        delta: UsageDelta {
+            requests: 1,
+            characters: chars,
+            ..UsageDelta::default()
+        },
     };
-    f.store.succeed(&job.id, "w", out.clone()).await.unwrap();
-    assert!(f.store.succeed(&job.id, "w", out).await.is_err());
-    let days = t.days(&id, &utc_day(now), &utc_day(now)).await.unwrap();
-    assert!((days[0].audio_seconds - 16.0).abs() < 1e-6, "{days:?}");
+    t.add(&[
+        row(&id, "2000-01-01", 5),
+        row(&id, "2000-01-02", 7),
+        row(&created.key.id, "2000-01-01", 11),
+        row(&id, "2000-01-01", 1),
+    ])
+    .await
+    .unwrap();
+    t.add(&[]).await.unwrap();
+    let days = t.days(&id, "2000-01-01", "2000-01-31").await.unwrap();
+    let got: Vec<(&str, u64, u64)> = days
+        .iter()
+        .map(|d| (d.day.as_str(), d.requests, d.characters))
+        .collect();
+    assert_eq!(got, [("2000-01-01", 2, 6), ("2000-01-02", 1, 7)]);
+    assert_eq!(t.month_chars(&created.key.id, "2000-01").await.unwrap(), 11);
+}
+
+/// Two quota counters on one Redis prefix (two API processes): seeded once from the database,
+/// then checked and counted atomically, so concurrent requests cannot pass the quota together.
+#[tokio::test]
+async fn two_redis_quota_counters_share_one_monthly_quota() {
+    let f = DbFixture::sqlite().await;
+    let t = Arc::new(SqlTenancy::new(&f.store));
+    // The current month: a counter of a month long past would expire at once.
+    let now = std::time::SystemTime::now();
+    let month = utc_month(now);
+    let month = month.as_str();
+    let next = utc_month(next_month_start(now));
+    t.add(&[UsageRow {
+        key_id: "k1".into(),
+        day: format!("{month}-02"),
+        delta: UsageDelta {
+            characters: 40,
+            ..UsageDelta::default()
+        },
+    }])
+    .await
+    .unwrap();
+    let prefix = unique("pvquota");
+    let timeout = Duration::from_secs(5);
+    let a = Arc::new(
+        RedisQuota::connect(&redis_url(), &prefix, timeout, t.clone())
+            .await
+            .expect("redis (is it running?)"),
+    );
+    let b = Arc::new(
+        RedisQuota::connect(&redis_url(), &prefix, timeout, t.clone())
+            .await
+            .unwrap(),
+    );
+    let first = a.take("k1", month, 10, 100).await.unwrap();
+    assert_eq!(
+        first,
+        QuotaDecision {
+            allowed: true,
+            used: 50
+        },
+        "seeded with the 40 stored"
+    );
+    // 10 concurrent takes of 10 on two instances: exactly 5 fit in the 50 left.
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let q = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let month = month.to_string();
+        tasks.push(tokio::spawn(
+            async move { q.take("k1", &month, 10, 100).await },
+        ));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        allowed += usize::from(task.await.unwrap().unwrap().allowed);
+    }
+    assert_eq!(allowed, 5);
+    let refused = b.take("k1", month, 1, 100).await.unwrap();
+    assert_eq!(
+        refused,
+        QuotaDecision {
+            allowed: false,
+            used: 100
+        }
+    );
+    // The counter is not seeded again: new stored rows do not change it.
+    t.record(
+        "k1",
+        UsageDelta {
+            characters: 1000,
+            ..UsageDelta::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.take("k1", month, 0, 100).await.unwrap().used, 100);
+    // Other keys and months have their own counters.
+    assert!(a.take("k2", month, 100, 100).await.unwrap().allowed);
+    assert!(a.take("k1", &next, 100, 100).await.unwrap().allowed);
+    f.teardown().await;
+}
+
+#[tokio::test]
+async fn the_memory_quota_counter_is_seeded_once_per_key_and_month() {
+    let f = DbFixture::sqlite().await;
+    let t = Arc::new(SqlTenancy::new(&f.store));
+    t.add(&[UsageRow {
+        key_id: "k1".into(),
+        day: "2026-11-02".into(),
+        delta: UsageDelta {
+            characters: 90,
+            ..UsageDelta::default()
+        },
+    }])
+    .await
+    .unwrap();
+    let q = MemoryQuota::new(t.clone());
+    assert!(!q.take("k1", "2026-11", 11, 100).await.unwrap().allowed);
+    assert_eq!(q.take("k1", "2026-11", 10, 100).await.unwrap().used, 100);
+    t.add(&[UsageRow {
+        key_id: "k1".into(),
+        day: "2026-11-03".into(),
+        delta: UsageDelta {
+            characters: 10,
+            ..UsageDelta::default()
+        },
+    }])
+    .await
+    .unwrap();
+    assert_eq!(
+        q.take("k1", "2026-11", 0, 1000).await.unwrap().used,
+        100,
+        "the store is read once per key and month, not per request"
+    );
+    assert_eq!(q.take("k1", "2026-12", 5, 100).await.unwrap().used, 5);
+    f.teardown().await;
 }
 
 #[tokio::test]

@@ -292,8 +292,7 @@ pub(crate) async fn submit_charged(
                 cache_hits: 1,
                 ..Default::default()
             },
-        )
-        .await;
+        );
     }
     Ok(accepted(&submitted))
 }

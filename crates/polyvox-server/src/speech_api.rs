@@ -142,7 +142,7 @@ pub(crate) async fn create_speech(
                         audio_seconds: entry.seconds,
                         ..Default::default()
                     };
-                    t.record(&caller, delta).await;
+                    t.record(&caller, delta);
                 }
                 return Ok(cached_response(entry.format, f.bytes));
             }

@@ -204,13 +204,12 @@ impl Drop for Tracked {
         let ms = self.audio_ms.load(Ordering::Relaxed);
         if let Some(Meter { tenancy, caller }) = self.meter.take()
             && ms > 0
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             let delta = polyvox_infra::tenancy::UsageDelta {
                 audio_seconds: ms as f64 / 1000.0,
                 ..Default::default()
             };
-            rt.spawn(async move { tenancy.record(&caller, delta).await });
+            tenancy.record(&caller, delta);
         }
     }
 }

@@ -6,13 +6,16 @@
 //!   [`Caller`] (request extension) and takes one unit from the key's requests-per-minute bucket.
 //!   Handlers that synthesize call [`Tenancy::charge`] once the body is validated, because only
 //!   then is the character count known: that takes the characters from the per-minute bucket,
-//!   checks the monthly quota and records the usage.
+//!   takes them from the monthly quota counter and records the usage.
+//! - Nothing on the request path writes to the database: usage goes to an in-memory
+//!   [`UsageMeter`] flushed in the background, and the monthly quota is a counter (Redis or
+//!   memory) seeded once per key and month, not a `SUM` per request.
 //! - Key lookups are cached for a few seconds (hits and misses), so the hot path, a cache hit,
 //!   costs no database round trip; revocation therefore takes effect within that TTL on every
 //!   instance. The secret is checked on every request, cached or not.
 //! - If the rate limiter's store (Redis) fails, requests are let through and the failure is
 //!   counted: an outage of a protective layer must not become an outage of the service. The
-//!   quota check fails open the same way; usage writes are best-effort and logged.
+//!   quota check fails open the same way; failed usage writes are retried by the meter.
 //! - In open mode (`--no-auth`) there is no [`Tenancy`]: every caller is anonymous, nothing is
 //!   limited per key, and no usage is recorded.
 
@@ -28,7 +31,8 @@ use polyvox_core::ErrorCode;
 use polyvox_core::metrics as m;
 use polyvox_infra::ratelimit::{Decision, Rate, RateLimiter};
 use polyvox_infra::tenancy::{
-    ApiKey, KeyStore, KeyToken, UsageDelta, UsageStore, next_month_start, utc_month,
+    ApiKey, KeyStore, KeyToken, QuotaCounter, UsageDelta, UsageMeter, UsageStore, next_month_start,
+    utc_month,
 };
 
 use crate::app::AppState;
@@ -63,7 +67,10 @@ impl Default for TenancyConfig {
 #[derive(Clone)]
 pub struct TenancyBackends {
     pub keys: Arc<dyn KeyStore>,
-    pub usage: Arc<dyn UsageStore>,
+    /// Usage is recorded here; whoever builds it runs its flush task ([`UsageMeter::run`]).
+    pub usage: Arc<UsageMeter>,
+    /// Monthly quota counters, seeded from `usage`.
+    pub quota: Arc<dyn QuotaCounter>,
     pub limiter: Arc<dyn RateLimiter>,
 }
 
@@ -109,6 +116,7 @@ impl Tenancy {
         }
     }
 
+    /// Usage as stored plus what this instance has not flushed yet.
     pub fn usage(&self) -> &dyn UsageStore {
         self.b.usage.as_ref()
     }
@@ -205,7 +213,8 @@ impl Tenancy {
     }
 
     /// Charges `chars` characters of synthesis to the caller: the characters-per-minute limit,
-    /// then the monthly quota, then the usage record (one request, `chars` characters).
+    /// then the monthly quota counter, then the usage record (one request, `chars` characters).
+    /// No database call, except to seed a key's quota counter at its first use in a month.
     pub async fn charge(&self, caller: &Caller, chars: u64) -> Result<(), ApiError> {
         let Some(key) = caller.key.as_deref() else {
             return Ok(());
@@ -245,14 +254,15 @@ impl Tenancy {
         if let Some(quota) = key.limits.monthly_chars {
             let now = SystemTime::now();
             let month = utc_month(now);
-            match self.b.usage.month_chars(&key.id, &month).await {
-                Ok(used) if used.saturating_add(chars) > quota => {
+            match self.b.quota.take(&key.id, &month, chars, quota).await {
+                Ok(d) if !d.allowed => {
                     rejected(m::reason::QUOTA_EXCEEDED);
                     let reset = next_month_start(now);
                     return Err(ApiError::Limited {
                         code: ErrorCode::QuotaExceeded,
                         message: format!(
-                            "input: {chars} characters exceed this key's monthly quota of {quota} characters ({used} used in {month}); the quota resets at the start of next month (UTC)"
+                            "input: {chars} characters exceed this key's monthly quota of {quota} characters ({} used in {month}); the quota resets at the start of next month (UTC)",
+                            d.used
                         ),
                         retry_after: reset.duration_since(now).ok(),
                     });
@@ -268,17 +278,14 @@ impl Tenancy {
                 characters: chars,
                 ..UsageDelta::default()
             },
-        )
-        .await;
+        );
         Ok(())
     }
 
-    /// Adds to the caller's usage; failures are logged, never returned (metering must not fail
-    /// a request that was served).
-    pub async fn record(&self, caller: &Caller, delta: UsageDelta) {
-        let Some(id) = caller.owner() else { return };
-        if let Err(e) = self.b.usage.record(id, delta).await {
-            tracing::warn!(key = %id, error = %e, "recording usage failed");
+    /// Adds to the caller's usage, in memory (written by the meter's flush task).
+    pub fn record(&self, caller: &Caller, delta: UsageDelta) {
+        if let Some(id) = caller.owner() {
+            self.b.usage.add(id, delta);
         }
     }
 }

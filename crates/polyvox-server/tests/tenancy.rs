@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::embedded::Embedded;
 use common::{FakeSpeech, error_of};
-use polyvox_infra::tenancy::{KeyLimits, KeyStore};
+use polyvox_infra::tenancy::{KeyLimits, KeyStore, UsageDelta, UsageStore, utc_day};
 use polyvox_server::TenancyConfig;
 use serde_json::{Value, json};
 
@@ -239,6 +239,56 @@ async fn characters_per_minute_and_the_monthly_quota_are_enforced() {
     assert_eq!(usage["month"]["remaining"], 40, "{usage}");
 }
 
+/// The quota counter starts from what the database already holds for the month, once.
+#[tokio::test]
+async fn the_monthly_quota_counts_usage_stored_before_the_first_request() {
+    let e = env(false).await;
+    let (id, token) = e
+        .key(KeyLimits {
+            monthly_chars: Some(100),
+            chars_per_minute: Some(0),
+            ..KeyLimits::default()
+        })
+        .await;
+    e.keys
+        .record(
+            &id,
+            UsageDelta {
+                requests: 3,
+                characters: 90,
+                ..UsageDelta::default()
+            },
+        )
+        .await
+        .expect("earlier usage");
+    let (status, code, msg) = error_of(
+        e.post("/v1/jobs", Some(&token), json!({"input": "x".repeat(11)}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (429, "quota_exceeded"), "{msg}");
+    assert!(msg.contains("90 used"), "{msg}");
+    let ten = e
+        .post("/v1/jobs", Some(&token), json!({"input": "y".repeat(10)}))
+        .await;
+    assert_eq!(ten.status(), 202);
+    let (status, _, msg) = error_of(
+        e.post("/v1/jobs", Some(&token), json!({"input": "z"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 429, "the quota is used up: {msg}");
+    assert!(msg.contains("100 used"), "{msg}");
+    let usage: Value = e
+        .get("/v1/usage", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(usage["month"]["characters"], 100, "{usage}");
+    assert_eq!(usage["totals"]["requests"], 4, "{usage}");
+}
+
 #[tokio::test]
 async fn usage_counts_requests_characters_audio_and_cache_hits() {
     let e = env(false).await;
@@ -296,6 +346,30 @@ async fn usage_counts_requests_characters_audio_and_cache_hits() {
     assert!(t["audio_seconds"].as_f64().unwrap_or(0.0) >= 3.0, "{usage}");
     assert_eq!(usage["key_id"], id.as_str());
     assert_eq!(usage["days"].as_array().map(Vec::len), Some(1), "{usage}");
+
+    // What the API showed (stored rows plus what the meter still held) is what gets stored.
+    e.meter.flush().await.expect("flush");
+    assert_eq!(e.meter.pending_rows(), 0);
+    let today = utc_day(std::time::SystemTime::now());
+    let stored = e.keys.days(&id, &today, &today).await.expect("stored");
+    let day = &usage["days"][0];
+    assert_eq!(
+        (
+            stored[0].requests,
+            stored[0].characters,
+            stored[0].cache_hits
+        ),
+        (
+            day["requests"].as_u64().expect("requests"),
+            day["characters"].as_u64().expect("characters"),
+            day["cache_hits"].as_u64().expect("cache hits"),
+        ),
+        "{usage}"
+    );
+    assert!(
+        (stored[0].audio_seconds - day["audio_seconds"].as_f64().expect("audio")).abs() < 1e-9,
+        "{stored:?} vs {usage}"
+    );
 
     for (query, field) in [
         ("?from=yesterday", "from must be a date"),

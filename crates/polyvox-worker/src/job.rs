@@ -14,6 +14,7 @@ use polyvox_infra::cache::CachedAudio;
 use polyvox_infra::db::{AudioOutput, Heartbeat, Job, JobError, JobStatus, Progress};
 use polyvox_infra::queue::Delivery;
 use polyvox_infra::storage::new_object_key;
+use polyvox_infra::tenancy::{UsageDelta, UsageStore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -36,6 +37,8 @@ pub(crate) struct Ctx {
     pub backends: Backends,
     pub render: Arc<dyn Render>,
     pub http: reqwest::Client,
+    /// Where a job's audio seconds are metered, if anywhere.
+    pub usage: Option<Arc<dyn UsageStore>>,
 }
 
 /// Handles one delivery; never fails (every outcome is recorded on the job or logged), because
@@ -120,6 +123,8 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
         .record(started.elapsed().as_secs_f64());
     let finished = match (outcome, reason) {
         (Some(Ok(done)), _) => {
+            // Out here, not in `attempt`, so a stop signal cannot cut the record short.
+            meter(&ctx, &done.job).await;
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 bytes = done.audio.bytes,
@@ -233,6 +238,21 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Do
         format,
         cache_key,
     })
+}
+
+/// Bills the job's audio to its owner. Called only after the fenced `succeed` returned the row,
+/// which happens once per job, so a retried or reclaimed job is never billed twice.
+async fn meter(ctx: &Ctx, job: &Job) {
+    let (Some(usage), Some(owner), Some(out)) = (&ctx.usage, &job.owner, &job.audio) else {
+        return;
+    };
+    let delta = UsageDelta {
+        audio_seconds: out.seconds,
+        ..UsageDelta::default()
+    };
+    if let Err(e) = usage.record(owner, delta).await {
+        tracing::warn!(error = %e, "recording the job's audio usage failed");
+    }
 }
 
 /// The stored request is the API's validated request in its raw form; validating again here

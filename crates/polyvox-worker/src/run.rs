@@ -7,12 +7,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use polyvox_infra::tenancy::UsageStore;
+
 use crate::job::{self, Ctx};
 use crate::{Backends, Render, WorkerConfig, maintenance, retention};
 
 /// A worker: `concurrency` job slots fed from the queue, plus the maintenance loops.
 pub struct Worker {
-    ctx: Arc<Ctx>,
+    ctx: Ctx,
 }
 
 impl Worker {
@@ -23,18 +25,25 @@ impl Worker {
             .build()
             .unwrap_or_default();
         Self {
-            ctx: Arc::new(Ctx {
+            ctx: Ctx {
                 cfg,
                 backends,
                 render,
                 http,
-            }),
+                usage: None,
+            },
         }
+    }
+
+    /// Records each succeeded job's audio seconds to its owner's usage (without it, none is).
+    pub fn with_usage(mut self, usage: Arc<dyn UsageStore>) -> Self {
+        self.ctx.usage = Some(usage);
+        self
     }
 
     /// Takes jobs until `shutdown` is cancelled, then drains (see the crate note) and returns.
     pub async fn run(self, shutdown: CancellationToken) {
-        let ctx = self.ctx;
+        let ctx = Arc::new(self.ctx);
         let cfg = &ctx.cfg;
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let jobs = TaskTracker::new();

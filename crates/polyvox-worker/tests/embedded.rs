@@ -13,6 +13,7 @@ use polyvox_infra::cache::{AudioCache, MemoryCache};
 use polyvox_infra::db::{DbConfig, Job, JobStatus, NewJob, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::storage::FsAudioStore;
+use polyvox_infra::tenancy::{SqlTenancy, UsageStore, utc_day};
 use polyvox_worker::{
     Backends, ProgressSink, Render, RenderedAudio, WebhookConfig, Worker, WorkerConfig,
 };
@@ -64,6 +65,8 @@ impl Render for Scripted {
 struct Env {
     backends: Backends,
     cache: Arc<MemoryCache>,
+    /// The same database as `backends.store`, for usage reads.
+    usage: Arc<SqlTenancy>,
     _dir: tempfile::TempDir,
 }
 
@@ -82,6 +85,7 @@ async fn env() -> Env {
         .await
         .expect("fs");
     let cache = Arc::new(MemoryCache::new(100, None));
+    let usage = Arc::new(SqlTenancy::new(&store));
     let backends = Backends {
         store: Arc::new(store),
         queue: Arc::new(queue),
@@ -91,6 +95,7 @@ async fn env() -> Env {
     Env {
         backends,
         cache,
+        usage,
         _dir: dir,
     }
 }
@@ -208,6 +213,55 @@ async fn retryable_failures_retry_and_input_failures_dead_letter() {
     assert_eq!(done.last_error.expect("error").code, "unsupported_language");
     stop.cancel();
     handle.await.expect("worker exits");
+}
+
+/// The audio of a job is billed after its fenced `succeed`, once, however many attempts it took;
+/// a job without an owner bills nobody.
+#[tokio::test]
+async fn a_retried_job_bills_its_audio_to_its_owner_once() {
+    let e = env().await;
+    let flaky = Arc::new(Scripted {
+        fail_first: 1,
+        ..Scripted::new(Duration::ZERO)
+    });
+    let stop = CancellationToken::new();
+    let w = Worker::new(config("w1"), e.backends.clone(), flaky).with_usage(e.usage.clone());
+    let handle = tokio::spawn(w.run(stop.clone()));
+    let (job, _) = e
+        .backends
+        .store
+        .create(NewJob {
+            owner: Some("key-a".into()),
+            lane: Lane::Interactive,
+            request: serde_json::json!({"text": "three words here", "voice": "af_bella", "lang": "en-us", "speed": 1.0, "format": "wav"}),
+            cache_key: None,
+            idempotency_key: None,
+            max_attempts: 3,
+            webhook_url: None,
+        })
+        .await
+        .expect("create");
+    e.backends
+        .queue
+        .enqueue(job.lane, &job.id)
+        .await
+        .expect("enqueue");
+    let anonymous = submit(&e.backends, "nobody pays", None, None).await;
+    let done = wait_terminal(&e.backends, &job.id).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.last_error);
+    assert_eq!(done.attempts, 2, "one failed attempt, then success");
+    let other = wait_terminal(&e.backends, &anonymous.id).await;
+    assert_eq!(other.status, JobStatus::Succeeded);
+    stop.cancel();
+    handle.await.expect("worker exits");
+    let today = utc_day(std::time::SystemTime::now());
+    let days = e.usage.days("key-a", &today, &today).await.expect("usage");
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(
+        (days[0].requests, days[0].characters, days[0].audio_seconds),
+        (0, 0, 3.0),
+        "three words render as 3 s, billed once"
+    );
 }
 
 #[tokio::test]

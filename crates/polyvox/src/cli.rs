@@ -306,6 +306,10 @@ pub struct AuthArgs {
     /// Seconds a key lookup is reused; a revoked key keeps working at most this long.
     #[arg(long, env = "POLYVOX_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,
+    /// Seconds between writes of the usage counted in memory to the database (at least 1). A
+    /// crash loses at most this much usage; a graceful stop writes it all.
+    #[arg(long, env = "POLYVOX_USAGE_FLUSH_SECS", default_value_t = 5)]
+    pub usage_flush_secs: u64,
 }
 
 /// Where jobs, queue, audio and cache live. No flags at all = the embedded default: SQLite and

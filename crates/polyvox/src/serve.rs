@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
 use polyvox_infra::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
-use polyvox_infra::tenancy::{KeyStore, SqlTenancy};
+use polyvox_infra::tenancy::{
+    KeyStore, MemoryQuota, MeterConfig, QuotaCounter, RedisQuota, SqlTenancy, UsageMeter,
+};
 use polyvox_server::{
     JobService, JobsConfig, RemoteSpeech, Services, Tenancy, TenancyBackends, TenancyConfig,
 };
@@ -162,6 +164,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let backends = infra.backends();
         let jobs = Arc::new(JobService::new(backends, jobs_cfg));
         let shutdown = CancellationToken::new();
+        // Usage is written in the background; its task stops last, after the server and the
+        // embedded worker (which still meter jobs while draining), with a final flush.
+        let meter = (!args.auth.no_auth).then(|| {
+            Arc::new(UsageMeter::new(
+                Arc::new(SqlTenancy::new(&infra.store)),
+                MeterConfig::default(),
+            ))
+        });
+        let meter_stop = CancellationToken::new();
+        let meter_task = meter.clone().map(|m| {
+            let every = Duration::from_secs(args.auth.usage_flush_secs.max(1));
+            tokio::spawn(m.run(every, meter_stop.clone().cancelled_owned()))
+        });
         tokio::spawn(polyvox_worker::retention::queue_length_loop(
             infra.backends(),
             Duration::from_secs(args.jobs.queue_gauge_secs.max(1)),
@@ -184,11 +199,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Duration::from_secs(10),
                     infra.key_prefix.clone(),
                 );
-                let w = Worker::new(
+                let mut w = Worker::new(
                     wcfg,
                     infra.backends(),
                     Arc::new(SynthRender(Arc::clone(&synth))),
                 );
+                if let Some(m) = &meter {
+                    w = w.with_usage(m.clone());
+                }
                 let handle = tokio::spawn(w.run(shutdown.clone()));
                 (Arc::new(LocalSpeech { synth, languages }), Some(handle))
             }
@@ -212,7 +230,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutdown requested; draining");
             signal.cancel();
         });
-        let tenancy = tenancy(&args, &infra).await?;
+        let tenancy = match &meter {
+            Some(m) => Some(tenancy(&args, &infra, m.clone()).await?),
+            None => {
+                tracing::warn!(
+                    bind = %args.bind,
+                    "API keys are OFF (--no-auth): anyone who can reach this address may \
+                     synthesize, with no per-key limits and no usage records"
+                );
+                None
+            }
+        };
         let services = Services {
             speech,
             jobs: Some(jobs),
@@ -222,34 +250,39 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(w) = worker {
             let _ = w.await;
         }
+        meter_stop.cancel();
+        if let Some(t) = meter_task {
+            let _ = t.await;
+        }
         infra.store.close().await;
         anyhow::Ok(())
     })
 }
 
-/// API keys and limits, unless `--no-auth`. Limits live in Redis when it is configured, so they
+/// API keys and limits. Limits and quota counters live in Redis when it is configured, so they
 /// hold across every API instance; in memory otherwise.
-async fn tenancy(args: &ServeArgs, infra: &infra::Infra) -> anyhow::Result<Option<Arc<Tenancy>>> {
-    if args.auth.no_auth {
-        tracing::warn!(
-            bind = %args.bind,
-            "API keys are OFF (--no-auth): anyone who can reach this address may synthesize, \
-             with no per-key limits and no usage records"
-        );
-        return Ok(None);
-    }
+async fn tenancy(
+    args: &ServeArgs,
+    infra: &infra::Infra,
+    usage: Arc<UsageMeter>,
+) -> anyhow::Result<Arc<Tenancy>> {
     let store = Arc::new(SqlTenancy::new(&infra.store));
+    let call_timeout = Duration::from_secs(args.infra.infra_timeout_secs.max(1));
     let limiter: Arc<dyn RateLimiter> = match &args.infra.redis_url {
         Some(url) => Arc::new(
-            RedisRateLimiter::connect(
-                url,
-                &args.infra.redis_prefix,
-                Duration::from_secs(args.infra.infra_timeout_secs.max(1)),
-            )
-            .await
-            .context("connecting the rate limiter to Redis (REDIS_URL)")?,
+            RedisRateLimiter::connect(url, &args.infra.redis_prefix, call_timeout)
+                .await
+                .context("connecting the rate limiter to Redis (REDIS_URL)")?,
         ),
         None => Arc::new(MemoryRateLimiter::new()),
+    };
+    let quota: Arc<dyn QuotaCounter> = match &args.infra.redis_url {
+        Some(url) => Arc::new(
+            RedisQuota::connect(url, &args.infra.redis_prefix, call_timeout, usage.clone())
+                .await
+                .context("connecting the quota counters to Redis (REDIS_URL)")?,
+        ),
+        None => Arc::new(MemoryQuota::new(usage.clone())),
     };
     let active = store
         .list_keys()
@@ -272,11 +305,12 @@ async fn tenancy(args: &ServeArgs, infra: &infra::Infra) -> anyhow::Result<Optio
         key_cache_ttl: Duration::from_secs(args.auth.key_cache_secs),
     };
     let backends = TenancyBackends {
-        keys: store.clone(),
-        usage: store,
+        keys: store,
+        usage,
+        quota,
         limiter,
     };
-    Ok(Some(Arc::new(Tenancy::new(backends, cfg))))
+    Ok(Arc::new(Tenancy::new(backends, cfg)))
 }
 
 pub(crate) async fn shutdown_signal() {

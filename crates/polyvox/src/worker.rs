@@ -86,7 +86,10 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.jobs.queue_gauge_secs.max(1)),
             shutdown.clone(),
         ));
-        let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth)));
+        // One write per finished job is cheap next to rendering it, so the worker writes its
+        // audio seconds directly rather than through an in-memory meter.
+        let usage = Arc::new(polyvox_infra::tenancy::SqlTenancy::new(&infra.store));
+        let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth))).with_usage(usage);
         if let Some(bind) = &args.metrics_bind {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await

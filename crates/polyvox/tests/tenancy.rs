@@ -1,6 +1,7 @@
 //! Tenancy acceptance on real services: two `polyvox serve` API instances on one PostgreSQL schema
-//! and one Redis prefix, keys made with `polyvox keys`. A limit of 10 requests per minute holds
-//! across both instances; key A gets 404 for key B's job and audio; a revoked key gets 401.
+//! and one Redis prefix, keys made with `polyvox keys`. A limit of 10 requests per minute and a
+//! monthly quota hold across both instances; usage flushed by one instance is read on the other;
+//! key A gets 404 for key B's job and audio; a revoked key gets 401.
 //!
 //! Ignored by default (needs PostgreSQL, Redis and the front-end assets); the project's test
 //! command runs it.
@@ -36,6 +37,7 @@ impl Deployment {
             .env("POLYVOX_DATA_DIR", self.dir.path().join("data"))
             .env("POLYVOX_NO_FETCH", "true")
             .env("POLYVOX_KEY_CACHE_SECS", "1")
+            .env("POLYVOX_USAGE_FLUSH_SECS", "1")
             .env_remove("POLYVOX_NO_AUTH");
         cmd
     }
@@ -80,6 +82,7 @@ async fn limits_isolation_and_revocation_across_two_api_instances() {
     let limited = d.key("limited", &["--requests-per-minute", "10"]);
     let a = d.key("tenant-a", &[]);
     let b = d.key("tenant-b", &[]);
+    let quota = d.key("quota", &["--monthly-chars", "100"]);
     let (api1, base1) = d.serve("api-1");
     let (api2, base2) = d.serve("api-2");
     let http = reqwest::Client::new();
@@ -122,6 +125,48 @@ async fn limits_isolation_and_revocation_across_two_api_instances() {
         "{ok} of 30 passed a shared limit of 10/min"
     );
     assert_eq!(ok + refused, 30);
+
+    // One monthly quota of 100 characters across both instances (a Redis counter): 60 pass on
+    // api-1, the next 60 are refused on api-2. No worker runs, so the jobs stay queued.
+    let submit = |base: &String, text: String| {
+        http.post(format!("{base}/v1/jobs"))
+            .bearer_auth(token(&quota))
+            .json(&json!({ "input": text }))
+            .send()
+    };
+    let first = submit(&base1, "q".repeat(60)).await.expect("sent");
+    assert_eq!(first.status(), 202);
+    let second = submit(&base2, "r".repeat(60)).await.expect("sent");
+    assert_eq!(second.status(), 429);
+    let body: Value = second.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("60 used"),
+        "{body}"
+    );
+    // api-1 writes its usage within a flush interval (1 s here); api-2 then reads it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let usage: Value = http
+            .get(format!("{base2}/v1/usage"))
+            .bearer_auth(token(&quota))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        if usage["month"]["characters"] == 60 {
+            assert_eq!(usage["totals"]["requests"], 1, "{usage}");
+            break;
+        }
+        assert_eq!(usage["month"]["characters"], 0, "{usage}");
+        assert!(Instant::now() < deadline, "usage never flushed: {usage}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A's job is invisible to B, on either instance (no worker runs: it stays queued).
     let acc: Value = http

@@ -11,7 +11,7 @@ use super::config::{DbConfig, DbEngine};
 use super::queries::Queries;
 use super::row::{decode_job, millis};
 // Timestamps bound here take the columns' signed type.
-use super::unix_millis_i64 as unix_millis;
+use super::unix_millis_i64;
 use super::{
     AudioOutput, CreateOutcome, Heartbeat, Job, JobError, JobStatus, JobStore, NewJob, Progress,
 };
@@ -278,23 +278,11 @@ impl JobStore for SqlJobStore {
             .bind(audio.key)
             .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
             .bind(audio.seconds)
-            .bind(audio.expires_at.map(unix_millis));
-        let Some(job) = self.fetch_one_job("succeed", q).await? else {
-            return Err(self.refused(id, "complete").await);
-        };
-        // Metered here, where the fenced transition happens exactly once per job, so a retried
-        // or reclaimed job is never billed twice.
-        if let (Some(owner), Some(out)) = (&job.owner, &job.audio) {
-            use crate::tenancy::{SqlTenancy, UsageDelta, UsageStore};
-            let delta = UsageDelta {
-                audio_seconds: out.seconds,
-                ..UsageDelta::default()
-            };
-            if let Err(e) = SqlTenancy::new(self).record(owner, delta).await {
-                tracing::warn!(job = %id, error = %e, "recording the job's audio usage failed");
-            }
+            .bind(audio.expires_at.map(unix_millis_i64));
+        match self.fetch_one_job("succeed", q).await? {
+            Some(job) => Ok(job),
+            None => Err(self.refused(id, "complete").await),
         }
-        Ok(job)
     }
 
     async fn fail(&self, id: &str, worker: &str, error: JobError, retryable: bool) -> Result<Job> {

@@ -7,10 +7,16 @@
 //!   leaks how much of a guessed secret was right. A fast hash is enough: the secret is random,
 //!   not a password, so there is nothing for a slow hash to protect against dictionary attacks.
 //! - Usage is one row per key and UTC day, incremented with an upsert, so any number of API
-//!   instances and workers add to it concurrently; a month is the sum of its days.
+//!   instances and workers add to it concurrently; a month is the sum of its days. The API does
+//!   not write it per request: [`UsageMeter`] sums in memory and flushes every few seconds, so a
+//!   cache hit costs no database write.
+//! - Monthly quotas are checked against a [`QuotaCounter`] (Redis, shared by every API instance,
+//!   or memory), seeded once from the month's rows, never against a per-request `SUM`.
 //! - Limits live on the key; `None` means "the server's default", decided by the API, so an
 //!   operator can change defaults without touching every key.
 
+mod meter;
+mod quota;
 mod sql;
 mod token;
 
@@ -18,6 +24,8 @@ use std::time::SystemTime;
 
 use crate::Result;
 
+pub use meter::{MeterConfig, UsageMeter};
+pub use quota::{MemoryQuota, QuotaCounter, QuotaDecision, RedisQuota};
 pub use sql::SqlTenancy;
 pub use token::{KeyToken, TOKEN_PREFIX};
 
@@ -67,6 +75,23 @@ pub struct UsageDelta {
     pub cache_hits: u64,
 }
 
+impl std::ops::AddAssign for UsageDelta {
+    fn add_assign(&mut self, o: Self) {
+        self.requests = self.requests.saturating_add(o.requests);
+        self.characters = self.characters.saturating_add(o.characters);
+        self.audio_seconds += o.audio_seconds;
+        self.cache_hits = self.cache_hits.saturating_add(o.cache_hits);
+    }
+}
+
+/// What to add to one key's usage on one UTC day (`YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub key_id: String,
+    pub day: String,
+    pub delta: UsageDelta,
+}
+
 /// A key's usage on one UTC day (`YYYY-MM-DD`).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct DayUsage {
@@ -93,8 +118,17 @@ pub trait KeyStore: Send + Sync {
 /// Usage metering.
 #[async_trait::async_trait]
 pub trait UsageStore: Send + Sync {
+    /// Adds every row to its key's usage on its day, all or nothing.
+    async fn add(&self, rows: &[UsageRow]) -> Result<()>;
     /// Adds `delta` to `key_id`'s usage of the current UTC day.
-    async fn record(&self, key_id: &str, delta: UsageDelta) -> Result<()>;
+    async fn record(&self, key_id: &str, delta: UsageDelta) -> Result<()> {
+        let row = UsageRow {
+            key_id: key_id.to_string(),
+            day: utc_day(SystemTime::now()),
+            delta,
+        };
+        self.add(std::slice::from_ref(&row)).await
+    }
     /// Characters used by `key_id` in the UTC month `month` (`YYYY-MM`).
     async fn month_chars(&self, key_id: &str, month: &str) -> Result<u64>;
     /// Daily usage of `key_id` for days in `[from, to]` (`YYYY-MM-DD`, inclusive), oldest first.

@@ -5,15 +5,46 @@ use std::time::{Duration, SystemTime};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::{
-    ApiKey, CreatedKey, DayUsage, KeyLimits, KeyStore, KeyToken, UsageDelta, UsageStore, utc_day,
-};
+use super::{ApiKey, CreatedKey, DayUsage, KeyLimits, KeyStore, KeyToken, UsageRow, UsageStore};
 use crate::call::instrumented;
 use crate::db::{SqlJobStore, from_unix_millis, unix_millis};
 use crate::{InfraError, Result};
 
-const KEY_COLUMNS: &str = "id, name, secret_sha256, requests_per_minute, chars_per_minute, \
-    monthly_chars, created_at, revoked_at";
+/// The columns of a key row as `decode_key` reads them; a macro so `concat!` can build every
+/// query from the one list at compile time.
+macro_rules! key_columns {
+    () => {
+        "id, name, secret_sha256, requests_per_minute, chars_per_minute, monthly_chars, \
+         created_at, revoked_at"
+    };
+}
+
+const KEY_BY_ID: &str = concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = $1");
+const KEY_LIST: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM api_keys ORDER BY created_at, id"
+);
+const KEY_INSERT: &str = concat!(
+    "INSERT INTO api_keys (id, name, secret_sha256, requests_per_minute, chars_per_minute, \
+     monthly_chars, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+    key_columns!()
+);
+// COALESCE keeps the first revocation time when a key is revoked twice.
+const KEY_REVOKE: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
+
+const USAGE_UPSERT: &str = "INSERT INTO usage_daily \
+    (key_id, day, requests, characters, audio_seconds, cache_hits) VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (key_id, day) DO UPDATE SET \
+    requests = usage_daily.requests + excluded.requests, \
+    characters = usage_daily.characters + excluded.characters, \
+    audio_seconds = usage_daily.audio_seconds + excluded.audio_seconds, \
+    cache_hits = usage_daily.cache_hits + excluded.cache_hits";
+// SUM of a BIGINT is NUMERIC on PostgreSQL; the cast keeps one decoder for both engines.
+const USAGE_MONTH_CHARS: &str = "SELECT CAST(COALESCE(SUM(characters), 0) AS BIGINT) AS chars \
+    FROM usage_daily WHERE key_id = $1 AND day BETWEEN $2 AND $3";
+const USAGE_DAYS: &str = "SELECT day, requests, characters, audio_seconds, cache_hits \
+    FROM usage_daily WHERE key_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day";
 
 /// Keys and usage on the job store's pool. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -86,10 +117,6 @@ fn decode_key(row: &AnyRow) -> Result<ApiKey> {
     })
 }
 
-fn now_ms() -> i64 {
-    to_i64(unix_millis(SystemTime::now()))
-}
-
 #[async_trait::async_trait]
 impl KeyStore for SqlTenancy {
     async fn create_key(&self, name: &str, limits: KeyLimits) -> Result<CreatedKey> {
@@ -100,15 +127,14 @@ impl KeyStore for SqlTenancy {
             ));
         }
         let token = KeyToken::generate();
-        let sql = insert_sql();
-        let q = sqlx::query(sql)
+        let q = sqlx::query(KEY_INSERT)
             .bind(token.id.clone())
             .bind(name.to_string())
             .bind(token.secret_sha256())
             .bind(opt_u64(limits.requests_per_minute))
             .bind(opt_u64(limits.chars_per_minute))
             .bind(opt_u64(limits.monthly_chars))
-            .bind(now_ms());
+            .bind(to_i64(unix_millis(SystemTime::now())));
         let key = instrumented(self.system, "key_create", self.timeout, async {
             decode_key(&q.fetch_one(&self.pool).await?)
         })
@@ -133,7 +159,9 @@ impl KeyStore for SqlTenancy {
     }
 
     async fn revoke_key(&self, id: &str) -> Result<ApiKey> {
-        let q = sqlx::query(KEY_REVOKE).bind(id.to_string()).bind(now_ms());
+        let q = sqlx::query(KEY_REVOKE)
+            .bind(id.to_string())
+            .bind(to_i64(unix_millis(SystemTime::now())));
         instrumented(self.system, "key_revoke", self.timeout, async {
             q.execute(&self.pool).await?;
             Ok(())
@@ -145,48 +173,29 @@ impl KeyStore for SqlTenancy {
     }
 }
 
-const KEY_BY_ID: &str = "SELECT id, name, secret_sha256, requests_per_minute, chars_per_minute, \
-    monthly_chars, created_at, revoked_at FROM api_keys WHERE id = $1";
-const KEY_LIST: &str = "SELECT id, name, secret_sha256, requests_per_minute, chars_per_minute, \
-    monthly_chars, created_at, revoked_at FROM api_keys ORDER BY created_at, id";
-// COALESCE keeps the first revocation time when a key is revoked twice.
-const KEY_REVOKE: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
-
-fn insert_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "INSERT INTO api_keys (id, name, secret_sha256, requests_per_minute, chars_per_minute, \
-             monthly_chars, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
-        )
-    })
-}
-
-const USAGE_UPSERT: &str = "INSERT INTO usage_daily \
-    (key_id, day, requests, characters, audio_seconds, cache_hits) VALUES ($1, $2, $3, $4, $5, $6) \
-    ON CONFLICT (key_id, day) DO UPDATE SET \
-    requests = usage_daily.requests + excluded.requests, \
-    characters = usage_daily.characters + excluded.characters, \
-    audio_seconds = usage_daily.audio_seconds + excluded.audio_seconds, \
-    cache_hits = usage_daily.cache_hits + excluded.cache_hits";
-// SUM of a BIGINT is NUMERIC on PostgreSQL; the cast keeps one decoder for both engines.
-const USAGE_MONTH_CHARS: &str = "SELECT CAST(COALESCE(SUM(characters), 0) AS BIGINT) AS chars \
-    FROM usage_daily WHERE key_id = $1 AND day BETWEEN $2 AND $3";
-const USAGE_DAYS: &str = "SELECT day, requests, characters, audio_seconds, cache_hits \
-    FROM usage_daily WHERE key_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day";
-
 #[async_trait::async_trait]
 impl UsageStore for SqlTenancy {
-    async fn record(&self, key_id: &str, d: UsageDelta) -> Result<()> {
-        let q = sqlx::query(USAGE_UPSERT)
-            .bind(key_id.to_string())
-            .bind(utc_day(SystemTime::now()))
-            .bind(to_i64(d.requests))
-            .bind(to_i64(d.characters))
-            .bind(d.audio_seconds)
-            .bind(to_i64(d.cache_hits));
-        instrumented(self.system, "usage_record", self.timeout, async {
-            q.execute(&self.pool).await?;
+    /// One transaction, so a failed batch can be retried whole without counting a row twice
+    /// (unless the timeout strikes after the commit was sent: then the retry does double it).
+    async fn add(&self, rows: &[UsageRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        instrumented(self.system, "usage_add", self.timeout, async {
+            let mut tx = self.pool.begin().await?;
+            for r in rows {
+                let d = &r.delta;
+                sqlx::query(USAGE_UPSERT)
+                    .bind(r.key_id.clone())
+                    .bind(r.day.clone())
+                    .bind(to_i64(d.requests))
+                    .bind(to_i64(d.characters))
+                    .bind(d.audio_seconds)
+                    .bind(to_i64(d.cache_hits))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
         .await

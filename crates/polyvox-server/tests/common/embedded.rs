@@ -19,7 +19,7 @@ use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::ratelimit::MemoryRateLimiter;
 use polyvox_infra::storage::FsAudioStore;
-use polyvox_infra::tenancy::SqlTenancy;
+use polyvox_infra::tenancy::{MemoryQuota, MeterConfig, SqlTenancy, UsageMeter};
 use polyvox_server::{
     JobService, JobsConfig, RemoteSpeech, ServerConfig, Services, SpeechService, StreamOptions,
     Tenancy, TenancyBackends, TenancyConfig,
@@ -155,6 +155,16 @@ impl Builder {
         let backends = twins(dir.path(), store).await;
         let fake = Arc::new(self.fake);
         let stop = CancellationToken::new();
+        // Usage as the API and the worker count it; flushed to `keys` every 50 ms and on demand.
+        let meter = Arc::new(UsageMeter::new(
+            Arc::new(keys.clone()),
+            MeterConfig::default(),
+        ));
+        tokio::spawn(
+            meter
+                .clone()
+                .run(Duration::from_millis(50), stop.clone().cancelled_owned()),
+        );
         if let Some(cfg) = self.worker {
             let render = self.render.unwrap_or_else(|| {
                 Arc::new(ViaSpeech {
@@ -162,7 +172,11 @@ impl Builder {
                     seconds: self.audio_seconds,
                 })
             });
-            tokio::spawn(Worker::new(cfg, backends.clone(), render).run(stop.clone()));
+            tokio::spawn(
+                Worker::new(cfg, backends.clone(), render)
+                    .with_usage(meter.clone())
+                    .run(stop.clone()),
+            );
         }
         let jobs = Arc::new(JobService::new(backends, self.jobs));
         let speech: Arc<dyn SpeechService> = match self.remote {
@@ -174,11 +188,11 @@ impl Builder {
             None => fake.clone(),
         };
         let tenancy = self.tenancy.map(|cfg| {
-            let store = Arc::new(keys.clone());
             Arc::new(Tenancy::new(
                 TenancyBackends {
-                    keys: store.clone(),
-                    usage: store,
+                    keys: Arc::new(keys.clone()),
+                    usage: meter.clone(),
+                    quota: Arc::new(MemoryQuota::new(meter.clone())),
                     limiter: Arc::new(MemoryRateLimiter::new()),
                 },
                 cfg,
@@ -204,6 +218,7 @@ impl Builder {
             client: reqwest::Client::new(),
             fake,
             keys,
+            meter,
             audio_dir: dir.path().join("audio"),
             stop,
             _dir: dir,
@@ -227,6 +242,8 @@ pub struct Embedded {
     pub fake: Arc<FakeSpeech>,
     /// The key and usage store (in use only with [`Builder::tenancy`]).
     pub keys: SqlTenancy,
+    /// Usage as counted in memory before it reaches `keys`.
+    pub meter: Arc<UsageMeter>,
     /// Where the filesystem storage keeps the audio.
     pub audio_dir: PathBuf,
     pub stop: CancellationToken,
