@@ -117,33 +117,30 @@ impl JobService {
     }
 
     /// The cached entry for `key` if its object still exists.
-    pub async fn cached(&self, key: &str) -> Option<CachedAudio> {
+    ///
+    /// A sick cache costs a synthesis, never a failed request. A known entry whose object the
+    /// store cannot reach right now (timeout, overload, connection lost) is a 503 instead:
+    /// synthesizing again would move the load from the storage to the model, the scarcest part.
+    pub async fn cached(&self, key: &str) -> Result<Option<CachedAudio>, ApiError> {
         let entry = match self.b.cache.get(key).await {
             Ok(Some(e)) if e.expired(SystemTime::now()) => {
                 let _ = self.b.cache.remove(key).await;
-                return None;
+                return Ok(None);
             }
-            Ok(e) => e?,
+            Ok(Some(e)) => e,
+            Ok(None) => return Ok(None),
             Err(e) => {
-                // A sick cache must not fail requests; it only costs a synthesis.
                 tracing::warn!(error = %e, "cache lookup failed");
-                return None;
+                return Ok(None);
             }
         };
         match self.b.audio.head(&entry.audio_key).await {
-            Ok(_) => Some(entry),
-            Err(InfraError::NotFound { .. }) => {
-                let _ = self.b.cache.remove(key).await;
-                None
-            }
+            Ok(_) => Ok(Some(entry)),
             Err(e) if e.code() == ErrorCode::NotFound => {
                 let _ = self.b.cache.remove(key).await;
-                None
+                Ok(None)
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cached object check failed");
-                None
-            }
+            Err(e) => Err(storage_unavailable(e, "cached object check")),
         }
     }
 
@@ -162,7 +159,7 @@ impl JobService {
             "format": req.format.as_str(),
             "cache_key": key,
         });
-        let hit = self.cached(&key).await;
+        let hit = self.cached(&key).await?;
         // A webhook belongs to one caller, so such a job is not shared with identical requests.
         let share = opts.webhook_url.is_none();
         let new = NewJob {
@@ -321,6 +318,19 @@ fn no_such_job(id: Option<&str>) -> ApiError {
         None => "no such job: job ids are UUIDs (36 hex digits and dashes)".to_string(),
     };
     ApiError::Domain(polyvox_core::Error::new(ErrorCode::NotFound, message))
+}
+
+/// A storage failure on audio we know exists: passing failures (and timeouts, which under
+/// overload are the usual kind) are 503 with `Retry-After`; the rest go through [`infra`].
+pub(crate) fn storage_unavailable(e: InfraError, what: &str) -> ApiError {
+    tracing::warn!(error = %e, "{what} failed");
+    if e.is_retryable() {
+        return ApiError::Domain(polyvox_core::Error::new(
+            ErrorCode::ServiceUnavailable,
+            format!("audio storage is unavailable ({what}); retry shortly"),
+        ));
+    }
+    infra(e)
 }
 
 /// Infrastructure failures as API errors: a missing row is 404; a failure that usually passes

@@ -132,7 +132,7 @@ pub(crate) async fn create_speech(
         _ => None,
     };
     if let Some((jobs, key)) = &cache
-        && let Some(entry) = jobs.cached(key).await
+        && let Some(entry) = jobs.cached(key).await?
     {
         match jobs.read(&entry.audio_key, None).await {
             Ok(f) => {
@@ -146,7 +146,10 @@ pub(crate) async fn create_speech(
                 }
                 return Ok(cached_response(entry.format, f.bytes));
             }
-            Err(e) => tracing::warn!(error = %e, "cached audio unreadable; synthesizing"),
+            Err(e) if e.code() == polyvox_core::ErrorCode::NotFound => {
+                tracing::warn!(error = %e, "cached audio vanished; synthesizing");
+            }
+            Err(e) => return Err(crate::jobs::storage_unavailable(e, "cached audio read")),
         }
     }
 

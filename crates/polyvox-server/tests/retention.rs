@@ -242,7 +242,11 @@ async fn synchronous_results_stored_by_the_api_are_swept_too() {
         1.5,
     )
     .await;
-    let entry = jobs.cached("sync-key").await.expect("cached while fresh");
+    let entry = jobs
+        .cached("sync-key")
+        .await
+        .expect("storage is healthy")
+        .expect("cached while fresh");
     assert!(
         entry.expires_at_ms.is_some(),
         "the entry carries the object's expiry"
@@ -262,5 +266,5 @@ async fn synchronous_results_stored_by_the_api_are_swept_too() {
         "the API's own object was found through its job row"
     );
     assert_eq!(files_under(&audio_dir), 0);
-    assert!(jobs.cached("sync-key").await.is_none());
+    assert!(jobs.cached("sync-key").await.expect("healthy").is_none());
 }

@@ -18,7 +18,7 @@ use polyvox_infra::cache::MemoryCache;
 use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::ratelimit::MemoryRateLimiter;
-use polyvox_infra::storage::FsAudioStore;
+use polyvox_infra::storage::{AudioStore, FsAudioStore};
 use polyvox_infra::tenancy::{MemoryQuota, MeterConfig, SqlTenancy, UsageMeter};
 use polyvox_server::{
     JobService, JobsConfig, RemoteSpeech, ServerConfig, Services, SpeechService, StreamOptions,
@@ -97,12 +97,24 @@ pub struct Builder {
     server: ServerConfig,
     tenancy: Option<TenancyConfig>,
     remote: Option<Vec<Lang>>,
+    wrap_audio: Option<AudioWrapper>,
 }
+
+type AudioWrapper = Box<dyn FnOnce(Arc<dyn AudioStore>) -> Arc<dyn AudioStore> + Send>;
 
 impl Builder {
     /// Changes the worker's settings (by default: fast heartbeats and receive waits).
     pub fn worker(mut self, change: impl FnOnce(&mut WorkerConfig)) -> Self {
         change(self.worker.get_or_insert_with(test_worker));
+        self
+    }
+
+    /// Puts `wrap` around the filesystem audio store (to inject failures).
+    pub fn wrap_audio(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn AudioStore>) -> Arc<dyn AudioStore> + Send + 'static,
+    ) -> Self {
+        self.wrap_audio = Some(Box::new(wrap));
         self
     }
 
@@ -152,7 +164,10 @@ impl Builder {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = sqlite(dir.path()).await;
         let keys = SqlTenancy::new(&store);
-        let backends = twins(dir.path(), store).await;
+        let mut backends = twins(dir.path(), store).await;
+        if let Some(wrap) = self.wrap_audio {
+            backends.audio = wrap(backends.audio);
+        }
         let fake = Arc::new(self.fake);
         let stop = CancellationToken::new();
         // Usage as the API and the worker count it; flushed to `keys` every 50 ms and on demand.
@@ -271,6 +286,7 @@ impl Embedded {
             server: ServerConfig::default(),
             tenancy: None,
             remote: None,
+            wrap_audio: None,
         }
     }
 
