@@ -163,6 +163,33 @@ fn espeak_language_snapshots() {
         ),
         (Lang::PtBr, "Bom dia, tudo bem?", "bˈoŋ ʤˈiæ, tˈudʊ bˈeɪŋ?"),
         (Lang::Hi, "नमस्ते, आप कैसे हैं?", "nəmˈʌsteː, ˌaːp kˈɛːseː hɛ̃?"),
+        // Numbers, and a Latin-script word inside the text.
+        (
+            Lang::Fr,
+            "Il part à 8 heures ; j'ai 25 ans.",
+            "il pˈaʁ a yˈit ˈœʁ; ʒe vɛ̃tsˈɛ̃k ˈɑ̃.",
+        ),
+        (
+            Lang::It,
+            "Sono le 7, ho 30 anni!",
+            "sˌono le sˈɛtːe, o trˈeːnta ˈannɪ!",
+        ),
+        (
+            Lang::PtBr,
+            "São 9 horas; tenho 40 anos.",
+            "sɐ̃ʊ̃ nˈɔvy ˈɔɾæs; tˌeɲʊ kwˌaɾˈeɪŋtæ ˈɐ̃nʊs.",
+        ),
+        (
+            Lang::Hi,
+            "मेरे पास 3 किताबें हैं।",
+            "mˌeːɾeː pˈaːs tˈiːn kɪtˈaːbẽː hɛ̃.",
+        ),
+        (Lang::Hi, "मेरा फ़ोन Samsung है।", "mˌeːɾaː fˈoːn sˈamsʌŋ hɛː."),
+        (
+            Lang::Es,
+            "Compré un iPhone por 500 euros.",
+            "kompɾˈe ˈun ˈaɪfon poɾ kinjˈɛntos ˈeʊɾos.",
+        ),
     ] {
         bad.extend(diffs(lang, &[(text, want)]));
     }
