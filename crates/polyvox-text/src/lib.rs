@@ -176,7 +176,7 @@ impl Frontend {
         };
         let fe = Self {
             zh: lang::zh::Mandarin::new(en.clone()),
-            ko: lang::ko::Korean,
+            ko: lang::ko::Korean::new(en.clone()),
             espeak: espeak.map(|espeak| lang::espeak::EspeakReader { espeak }),
             espeak_langs: res.espeak_langs.clone(),
             vocab,

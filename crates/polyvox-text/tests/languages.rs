@@ -61,6 +61,8 @@ fn japanese_snapshots() {
                 "kakakɯβa seɴɡoçakɯeɴ, βaɽibikiβa ɲiʥɨːpaːseɴtodesɨ.",
             ),
             ("iPhoneで写真を撮った。", "ˈIfˈOn de ɕaɕiɴo toʔta."),
+            ("ＮＨＫのニュースを見た。", "enɯeiʨikeino ɲɨːsɨo mita."),
+            ("hello world", "həlˈO wˈɜɹld"),
         ],
     );
 }
@@ -84,6 +86,7 @@ fn mandarin_snapshots() {
             ),
             ("我喜欢用iPhone拍照。", "wo↗ ɕi↓xwan jʊ↘ŋ ˈIfˈOn pʰai→ꭧau↘."),
             ("银行在哪里？", "i↗nxa↗ŋ ʦai↘ na↗li↓?"),
+            ("我买了iPhone 15。", "wo↗ mai↓ lɤ ˈIfˈOn ʂɨ↗u↓."),
         ],
     );
 }
@@ -104,8 +107,39 @@ fn korean_snapshots() {
                 "2024년 6월 15일, 5,000원입니다.",
                 "iʨʰʌniɕipsanjʌn juwʌl ɕiboil, oʨʰʌnwʌnimnida.",
             ),
+            ("hello 안녕하세요", "həlˈO annjʌŋhasejo"),
+            ("어제 iPhone 15를 샀어요.", "ʌʥe ˈIfˈOn ɕiboɾɯl sasʌjo."),
+            (
+                "저는 Seoul에서 3년 살았어요!",
+                "ʨʌnɯn sˈOl esʌ samnjʌn saɾasʌjo!",
+            ),
         ],
     );
+}
+
+/// Latin-script words inside Japanese, Mandarin or Korean text are read by the English front
+/// end (the same phonemes as English text), never dropped; text of Latin words alone too.
+#[test]
+fn latin_words_in_cjk_text_are_read_in_english() {
+    let english = ph("hello world", Lang::EnUs);
+    for (lang, text) in [
+        (Lang::Ja, "hello world"),
+        (Lang::Zh, "hello world"),
+        (Lang::Ko, "hello world"),
+        (Lang::Ja, "hello worldです。"),
+        (Lang::Zh, "hello world你好。"),
+        (Lang::Ko, "hello world 안녕하세요."),
+    ] {
+        let got = ph(text, lang);
+        assert!(
+            got.starts_with(&english),
+            "{lang} {text:?}: {got:?} does not start with English {english:?}"
+        );
+        assert!(
+            text.is_ascii() || got.len() > english.len() + 2,
+            "{lang} {text:?}: the CJK part is missing from {got:?}"
+        );
+    }
 }
 
 #[test]
@@ -129,6 +163,33 @@ fn espeak_language_snapshots() {
         ),
         (Lang::PtBr, "Bom dia, tudo bem?", "bˈoŋ ʤˈiæ, tˈudʊ bˈeɪŋ?"),
         (Lang::Hi, "नमस्ते, आप कैसे हैं?", "nəmˈʌsteː, ˌaːp kˈɛːseː hɛ̃?"),
+        // Numbers, and a Latin-script word inside the text.
+        (
+            Lang::Fr,
+            "Il part à 8 heures ; j'ai 25 ans.",
+            "il pˈaʁ a yˈit ˈœʁ; ʒe vɛ̃tsˈɛ̃k ˈɑ̃.",
+        ),
+        (
+            Lang::It,
+            "Sono le 7, ho 30 anni!",
+            "sˌono le sˈɛtːe, o trˈeːnta ˈannɪ!",
+        ),
+        (
+            Lang::PtBr,
+            "São 9 horas; tenho 40 anos.",
+            "sɐ̃ʊ̃ nˈɔvy ˈɔɾæs; tˌeɲʊ kwˌaɾˈeɪŋtæ ˈɐ̃nʊs.",
+        ),
+        (
+            Lang::Hi,
+            "मेरे पास 3 किताबें हैं।",
+            "mˌeːɾeː pˈaːs tˈiːn kɪtˈaːbẽː hɛ̃.",
+        ),
+        (Lang::Hi, "मेरा फ़ोन Samsung है।", "mˌeːɾaː fˈoːn sˈamsʌŋ hɛː."),
+        (
+            Lang::Es,
+            "Compré un iPhone por 500 euros.",
+            "kompɾˈe ˈun ˈaɪfon poɾ kinjˈɛntos ˈeʊɾos.",
+        ),
     ] {
         bad.extend(diffs(lang, &[(text, want)]));
     }

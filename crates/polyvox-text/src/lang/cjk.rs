@@ -1,7 +1,8 @@
 //! What the Japanese, Mandarin and Korean readers share: full-width punctuation mapped to the
 //! marks Kokoro knows (they carry its pauses, and the chunker ranks breaks by them: 。！？ end
-//! sentences, ；、，： end clauses), and a builder that turns words and marks into segments with
-//! the right gaps and spaces.
+//! sentences, ；、，： end clauses), a builder that turns words and marks into segments with
+//! the right gaps and spaces, and the extent of an embedded run of Latin letters, which each
+//! reader hands to the English front end rather than dropping it.
 
 use std::ops::Range;
 
@@ -25,6 +26,24 @@ pub(crate) fn punct(c: char) -> Option<char> {
         '）' | ')' => ')',
         _ => return None,
     })
+}
+
+/// The end of the run of Latin-script text starting at `start` (an ASCII letter): letters,
+/// digits attached to them, apostrophes, hyphens, and spaces between words, so "don't", "MP3" and
+/// "New York" each stay one English phrase. A number after a space is left to the reader's own
+/// language ("iPhone 15" is read iPhone 십오 in Korean, as a Korean speaker says it).
+pub(crate) fn latin_run_end(text: &str, start: usize) -> usize {
+    let mut end = start;
+    let mut chars = text[start..].char_indices().peekable();
+    while let Some((k, ch)) = chars.next() {
+        let word_follows = chars.peek().is_some_and(|&(_, n)| n.is_ascii_alphabetic());
+        if ch.is_ascii_alphanumeric() || matches!(ch, '\'' | '-') || (ch == ' ' && word_follows) {
+            end = start + k + ch.len_utf8();
+        } else {
+            break;
+        }
+    }
+    end
 }
 
 /// Collects segments of one text in order.
@@ -112,6 +131,20 @@ mod tests {
         assert_eq!(punct('、'), Some(','));
         assert_eq!(punct('」'), Some('”'));
         assert_eq!(punct('あ'), None);
+    }
+
+    #[test]
+    fn latin_runs_keep_inner_spaces_and_stop_at_other_scripts() {
+        let t = "hello world 안녕, iPhone 15를 MP3 don't";
+        let end = latin_run_end(t, 0);
+        assert_eq!(&t[..end], "hello world");
+        let run = |word: &str| {
+            let at = t.find(word).unwrap();
+            &t[at..latin_run_end(t, at)]
+        };
+        assert_eq!(run("iPhone"), "iPhone");
+        assert_eq!(run("MP3"), "MP3 don't");
+        assert_eq!(latin_run_end("abc  ", 0), 3);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! English (American and British): the normalizer, misaki's lexicons and the espeak-ng fallback
-//! for words they lack (see `g2p`). Also reads Latin words embedded in Japanese and Mandarin.
+//! for words they lack (see `g2p`). Also reads Latin words embedded in Japanese, Mandarin
+//! and Korean.
 
 use std::sync::Arc;
 

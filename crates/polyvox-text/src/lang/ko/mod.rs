@@ -10,14 +10,18 @@
 //! codas neutralise to k t p n l m ŋ; ㄹ after other codas becomes ㄴ; stops before nasals
 //! nasalise (합니다 함니다); ㄴㄹ and ㄹㄴ become ll (신라 실라); lax onsets after a stop coda
 //! are tense (unvoiced), and between voiced sounds are voiced (ɡ d b ʥ); ㄹ is ɾ between vowels
-//! and l in a coda or after l. Numbers are written out first (`numbers`).
+//! and l in a coda or after l. Numbers are written out first (`numbers`). Runs of Latin letters
+//! (brand names, English words in Korean text) go to the English reader, as in Mandarin; the
+//! voice stays the same, so they come out in its accent rather than being dropped.
 
 mod numbers;
+
+use std::sync::Arc;
 
 use polyvox_core::Lang;
 
 use super::Reader;
-use super::cjk::{SegBuilder, punct};
+use super::cjk::{SegBuilder, latin_run_end, punct};
 use crate::g2p::Seg;
 
 const ONSETS: [char; 19] = [
@@ -257,8 +261,21 @@ fn is_hangul(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
-#[derive(Debug)]
-pub(crate) struct Korean;
+pub(crate) struct Korean {
+    en: Arc<dyn Reader>,
+}
+
+impl std::fmt::Debug for Korean {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Korean(rules)")
+    }
+}
+
+impl Korean {
+    pub(crate) fn new(en: Arc<dyn Reader>) -> Self {
+        Self { en }
+    }
+}
 
 impl Reader for Korean {
     fn segments(&self, text: &str, _lang: Lang) -> Vec<Seg> {
@@ -276,6 +293,10 @@ impl Reader for Korean {
                 let word = format!("{hangul}{}", &text[end + used..tail_end]);
                 b.word(i..tail_end, word_ipa(&word), true);
                 i = tail_end;
+            } else if c.is_ascii_alphabetic() {
+                let end = latin_run_end(text, i);
+                b.extend(super::shift(self.en.segments(&text[i..end], Lang::EnUs), i));
+                i = end;
             } else if is_hangul(c) {
                 let end = text[i..]
                     .find(|ch: char| !is_hangul(ch))
@@ -296,6 +317,45 @@ impl Reader for Korean {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::Gap;
+
+    /// Stands in for the English reader: one segment per call, its text upper-cased, so the
+    /// test sees exactly which runs were handed over and where.
+    struct Echo;
+
+    impl Reader for Echo {
+        fn segments(&self, text: &str, _lang: Lang) -> Vec<Seg> {
+            vec![Seg {
+                span: 0..text.len(),
+                phonemes: text.to_uppercase(),
+                punct: None,
+                gap: Gap::None,
+                space_before: false,
+            }]
+        }
+    }
+
+    fn read(text: &str) -> Vec<(String, String)> {
+        Korean::new(Arc::new(Echo))
+            .segments(text, Lang::Ko)
+            .into_iter()
+            .map(|s| (text[s.span].to_owned(), s.phonemes))
+            .collect()
+    }
+
+    #[test]
+    fn latin_words_go_to_the_english_reader() {
+        assert_eq!(read("hello"), [("hello".into(), "HELLO".into())]);
+        let got = read("hello 안녕하세요, iPhone 15를 샀어요.");
+        let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["hello", "안녕하세요", ",", "iPhone", "15를", "샀어요", "."]
+        );
+        assert_eq!(got[3].1, "IPHONE");
+        assert_eq!(got[4].1, "ɕiboɾɯl", "the number is read in Korean");
+        assert_eq!(got[1].1, "annjʌŋhasejo");
+    }
 
     #[test]
     fn pronunciation_rules() {

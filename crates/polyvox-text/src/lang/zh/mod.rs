@@ -14,7 +14,7 @@ use pinyin::ToPinyin;
 use polyvox_core::Lang;
 
 use super::Reader;
-use super::cjk::{SegBuilder, punct};
+use super::cjk::{SegBuilder, latin_run_end, punct};
 use crate::g2p::Seg;
 use sandhi::Syl;
 
@@ -131,18 +131,9 @@ impl Mandarin {
                 });
                 i = end + used;
             } else {
-                let mut end = i;
-                for (k, ch) in text[i..].char_indices() {
-                    if ch.is_ascii_alphanumeric() || matches!(ch, '\'' | '-' | ' ') {
-                        end = i + k + ch.len_utf8();
-                    } else {
-                        break;
-                    }
-                }
-                let run_text = text[i..end].trim_end();
-                let end = i + run_text.len();
+                let end = latin_run_end(text, i);
                 items.push(Item::English(super::shift(
-                    self.en.segments(run_text, Lang::EnUs),
+                    self.en.segments(&text[i..end], Lang::EnUs),
                     i,
                 )));
                 i = end;
