@@ -37,7 +37,7 @@ impl Default for SynthConfig {
     fn default() -> Self {
         Self {
             max_chunk_ids: 250,
-            first_chunk_ids: 20,
+            first_chunk_ids: 12,
             inflight_per_request: 2,
             fade_ms: 4.0,
             edge_trim: Some(EdgeTrim::default()),

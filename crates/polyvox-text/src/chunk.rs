@@ -1,8 +1,10 @@
 //! Chunking: phoneme segments → model-sized chunks with pauses between them.
 //!
 //! Segments that read the same input span form an atom that is never split (the words of
-//! "$5.50"), except an atom longer than a whole chunk, which is cut at a space inside it or else
-//! between phonemes, its span divided in proportion. Between atoms lie break opportunities ranked
+//! "$5.50"), except an atom longer than `max_ids`, which is cut at a space inside it or else
+//! between phonemes, its span divided in proportion. A smaller per-chunk budget (the streaming
+//! ramp below) never cuts an atom: a chunk whose first atom is over its budget holds that atom
+//! alone. Between atoms lie break opportunities ranked
 //! sentence > clause > word > glue (next to a bracket or quote). The chunker is greedy: it takes as
 //! many atoms as fit the id budget, then cuts at the strongest break inside that window, the last
 //! one among equals. So short sentences share a chunk (fewer model calls), long ones are cut at
@@ -10,7 +12,7 @@
 //!
 //! Streaming: the first chunk has its own, usually much smaller, budget so the first audio leaves
 //! early. A first budget that still holds a whole sentence defeats that (the greedy window then
-//! cuts at the sentence end), so streams pass a budget of a few words (~20 ids) and the cut falls
+//! cuts at the sentence end), so streams pass a budget of a word or two (~12 ids) and the cut falls
 //! at the last clause or word break inside it. The budgets after it then double (first × 2^k,
 //! capped at `max_ids`): the model renders faster than real time, so each chunk is ready before
 //! the audio already sent has played, instead of the listener waiting on one full-size second
@@ -34,7 +36,7 @@ use crate::vocab::Vocab;
 pub struct ChunkOptions {
     /// Most ids per chunk (pads excluded); capped at [`MODEL_MAX_IDS`].
     pub max_ids: usize,
-    /// Most ids in the first chunk; streaming passes ~20 so the first audio comes fast. Capped at
+    /// Most ids in the first chunk; streaming passes ~12 so the first audio comes fast. Capped at
     /// `max_ids`. When smaller than `max_ids`, later budgets ramp up from it (see the module note).
     pub first_max_ids: usize,
 }
@@ -53,7 +55,7 @@ impl ChunkOptions {
     pub fn streaming() -> Self {
         Self {
             max_ids: 250,
-            first_max_ids: 20,
+            first_max_ids: 12,
         }
     }
 
@@ -92,6 +94,9 @@ pub struct Chunk {
     /// Silence to insert after this chunk: longest after a paragraph or sentence, shorter after a
     /// clause, none inside a sentence cut for length (and none after the last chunk).
     pub pause_after_ms: u32,
+    /// One atom (a word, or a token read as several words such as "1:01 pm") longer than this
+    /// chunk's budget: held whole because only `max_ids` may cut inside an atom.
+    pub oversized_atom: bool,
 }
 
 /// Strength of a break opportunity before an atom.
@@ -264,8 +269,10 @@ pub(crate) fn chunk(
     let mut s = 0;
     while s < atoms.len() {
         let limit = ChunkOptions::budget(first, max, ranges.len());
-        if atoms[s].len > limit {
-            split_atom(&mut atoms, s, limit, text);
+        // Only the model's own cap cuts inside an atom: a streaming budget smaller than the
+        // next word takes that word whole rather than cutting it between phonemes.
+        if atoms[s].len > max {
+            split_atom(&mut atoms, s, max, text);
         }
         let (mut cost, mut e) = (atoms[s].len, s + 1);
         while let Some(a) = atoms.get(e) {
@@ -310,6 +317,8 @@ pub(crate) fn chunk(
             ids: vocab.encode(&phonemes),
             phonemes,
             pause_after_ms: atoms.get(r.end).map_or(0, |a| a.brk.pause_ms),
+            oversized_atom: r.len() == 1
+                && atoms[r.start].len > ChunkOptions::budget(first, max, index),
         });
         from = to;
     }

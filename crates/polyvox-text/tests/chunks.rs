@@ -120,6 +120,28 @@ fn first_chunk_is_small_for_streaming() {
 }
 
 #[test]
+fn a_small_first_budget_takes_a_long_first_word_whole() {
+    let text = "Internationalization matters to everyone who ships software.";
+    for first in [8, 12, 20] {
+        let opts = ChunkOptions {
+            max_ids: 250,
+            first_max_ids: first,
+        };
+        let chunks = frontend().chunks(text, Lang::EnUs, &opts).unwrap();
+        assert_chunk_invariants(text, &chunks, &opts);
+        assert_eq!(
+            chunks[0].text, "Internationalization",
+            "budget {first}: {chunks:?}"
+        );
+        assert!(
+            chunks[0].ids.len() > first,
+            "the word is longer than the budget"
+        );
+        assert!(chunks[1].text.starts_with("matters"), "{chunks:?}");
+    }
+}
+
+#[test]
 fn streaming_starts_with_a_few_words_then_ramps_up() {
     // The first sentence (~45 ids) fits a 60-id first budget whole, which is why streams used to
     // wait for a whole sentence; the streaming budget must cut inside it at a word break.

@@ -188,9 +188,10 @@ pub struct EngineArgs {
     #[arg(long, env = "POLYVOX_MAX_CHUNK_IDS", default_value_t = 250, value_parser = clap::value_parser!(u16).range(16..=510))]
     pub max_chunk_ids: u16,
     /// Most phoneme ids in the first chunk of a streamed response (first audio arrives sooner);
-    /// later chunks' budgets double from it up to --max-chunk-ids. 20 (a few words) halves the
-    /// first-byte time against a whole first sentence; larger keeps the first sentence whole.
-    #[arg(long, env = "POLYVOX_FIRST_CHUNK_IDS", default_value_t = 20, value_parser = clap::value_parser!(u16).range(8..=510))]
+    /// later chunks' budgets double from it up to --max-chunk-ids. 12 (a word or two; a longer
+    /// first word is taken whole) cut the first-byte time to under half of a whole first
+    /// sentence's; larger values keep more of the first sentence's prosody in one piece.
+    #[arg(long, env = "POLYVOX_FIRST_CHUNK_IDS", default_value_t = 12, value_parser = clap::value_parser!(u16).range(8..=510))]
     pub first_chunk_ids: u16,
     /// MP3 bitrate in kbit/s.
     #[arg(long, env = "POLYVOX_MP3_BITRATE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=320))]
