@@ -119,9 +119,11 @@ pub fn run(
                     None => peer.as_mut().context("no peer")?.run(c)?,
                 };
                 eprintln!(
-                    "round {round} c={c} {}: {:.2}× real time, {:.0} MB",
+                    "round {round} c={c} {}: {:.2}× real time ({:.1} s of audio in {:.1} s), {:.0} MB",
                     names[k],
                     sample.audio / sample.wall,
+                    sample.audio,
+                    sample.wall,
                     sample.rss_mb
                 );
                 results[ci][k].push(sample);
@@ -130,7 +132,7 @@ pub fn run(
     }
     let has_peer = peer.is_some();
     println!(
-        "| concurrency | configuration | median × real time | ratio to peer | max RSS | runs |"
+        "| concurrency | configuration | median × real time | ratio to peer (same texts, by wall time) | max RSS | runs |"
     );
     println!("|---|---|---|---|---|---|");
     for (ci, &c) in concurrency.iter().enumerate() {
@@ -142,10 +144,21 @@ pub fn run(
                     .collect::<Vec<_>>(),
             )
         };
-        let base = has_peer.then(|| speed(names.len() - 1));
+        // The ratio compares wall time on the same sentences, not × real time: each side's audio
+        // has its own length (ours has the model's edge silence trimmed, ~0.7 s per sentence),
+        // and a shorter file for the same work must not read as a slower engine.
+        let rate = |k: usize| {
+            median(
+                &mut results[ci][k]
+                    .iter()
+                    .map(|s| 1.0 / s.wall)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let base = has_peer.then(|| rate(names.len() - 1));
         for (k, name) in names.iter().enumerate() {
             let rss = results[ci][k].iter().map(|s| s.rss_mb).fold(0.0, f64::max);
-            let ratio = base.map_or("–".to_owned(), |b| format!("{:.2}", speed(k) / b));
+            let ratio = base.map_or("–".to_owned(), |b| format!("{:.2}", rate(k) / b));
             println!(
                 "| {c} | {name} | {:.2}× | {ratio} | {rss:.0} MB | {} |",
                 speed(k),
@@ -153,10 +166,16 @@ pub fn run(
             );
         }
     }
-    let audio: f64 = results[0][0].first().map_or(0.0, |s| s.audio);
+    let audio = |k: usize| results[0][k].first().map_or(0.0, |s| s.audio);
+    let peer_audio = if has_peer {
+        format!("; the peer's files: {:.1} s", audio(names.len() - 1))
+    } else {
+        String::new()
+    };
     println!(
-        "\n{} sentences per run, one request each ({audio:.1} s of audio, voice af_heart, whole PCM).",
-        SENTENCES.len()
+        "\n{} sentences per run, one request each ({:.1} s of audio{peer_audio}; voice af_heart, whole PCM).",
+        SENTENCES.len(),
+        audio(0)
     );
     Ok(())
 }
