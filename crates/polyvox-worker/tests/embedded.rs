@@ -246,10 +246,12 @@ async fn a_retried_job_bills_its_audio_to_its_owner_once() {
         .enqueue(job.lane, &job.id)
         .await
         .expect("enqueue");
-    let anonymous = submit(&e.backends, "nobody pays", None, None).await;
     let done = wait_terminal(&e.backends, &job.id).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.last_error);
     assert_eq!(done.attempts, 2, "one failed attempt, then success");
+    // Submitted only now: the scripted failure must fall on the owned job, whichever job a
+    // worker would otherwise have taken first.
+    let anonymous = submit(&e.backends, "nobody pays", None, None).await;
     let other = wait_terminal(&e.backends, &anonymous.id).await;
     assert_eq!(other.status, JobStatus::Succeeded);
     stop.cancel();
