@@ -20,12 +20,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from urllib.parse import urlparse
 
-import numpy as np
-from kokoro_onnx import Kokoro
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates",
+                                "polyvox", "src", "bench"))
+from peer_kokoro import load_kokoro  # noqa: E402  (the throughput bench's peer, same loading)
 
 # The same paragraph as `polyvox bench ttfb` (crates/polyvox/src/bench/mod.rs, TTFB_PARAGRAPH).
 PARAGRAPH = (
@@ -42,15 +42,7 @@ def assets_dir():
 
 def load_peer():
     root = assets_dir()
-    voices_dir = os.path.join(root, "voices")
-    voices = {
-        name[:-4]: np.fromfile(os.path.join(voices_dir, name), dtype="<f4").reshape(510, 1, 256)
-        for name in sorted(os.listdir(voices_dir))
-        if name.endswith(".bin")
-    }
-    npz = os.path.join(tempfile.mkdtemp(prefix="polyvox-peer-"), "voices.npz")
-    np.savez(npz, **voices)
-    return Kokoro(os.path.join(root, "kokoro-v1.0.int8.onnx"), npz)
+    return load_kokoro(os.path.join(root, "kokoro-v1.0.int8.onnx"), os.path.join(root, "voices"))
 
 
 def ours(url):

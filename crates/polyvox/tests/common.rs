@@ -147,19 +147,20 @@ pub fn serve(
             s
         })
     });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("polyvox listening on ") {
-                    break url.trim().to_string();
-                }
-            }
-            _ => panic!("polyvox serve exited before listening"),
-        }
-    };
+    let base = listening_url(&mut child);
     Served { child, base, logs }
+}
+
+/// Reads a `polyvox serve` child's stdout (piped) up to the line that names its bound address.
+pub fn listening_url(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Some(url) = line.strip_prefix("polyvox listening on ") {
+            return url.trim().to_string();
+        }
+    }
+    panic!("polyvox serve exited before listening")
 }
 
 /// The job once it has succeeded, failed or been cancelled, polled through `client` (which may

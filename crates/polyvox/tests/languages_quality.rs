@@ -16,7 +16,6 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -196,18 +195,7 @@ fn spawn_server(espeak_g2p: &str) -> (Child, tempfile::TempDir) {
 
 /// Waits for the line that names the bound address.
 fn listening(mut child: Child, data: tempfile::TempDir) -> Server {
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("polyvox listening on ") {
-                    break url.trim().to_string();
-                }
-            }
-            _ => panic!("polyvox serve exited before listening"),
-        }
-    };
+    let base = listening_url(&mut child);
     Server {
         child,
         base,

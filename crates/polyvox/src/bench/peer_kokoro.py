@@ -27,8 +27,8 @@ def rss_mb():
     return 0.0
 
 
-def main():
-    model, voices_dir = sys.argv[1], sys.argv[2]
+def load_kokoro(model, voices_dir):
+    """kokoro-onnx on `model` with Polyvox's voices (also used by scripts/ttfb_vs_peer.py)."""
     # kokoro-onnx reads voices from one .npz; ours are raw float32 (510, 1, 256) files.
     voices = {
         name[:-4]: np.fromfile(os.path.join(voices_dir, name), dtype="<f4").reshape(510, 1, 256)
@@ -37,8 +37,13 @@ def main():
     }
     npz = os.path.join(tempfile.mkdtemp(prefix="polyvox-peer-"), "voices.npz")
     np.savez(npz, **voices)
+    return Kokoro(model, npz)
+
+
+def main():
+    model, voices_dir = sys.argv[1], sys.argv[2]
     started = time.time()
-    kokoro = Kokoro(model, npz)
+    kokoro = load_kokoro(model, voices_dir)
     print(json.dumps({"ready_s": time.time() - started, "rss_mb": rss_mb()}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
