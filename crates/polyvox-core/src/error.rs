@@ -40,6 +40,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The key's monthly character quota is used up.
     QuotaExceeded,
+    /// The job behind the request was cancelled (`DELETE /v1/jobs/{id}`) before it finished.
+    JobCancelled,
 }
 
 impl ErrorCode {
@@ -72,6 +74,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::RateLimited => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::JobCancelled => "job_cancelled",
         }
     }
 
@@ -92,6 +95,7 @@ impl ErrorCode {
             Self::InputTooLong | Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::NotFound => 404,
+            Self::JobCancelled => 409,
             Self::AudioExpired => 410,
             Self::QueueFull | Self::RateLimited | Self::QuotaExceeded => 429,
             Self::Unauthorized => 401,

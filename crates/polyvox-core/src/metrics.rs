@@ -169,6 +169,19 @@ pub const JOBS_RUNNING: &str = "polyvox_jobs_running";
 /// Counter: finished jobs whose audio passed its retention and was swept, label `outcome`
 /// (`ok`: object and cache entry deleted, job marked expired | `failed`: left for a later pass).
 pub const RETENTION_SWEPT_TOTAL: &str = "polyvox_retention_swept_total";
+/// Counter: job-row reads by an API instance relaying a worker's job, made only because the
+/// relay went quiet (its fallback); the relay itself costs the database nothing.
+pub const RELAY_FALLBACK_READS_TOTAL: &str = "polyvox_relay_fallback_reads_total";
+/// Histogram: on the API, time from submitting a relayed job to its first audio (or, for a
+/// whole-file request, its file) reaching the response.
+pub const RELAY_FIRST_AUDIO_SECONDS: &str = "polyvox_relay_first_audio_seconds";
+/// Counter: relayed requests the API ended, label `outcome` (`ok` | `failed` | `cancelled`:
+/// the client left and the job was cancelled).
+pub const RELAY_STREAMS_TOTAL: &str = "polyvox_relay_streams_total";
+/// Gauge: usage rows (key × UTC day) waiting in memory to be written, set at each flush.
+pub const USAGE_PENDING_ROWS: &str = "polyvox_usage_pending_rows";
+/// Counter: usage deltas dropped because the in-memory buffer was full (the store kept failing).
+pub const USAGE_DROPPED_TOTAL: &str = "polyvox_usage_dropped_total";
 /// Counter: sentence (chunk) cache lookups of the synthesis pipeline, label `result`
 /// (`hit`: the model call was skipped | `miss`).
 pub const SENTENCE_CACHE_LOOKUPS_TOTAL: &str = "polyvox_sentence_cache_lookups_total";
@@ -296,6 +309,11 @@ pub const ALL: &[MetricDef] = &[
     gauge(JOBS_RUNNING, "Jobs this worker is running now.", &[LANE]),
     gauge(JOB_QUEUE_LENGTH, "Jobs queued per lane, counted in the job table.", &[LANE]),
     counter(RETENTION_SWEPT_TOTAL, "Finished jobs whose expired audio was swept, by outcome.", &[OUTCOME]),
+    gauge(USAGE_PENDING_ROWS, "Usage rows waiting in memory to be written.", &[]),
+    counter(USAGE_DROPPED_TOTAL, "Usage deltas dropped because the buffer was full.", &[]),
+    counter(RELAY_FALLBACK_READS_TOTAL, "Job-row reads by relay readers because the relay went quiet.", &[]),
+    histogram(RELAY_FIRST_AUDIO_SECONDS, "Submit to first relayed audio on the API.", &[], MODEL_SECONDS),
+    counter(RELAY_STREAMS_TOTAL, "Relayed requests ended by the API, by outcome.", &[OUTCOME]),
     counter(SENTENCE_CACHE_LOOKUPS_TOTAL, "Sentence (chunk) cache lookups by result.", &["result"]),
     gauge(PROCESS_CPU_SECONDS_TOTAL, "Total user and system CPU time spent in seconds.", &[]),
     gauge(PROCESS_RESIDENT_MEMORY_BYTES, "Resident memory size in bytes.", &[]),

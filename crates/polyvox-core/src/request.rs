@@ -34,7 +34,11 @@ pub struct RawSynthesisRequest {
 }
 
 /// A validated request: text within limits, a resolved voice, a language, a speed in range.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+///
+/// It serializes (inside a job payload) as plain strings and numbers, and deserializing checks
+/// every field again: a stored row is input too.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "WireRequest", try_from = "WireRequest")]
 pub struct SynthesisRequest {
     pub text: String,
     pub voice: VoiceSpec,
@@ -46,6 +50,69 @@ pub struct SynthesisRequest {
     pub auto_lang: bool,
     pub speed: f32,
     pub format: AudioFormat,
+}
+
+/// [`SynthesisRequest`] as stored: the voice by its canonical spelling (and a blend's exact
+/// shares: the spelling rounds them, and a worker must render what the API was asked), the
+/// language by its code.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireRequest {
+    text: String,
+    voice: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blend: Option<Vec<(String, f32)>>,
+    lang: String,
+    #[serde(default)]
+    auto_lang: bool,
+    speed: f32,
+    format: String,
+}
+
+impl From<SynthesisRequest> for WireRequest {
+    fn from(r: SynthesisRequest) -> Self {
+        let blend = (r.voice.parts.len() > 1).then(|| {
+            r.voice
+                .parts
+                .iter()
+                .map(|(id, w)| ((*id).to_string(), *w))
+                .collect()
+        });
+        Self {
+            voice: r.voice.canonical(),
+            blend,
+            lang: r.lang.code().to_string(),
+            auto_lang: r.auto_lang,
+            speed: r.speed,
+            format: r.format.as_str().to_string(),
+            text: r.text,
+        }
+    }
+}
+
+impl TryFrom<WireRequest> for SynthesisRequest {
+    type Error = String;
+
+    fn try_from(w: WireRequest) -> Result<Self, String> {
+        let limits = Limits::default();
+        if w.text.trim().is_empty() {
+            return Err("text is empty".into());
+        }
+        if !(w.speed.is_finite() && w.speed >= limits.min_speed && w.speed <= limits.max_speed) {
+            return Err(format!("speed {} is out of range", w.speed));
+        }
+        let voice = match w.blend {
+            Some(parts) => exact_blend(&parts)?,
+            None => VoiceSpec::parse(&w.voice, "voice").map_err(|e| e.message)?,
+        };
+        Ok(Self {
+            voice,
+            lang: Lang::parse(&w.lang, "lang").map_err(|e| e.message)?,
+            auto_lang: w.auto_lang,
+            speed: w.speed,
+            format: AudioFormat::parse(&w.format, "format").map_err(|e| e.message)?,
+            text: w.text,
+        })
+    }
 }
 
 /// Field names used in error messages; the HTTP API passes OpenAI's names (`input`, `response_format`).
@@ -151,6 +218,23 @@ impl RawSynthesisRequest {
             format,
         })
     }
+}
+
+/// A stored blend with its shares as they were: every id known, shares positive and summing to 1.
+fn exact_blend(parts: &[(String, f32)]) -> Result<VoiceSpec, String> {
+    let mut out = Vec::with_capacity(parts.len());
+    for (id, w) in parts {
+        let info = crate::voice::resolve(id).ok_or_else(|| format!("unknown voice {id}"))?;
+        if !(w.is_finite() && *w > 0.0) {
+            return Err(format!("share {w} of {id} is not positive"));
+        }
+        out.push((info.id, *w));
+    }
+    let total: f32 = out.iter().map(|p| p.1).sum();
+    if out.is_empty() || (total - 1.0).abs() > 1e-3 {
+        return Err(format!("blend shares sum to {total}, not 1"));
+    }
+    Ok(VoiceSpec { parts: out })
 }
 
 /// Longest `voice` accepted, in characters: a blend of [`MAX_BLEND_VOICES`] ids with weights

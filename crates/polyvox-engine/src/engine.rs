@@ -8,6 +8,9 @@
 //! - Admission: the queue is bounded and [`Engine::submit`] uses `try_send`, so overload is an
 //!   immediate [`EngineError::QueueFull`] (HTTP 429), never an unbounded wait.
 //! - Cancellation: a job whose receiver is gone (client disconnected) is skipped when dequeued.
+//! - Priority: two queues, and a free session always takes an [`Priority::Interactive`] job before
+//!   a [`Priority::Background`] one, so a long batch job delays a request someone is waiting on by
+//!   at most the model call already running (chunk-level yielding: every chunk is one call).
 //! - Readiness: [`Engine::start`] returns only after every session has built its backend and run
 //!   one worst-case warm-up input, so "started" means "ready to serve at full length".
 //! - Robustness: a panic inside `infer` is caught, reported to that job only, and the backend is
@@ -58,6 +61,16 @@ impl Default for EngineConfig {
     }
 }
 
+/// Which queue a model call waits in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// Someone is waiting on this audio (a stream, a synchronous request).
+    #[default]
+    Interactive,
+    /// Batch work: taken only when no interactive call waits.
+    Background,
+}
+
 /// A handle to the model threads. Clones share the same queue and sessions.
 #[derive(Clone)]
 pub struct Engine {
@@ -66,6 +79,7 @@ pub struct Engine {
 
 struct Shared {
     tx: Sender<Job>,
+    tx_background: Sender<Job>,
     busy: Arc<AtomicUsize>,
     sessions: usize,
     capacity: usize,
@@ -118,12 +132,14 @@ impl Engine {
         }
         let factory: Arc<BackendFactory> = Arc::new(factory);
         let (tx, rx) = crossbeam_channel::bounded::<Job>(cfg.queue_capacity);
+        let (tx_background, rx_background) = crossbeam_channel::bounded::<Job>(cfg.queue_capacity);
         let busy = Arc::new(AtomicUsize::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), EngineError>>();
         for index in 0..cfg.sessions {
             let worker = Worker {
                 index,
                 rx: rx.clone(),
+                rx_background: rx_background.clone(),
                 factory: Arc::clone(&factory),
                 busy: Arc::clone(&busy),
             };
@@ -144,6 +160,7 @@ impl Engine {
         metrics::gauge!(m::ENGINE_SESSIONS).set(cfg.sessions as f64);
         let shared = Shared {
             tx,
+            tx_background,
             busy,
             sessions: cfg.sessions,
             capacity: cfg.queue_capacity,
@@ -153,17 +170,32 @@ impl Engine {
         })
     }
 
-    /// Enqueues a job without ever blocking. The receiver yields the audio; dropping it cancels
-    /// the job if it has not started.
+    /// Enqueues an interactive job without ever blocking. The receiver yields the audio;
+    /// dropping it cancels the job if it has not started.
     pub fn submit(
         &self,
         ids: Vec<i64>,
         style: Vec<f32>,
         speed: f32,
     ) -> Result<oneshot::Receiver<InferResult>, EngineError> {
+        self.submit_with(ids, style, speed, Priority::Interactive)
+    }
+
+    /// [`Engine::submit`] into the queue of `priority`.
+    pub fn submit_with(
+        &self,
+        ids: Vec<i64>,
+        style: Vec<f32>,
+        speed: f32,
+        priority: Priority,
+    ) -> Result<oneshot::Receiver<InferResult>, EngineError> {
         validate_input(&ids, &style, speed)?;
         let (tx, rx) = oneshot::channel();
-        match self.shared.tx.try_send(Job {
+        let queue = match priority {
+            Priority::Interactive => &self.shared.tx,
+            Priority::Background => &self.shared.tx_background,
+        };
+        match queue.try_send(Job {
             ids,
             style,
             speed,
@@ -204,9 +236,9 @@ impl Engine {
         self.shared.sessions
     }
 
-    /// Jobs waiting for a session (not counting those being computed).
+    /// Jobs waiting for a session (not counting those being computed), both priorities.
     pub fn queue_len(&self) -> usize {
-        self.shared.tx.len()
+        self.shared.tx.len() + self.shared.tx_background.len()
     }
 
     /// Maximum number of waiting jobs.
@@ -234,6 +266,7 @@ impl std::fmt::Debug for Engine {
 struct Worker {
     index: usize,
     rx: Receiver<Job>,
+    rx_background: Receiver<Job>,
     factory: Arc<BackendFactory>,
     busy: Arc<AtomicUsize>,
 }
@@ -255,7 +288,8 @@ impl Worker {
         };
         drop(ready);
         tracing::debug!(session = self.index, "model thread ready");
-        while let Ok(job) = self.rx.recv() {
+        let mut held = None;
+        while let Some(job) = self.next_job(&mut held) {
             // Counted up on send and down on receive: order-independent, so concurrent threads
             // cannot leave a stale length behind the way racing `set` calls could.
             metrics::gauge!(m::ENGINE_QUEUE_LENGTH).decrement(1.0);
@@ -307,6 +341,31 @@ impl Worker {
             }
         }
         tracing::debug!(session = self.index, "queue closed; model thread exits");
+    }
+
+    /// The next job, interactive ones first; `None` once the engine is dropped. `held` keeps a
+    /// background job taken out while an interactive one was arriving.
+    fn next_job(&self, held: &mut Option<Job>) -> Option<Job> {
+        if let Ok(job) = self.rx.try_recv() {
+            return Some(job);
+        }
+        if let Some(job) = held.take() {
+            return Some(job);
+        }
+        // Both senders are dropped together, so a disconnected queue is the end either way.
+        let job = crossbeam_channel::select! {
+            recv(self.rx) -> job => return job.ok(),
+            recv(self.rx_background) -> job => job.ok()?,
+        };
+        // `select!` picks at random among ready queues: an interactive job that arrived in the
+        // same instant still goes first.
+        match self.rx.try_recv() {
+            Ok(urgent) => {
+                *held = Some(job);
+                Some(urgent)
+            }
+            Err(_) => Some(job),
+        }
     }
 
     /// Calls the factory, turning a panic in it into an error.

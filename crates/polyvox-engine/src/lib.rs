@@ -19,7 +19,7 @@ mod voices;
 
 pub use assets::{AssetDir, AssetState, AssetStatus, Clients, FetchEvent, FetchReport};
 pub use backend::{Backend, FakeBackend, MAX_TOKEN_ID, SPEED_RANGE, STYLE_DIM, validate_input};
-pub use engine::{BackendFactory, Engine, EngineConfig, InferResult};
+pub use engine::{BackendFactory, Engine, EngineConfig, InferResult, Priority};
 pub use error::{AssetError, EngineError};
 pub use ort_backend::{OrtBackend, OrtConfig};
 pub use voices::VoiceBank;

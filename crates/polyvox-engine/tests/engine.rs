@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, FakeBackend, STYLE_DIM};
+use polyvox_engine::{
+    Backend, Engine, EngineConfig, EngineError, FakeBackend, Priority, STYLE_DIM,
+};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -52,6 +54,23 @@ fn rig(
     }
 }
 
+/// The answer of `rx`, or `None` if none came within [`PATIENCE`] (instead of hanging).
+fn recv_within(
+    mut rx: tokio::sync::oneshot::Receiver<polyvox_engine::InferResult>,
+) -> Option<Vec<f32>> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::time::Instant::now() < deadline {
+        match rx.try_recv() {
+            Ok(r) => return r.ok(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 fn style() -> Vec<f32> {
     vec![0.1; STYLE_DIM]
 }
@@ -86,6 +105,39 @@ fn a_full_queue_answers_queue_full_at_once() {
         assert_eq!(rx.blocking_recv().unwrap().unwrap().len(), expected);
     }
     assert_eq!(rig.calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn interactive_calls_overtake_queued_background_ones() {
+    let rig = rig(1, 8, |f| f);
+    let bg = |n| {
+        rig.engine
+            .submit_with(vec![1; n], style(), 1.0, Priority::Background)
+            .unwrap()
+    };
+    let running = bg(3);
+    wait_entered(&rig);
+    let (mut queued_b, mut queued_c) = (bg(4), bg(5));
+    let urgent = rig.engine.submit(vec![2; 6], style(), 1.0).unwrap();
+    assert_eq!(rig.engine.queue_len(), 3);
+    rig.release.send(()).unwrap();
+    assert!(running.blocking_recv().unwrap().is_ok());
+    // The session's next call is the interactive one, although two background calls came first.
+    wait_entered(&rig);
+    rig.release.send(()).unwrap();
+    let audio = recv_within(urgent).expect("the interactive call ran second");
+    assert_eq!(audio.len(), FakeBackend::new().expected_len(6, 1.0));
+    assert!(
+        queued_b.try_recv().is_err(),
+        "background call ran before the interactive one"
+    );
+    assert!(queued_c.try_recv().is_err());
+    for _ in 0..2 {
+        rig.release.send(()).unwrap();
+    }
+    assert!(queued_b.blocking_recv().unwrap().is_ok());
+    assert!(queued_c.blocking_recv().unwrap().is_ok());
+    assert_eq!(rig.calls.load(Ordering::SeqCst), 4);
 }
 
 #[test]

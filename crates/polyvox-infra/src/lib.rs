@@ -14,6 +14,7 @@ pub mod error;
 pub mod names;
 pub mod queue;
 pub mod ratelimit;
+pub mod relay;
 pub mod storage;
 pub mod tenancy;
 
@@ -28,44 +29,12 @@ pub struct Backends {
     pub queue: Arc<dyn queue::JobQueue>,
     pub audio: Arc<dyn storage::AudioStore>,
     pub cache: Arc<dyn cache::AudioCache>,
+    /// Carries relayed jobs' audio and outcomes from the worker to the waiting API instance.
+    pub relay: Arc<dyn relay::Relay>,
 }
 
 /// Result alias for this crate.
 pub type Result<T, E = InfraError> = std::result::Result<T, E>;
 
-/// Which queue lane a job travels in. Interactive jobs are always read first so that long batch
-/// work cannot starve short requests a user is waiting on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lane {
-    Interactive,
-    Batch,
-}
-
-impl Lane {
-    /// Lanes in the order consumers read them.
-    pub const BY_PRIORITY: [Lane; 2] = [Lane::Interactive, Lane::Batch];
-
-    /// Stable name, used in the database and in queue keys.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Interactive => "interactive",
-            Self::Batch => "batch",
-        }
-    }
-
-    /// Inverse of [`Lane::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "interactive" => Some(Self::Interactive),
-            "batch" => Some(Self::Batch),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Lane {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Lanes live with the job payload in `polyvox-core`; re-exported for the adapters' callers.
+pub use polyvox_core::Lane;

@@ -1,17 +1,11 @@
-//! Metric names and label values, in one place so dashboards and code cannot drift apart.
+//! The infrastructure metrics' names (re-exported from `polyvox_core::metrics`, where every
+//! metric is named) and the values of their `system` label.
 
-/// Histogram: duration of one call to an external system, labels `system` and `op`.
-pub const CALL_SECONDS: &str = "polyvox_infra_call_seconds";
-/// Counter: failed calls, labels `system`, `op` and `code` (the stable error code).
-pub const ERRORS_TOTAL: &str = "polyvox_infra_errors_total";
-/// Counter: cache lookups, labels `backend` and `result` (`hit` | `miss`).
-pub const CACHE_LOOKUPS_TOTAL: &str = "polyvox_infra_cache_lookups_total";
-/// Counter: NOGROUP recoveries (the queue's Redis state was lost and rebuilt), label `lane`.
-pub const QUEUE_GROUP_RECREATED_TOTAL: &str = "polyvox_infra_queue_group_recreated_total";
-/// Gauge: usage rows (key × UTC day) waiting in memory to be written, set at each flush.
-pub const USAGE_PENDING_ROWS: &str = "polyvox_usage_pending_rows";
-/// Counter: usage deltas dropped because the in-memory buffer was full (the store kept failing).
-pub const USAGE_DROPPED_TOTAL: &str = "polyvox_usage_dropped_total";
+// The names themselves are defined once, in `polyvox_core::metrics`, beside every other metric.
+pub use polyvox_core::metrics::{
+    CACHE_LOOKUPS_TOTAL, INFRA_CALL_SECONDS as CALL_SECONDS, INFRA_ERRORS_TOTAL as ERRORS_TOTAL,
+    QUEUE_GROUP_RECREATED_TOTAL, USAGE_DROPPED_TOTAL, USAGE_PENDING_ROWS,
+};
 
 /// Values of the `system` label.
 pub mod system {

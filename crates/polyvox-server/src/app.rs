@@ -23,12 +23,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::jobs::JobService;
+use crate::routes::{catalog, jobs, speech, usage, web};
 use crate::speech::SpeechService;
 use crate::tenancy::Tenancy;
-use crate::{
-    catalog, compat, edge, jobs_api, jobs_audio, metrics, openapi, speech_api, tenancy, usage_api,
-    web,
-};
+use crate::{edge, metrics, openapi, tenancy};
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]
@@ -105,15 +103,12 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
     };
 
     let protected = Router::new()
-        .route("/v1/audio/speech", post(speech_api::create_speech))
-        .route("/v1/jobs", post(jobs_api::create_job))
-        .route(
-            "/v1/jobs/{id}",
-            get(jobs_api::get_job).delete(jobs_api::cancel_job),
-        )
-        .route("/v1/jobs/{id}/audio", get(jobs_audio::job_audio))
-        .route("/tts/generate", post(compat::generate))
-        .route("/v1/usage", get(usage_api::usage))
+        .route("/v1/audio/speech", post(speech::create_speech))
+        .route("/v1/jobs", post(jobs::create_job))
+        .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
+        .route("/v1/jobs/{id}/audio", get(jobs::audio::job_audio))
+        .route("/tts/generate", post(jobs::compat::generate))
+        .route("/v1/usage", get(usage::usage))
         .route_layer(from_fn_with_state(state.clone(), tenancy::authenticate));
     let mut app = Router::new()
         .merge(protected)

@@ -1,6 +1,7 @@
-//! The job side of the API: submitting (with cache and in-flight sharing), waiting, and serving
+//! The job side of the API: submitting (with cache and in-flight sharing) and serving
 //! stored audio. Used by the `/v1/jobs` routes, the `/tts/generate` alias, the cache-hit path of
-//! `/v1/audio/speech`, and [`RemoteSpeech`] (speech through the workers when Redis is configured).
+//! `/v1/audio/speech`, and [`crate::RemoteSpeech`] (speech through the workers and the relay when
+//! Redis is configured).
 //!
 //! Design:
 //! - Submit order: cache lookup first (a hit means no synthesis: the job is born `succeeded`,
@@ -19,10 +20,10 @@
 use std::time::{Duration, SystemTime};
 
 use polyvox_core::metrics as m;
-use polyvox_core::{ErrorCode, SynthesisRequest};
-use polyvox_infra::Lane;
-use polyvox_infra::cache::{CachedAudio, cache_key};
+use polyvox_core::{ErrorCode, SpeechJob};
+use polyvox_infra::cache::CachedAudio;
 use polyvox_infra::db::{AudioOutput, CreateOutcome, Job, JobStatus, NewJob};
+use polyvox_infra::relay::RelayEvent;
 use polyvox_infra::{InfraError, storage::Fetched};
 
 use crate::error::ApiError;
@@ -43,14 +44,9 @@ pub struct JobsConfig {
     /// Hand out presigned storage URLs valid this long instead of serving audio through the API
     /// (only where the store can presign, i.e. S3); `None` always serves through the API.
     pub presign: Option<Duration>,
-    /// Model id and front-end version: part of every cache key.
-    pub model_id: String,
-    pub frontend_version: String,
     /// Store the whole-file results of `/v1/audio/speech` rendered in this process in the cache
     /// (embedded mode; with workers, they store their own results).
     pub cache_sync_results: bool,
-    /// How often a waiting caller re-reads a job's row.
-    pub poll_interval: Duration,
     /// Object key prefix for audio the API stores itself.
     pub key_prefix: String,
     /// How long audio the API stores itself is kept; `None` keeps it forever. (Workers apply
@@ -66,10 +62,7 @@ impl Default for JobsConfig {
             max_input_chars: 100_000,
             max_attempts: 3,
             presign: None,
-            model_id: "kokoro-82m-int8".into(),
-            frontend_version: "1".into(),
             cache_sync_results: true,
-            poll_interval: Duration::from_millis(50),
             key_prefix: "audio".into(),
             retention: None,
             webhook_allow_private: false,
@@ -84,7 +77,9 @@ pub struct SubmitOptions {
     pub owner: Option<String>,
     pub webhook_url: Option<String>,
     pub idempotency_key: Option<String>,
-    pub lane: Option<Lane>,
+    /// Join an identical queued or running job instead of creating one (never for jobs with a
+    /// webhook, which belongs to one caller).
+    pub share: bool,
 }
 
 /// How a submission was answered.
@@ -96,7 +91,7 @@ pub struct Submitted {
     pub outcome: CreateOutcome,
 }
 
-/// Job operations shared by the routes and [`RemoteSpeech`].
+/// Job operations shared by the routes and [`crate::RemoteSpeech`].
 pub struct JobService {
     pub(crate) b: JobBackends,
     pub(crate) cfg: JobsConfig,
@@ -109,11 +104,6 @@ impl JobService {
 
     pub fn config(&self) -> &JobsConfig {
         &self.cfg
-    }
-
-    /// The content address of `req`'s audio.
-    pub fn key_of(&self, req: &SynthesisRequest) -> String {
-        cache_key(req, &self.cfg.model_id, &self.cfg.frontend_version)
     }
 
     /// The cached entry for `key` if its object still exists.
@@ -144,28 +134,19 @@ impl JobService {
         }
     }
 
-    /// Submits `req` as a job (see the module note for the order of checks).
+    /// Submits `spec` as a job (see the module note for the order of checks).
     pub async fn submit(
         &self,
-        req: &SynthesisRequest,
+        spec: &SpeechJob,
         opts: SubmitOptions,
     ) -> Result<Submitted, ApiError> {
-        let key = self.key_of(req);
-        let request = serde_json::json!({
-            "text": req.text,
-            "voice": req.voice.canonical(),
-            "lang": req.lang.code(),
-            "speed": req.speed,
-            "format": req.format.as_str(),
-            "cache_key": key,
-        });
+        let key = spec.cache_key();
         let hit = self.cached(&key).await?;
-        // A webhook belongs to one caller, so such a job is not shared with identical requests.
-        let share = opts.webhook_url.is_none();
+        let share = opts.share && opts.webhook_url.is_none();
         let new = NewJob {
             owner: opts.owner,
-            lane: opts.lane.unwrap_or(Lane::Batch),
-            request,
+            lane: spec.lane,
+            request: spec.to_row(),
             cache_key: share.then(|| key.clone()),
             idempotency_key: opts.idempotency_key,
             max_attempts: self.cfg.max_attempts,
@@ -261,22 +242,14 @@ impl JobService {
     /// heartbeat).
     pub async fn cancel(&self, id: &str, owner: Option<&str>) -> Result<Job, ApiError> {
         self.get_owned(id, owner).await?;
-        self.b.store.cancel(id).await.map_err(infra)
-    }
-
-    /// Waits until the job is finished or `timeout` passes (504).
-    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Job, ApiError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let job = self.get(id).await?;
-            if job.status.is_terminal() {
-                return Ok(job);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ApiError::Timeout(timeout));
-            }
-            tokio::time::sleep(self.cfg.poll_interval).await;
+        let job = self.b.store.cancel(id).await.map_err(infra)?;
+        // A queued job has no worker to say so; whoever follows its relay log hears it here.
+        if job.status == JobStatus::Cancelled
+            && let Err(e) = self.b.relay.publish(id, RelayEvent::Cancelled).await
+        {
+            tracing::warn!(job = %id, error = %e, "relay publish of a cancel failed");
         }
+        Ok(job)
     }
 
     /// Reads stored audio, or the byte `range` of it.

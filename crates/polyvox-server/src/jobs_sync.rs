@@ -95,29 +95,47 @@ impl JobService {
 }
 
 /// Passes `stream` through unchanged and, once it ends without error, stores the whole file and
-/// caches it under `key`. Only for whole-file deliveries: a streamed encoding is a different file.
+/// caches it under `key`: the stream's own bytes for a whole-file delivery, the complete file the
+/// pipeline kept ([`crate::speech::StreamOptions::keep_file`]) for a stream. A stream without a
+/// kept file is passed through and not cached: a streamed encoding is a different file.
 pub(crate) fn tee_into_cache(
     jobs: Arc<JobService>,
     key: String,
-    stream: crate::speech::SpeechStream,
+    mut stream: crate::speech::SpeechStream,
 ) -> crate::speech::SpeechStream {
     use futures::StreamExt;
     let format = stream.format;
-    let audio_ms = Arc::clone(&stream.audio_ms);
-    let state = (stream.bytes, Vec::<u8>::new(), Some((jobs, key, audio_ms)));
+    let progress = Arc::clone(&stream.progress);
+    let kept = stream.file.take();
+    let collect = kept.is_none();
+    let state = (
+        stream.bytes,
+        Vec::<u8>::new(),
+        Some((jobs, key, progress, kept)),
+    );
     let bytes = futures::stream::unfold(state, move |(mut inner, mut buf, mut sink)| async move {
         match inner.next().await {
             Some(Ok(b)) => {
-                buf.extend_from_slice(&b);
+                if collect {
+                    buf.extend_from_slice(&b);
+                }
                 Some((Ok(b), (inner, buf, sink)))
             }
             Some(Err(e)) => Some((Err(e), (inner, buf, None))),
             None => {
-                if let Some((jobs, key, audio_ms)) = sink.take() {
-                    let file = bytes::Bytes::from(std::mem::take(&mut buf));
-                    let seconds =
-                        audio_ms.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0;
-                    tokio::spawn(async move { jobs.remember(&key, format, file, seconds).await });
+                if let Some((jobs, key, progress, kept)) = sink.take() {
+                    let buf = std::mem::take(&mut buf);
+                    tokio::spawn(async move {
+                        let file = match kept {
+                            Some(rx) => match rx.await {
+                                Ok(f) => f,
+                                Err(_) => return,
+                            },
+                            None => bytes::Bytes::from(buf),
+                        };
+                        let seconds = progress.audio_ms() as f64 / 1000.0;
+                        jobs.remember(&key, format, file, seconds).await
+                    });
                 }
                 None
             }
@@ -128,6 +146,7 @@ pub(crate) fn tee_into_cache(
         format,
         chunks: stream.chunks,
         bytes,
-        audio_ms: stream.audio_ms,
+        progress: stream.progress,
+        file: None,
     }
 }

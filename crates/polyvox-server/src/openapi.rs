@@ -5,7 +5,8 @@ use utoipa::OpenApi;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 
-use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, usage_api, web};
+use crate::error;
+use crate::routes::{catalog, jobs, speech, usage, web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,12 +19,12 @@ use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, usage_api,
     ),
     modifiers(&BearerAuth),
     paths(
-        speech_api::create_speech,
-        jobs_api::create_job,
-        jobs_api::get_job,
-        jobs_api::cancel_job,
-        jobs_audio::job_audio,
-        compat::generate,
+        speech::create_speech,
+        jobs::create_job,
+        jobs::get_job,
+        jobs::cancel_job,
+        jobs::audio::job_audio,
+        jobs::compat::generate,
         catalog::list_voices,
         catalog::list_languages,
         catalog::list_models,
@@ -35,9 +36,9 @@ use crate::{catalog, compat, error, jobs_api, jobs_audio, speech_api, usage_api,
         web::docs,
         web::docs_js,
         web::openapi_json,
-        usage_api::usage,
+        usage::usage,
     ),
-    components(schemas(error::ErrorBody, error::ErrorObject, jobs_api::JobView, jobs_api::JobAccepted)),
+    components(schemas(error::ErrorBody, error::ErrorObject, jobs::JobView, jobs::JobAccepted)),
     tags(
         (name = "speech", description = "Speech synthesis"),
         (name = "jobs", description = "Asynchronous synthesis jobs, and the legacy `/tts/generate` alias"),

@@ -174,6 +174,7 @@ async fn presigned_urls_never_outlive_the_object() {
             queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
             audio: audio.clone(),
             cache: Arc::new(MemoryCache::new(10, None)),
+            relay: Arc::new(polyvox_infra::relay::MemoryRelay::default()),
         },
         JobsConfig {
             presign: Some(Duration::from_secs(3600)),

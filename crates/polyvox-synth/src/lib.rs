@@ -1,6 +1,7 @@
 //! The synthesis pipeline: a validated request becomes text chunks (CPU work on blocking
 //! threads), each chunk goes to the model threads, and the PCM is joined and encoded as it
-//! arrives. `say` drives it synchronously; the server consumes it as a stream.
+//! arrives. `say` drives it synchronously; the server and the workers consume it as a stream
+//! through [`LocalSpeech`], the pipeline's side of the one synthesis interface.
 //!
 //! Design points:
 //! - At most `inflight_per_request` chunks of one request sit in the engine queue, so a
@@ -15,10 +16,12 @@
 mod error;
 mod memo;
 mod pipeline;
+mod service;
 mod stream;
 
 pub use error::SynthError;
 pub use memo::{ChunkKey, ChunkMemo};
 pub use pipeline::{EdgeTrim, Rendered, SynthConfig, Synthesizer};
 pub use polyvox_text::Chunk;
+pub use service::LocalSpeech;
 pub use stream::{AudioStream, Delivery, Progress};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use polyvox_audio::EncodeOptions;
 use polyvox_core::SynthesisRequest;
-use polyvox_engine::{Engine, VoiceBank};
+use polyvox_engine::{Engine, Priority, VoiceBank};
 use polyvox_text::{Chunk, ChunkOptions, Frontend};
 
 use crate::SynthError;
@@ -164,9 +164,12 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
+        priority: Priority,
     ) -> Result<PcmReceiver, SynthError> {
         let style = self.voices.style(&req.voice, chunk.ids.len())?;
-        Ok(self.engine.submit(chunk.ids.clone(), style, req.speed)?)
+        Ok(self
+            .engine
+            .submit_with(chunk.ids.clone(), style, req.speed, priority)?)
     }
 
     /// Turns one chunk's model output into what goes on the wire: edge silence trimmed, faded
@@ -226,7 +229,7 @@ impl Synthesizer {
         chunk: &Chunk,
     ) -> Result<PcmReceiver, SynthError> {
         loop {
-            match self.submit(req, chunk) {
+            match self.submit(req, chunk, Priority::Interactive) {
                 Err(SynthError::Engine(polyvox_engine::EngineError::QueueFull { .. })) => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::Stream;
+use futures::channel::oneshot;
 use polyvox_core::metrics as m;
 use polyvox_core::{AudioFormat, SAMPLE_RATE, SynthesisRequest};
-use polyvox_engine::EngineError;
+use polyvox_engine::{EngineError, Priority};
 use polyvox_text::Chunk;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -33,6 +34,21 @@ pub struct Delivery {
     pub low_latency: bool,
     /// Emit one complete file at the end (exact headers) instead of encoding chunk by chunk.
     pub whole_file: bool,
+    /// With a stream, also encode the complete file once the stream has ended
+    /// ([`AudioStream::take_file`]), for storage and the cache.
+    pub keep_file: bool,
+    /// Batch work: its model calls wait behind every interactive one.
+    pub background: bool,
+}
+
+impl Delivery {
+    fn priority(self) -> Priority {
+        if self.background {
+            Priority::Background
+        } else {
+            Priority::Interactive
+        }
+    }
 }
 
 /// How far a synthesis has come: chunks rendered and samples produced (pauses included).
@@ -49,9 +65,16 @@ pub struct AudioStream {
     pub chunks: usize,
     inner: ReceiverStream<Result<Bytes, SynthError>>,
     progress: watch::Receiver<Progress>,
+    file: Option<oneshot::Receiver<Bytes>>,
 }
 
 impl AudioStream {
+    /// With [`Delivery::keep_file`]: the complete file, sent after the stream's last piece if the
+    /// synthesis finished (never sent otherwise).
+    pub fn take_file(&mut self) -> Option<oneshot::Receiver<Bytes>> {
+        self.file.take()
+    }
+
     /// Updated after every chunk, also in whole-file mode where no bytes flow until the end.
     pub fn progress(&self) -> watch::Receiver<Progress> {
         self.progress.clone()
@@ -88,7 +111,7 @@ impl Synthesizer {
         // first chunk needs no admission.
         let first = match self.recall(&req, first_chunk).await {
             Some(pcm) => Pending::Cached(pcm),
-            None => Pending::Model(self.submit(&req, first_chunk).inspect_err(|e| {
+            None => Pending::Model(self.submit(&req, first_chunk, delivery.priority()).inspect_err(|e| {
                 if matches!(e, SynthError::Engine(EngineError::QueueFull { .. })) {
                     metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => m::reason::ENGINE_QUEUE_FULL)
                         .increment(1);
@@ -99,12 +122,18 @@ impl Synthesizer {
         let (progress_tx, progress) = watch::channel(Progress::default());
         let format = req.format;
         let count = chunks.len();
+        let (file_tx, file) = if delivery.keep_file && !delivery.whole_file {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
         tokio::spawn(produce(
             Arc::clone(self),
             req,
             chunks,
             first,
-            delivery.whole_file,
+            (delivery, file_tx),
             tx,
             Tally {
                 started,
@@ -119,6 +148,7 @@ impl Synthesizer {
             chunks: count,
             inner: ReceiverStream::new(rx),
             progress,
+            file,
         })
     }
 
@@ -155,20 +185,24 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
+        priority: Priority,
     ) -> Result<Pending, SynthError> {
         if let Some(pcm) = self.recall(req, chunk).await {
             return Ok(Pending::Cached(pcm));
         }
-        Ok(Pending::Model(self.submit_retry(req, chunk).await?))
+        Ok(Pending::Model(
+            self.submit_retry(req, chunk, priority).await?,
+        ))
     }
 
     async fn submit_retry(
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
+        priority: Priority,
     ) -> Result<PcmReceiver, SynthError> {
         loop {
-            match self.submit(req, chunk) {
+            match self.submit(req, chunk, priority) {
                 Err(SynthError::Engine(EngineError::QueueFull { .. })) => {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
@@ -214,7 +248,7 @@ impl Tally {
         }
     }
 
-    fn record(&self, req: &SynthesisRequest, result: &Result<(), SynthError>) {
+    fn record(&self, req: &SynthesisRequest, result: Result<(), &SynthError>) {
         let outcome = match result {
             Ok(()) if self.finished => m::outcome::OK,
             Ok(()) | Err(SynthError::Cancelled) => m::outcome::CANCELLED,
@@ -241,17 +275,37 @@ async fn produce(
     req: SynthesisRequest,
     chunks: Vec<Chunk>,
     first: Pending,
-    whole_file: bool,
+    (delivery, file_tx): (Delivery, Option<oneshot::Sender<Bytes>>),
     tx: mpsc::Sender<Result<Bytes, SynthError>>,
     mut tally: Tally,
 ) {
-    let result = run(&this, &req, chunks, first, whole_file, &tx, &mut tally).await;
-    tally.record(&req, &result);
-    if let Err(e) = result {
-        if !matches!(e, SynthError::Cancelled) {
-            tracing::warn!(error = %e, code = %e.code(), "synthesis failed mid-stream");
+    let delivery = Delivery {
+        keep_file: file_tx.is_some(),
+        ..delivery
+    };
+    let result = run(&this, &req, chunks, first, delivery, &tx, &mut tally).await;
+    tally.record(&req, result.as_ref().map(|_| ()));
+    match result {
+        Err(e) => {
+            if !matches!(e, SynthError::Cancelled) {
+                tracing::warn!(error = %e, code = %e.code(), "synthesis failed mid-stream");
+            }
+            let _ = tx.send(Err(e)).await;
         }
-        let _ = tx.send(Err(e)).await;
+        Ok(Some(pcm)) if tally.finished => {
+            // The stream ends for its reader first; the file is encoded after.
+            drop(tx);
+            let Some(file_tx) = file_tx else { return };
+            let (format, opts) = (req.format, this.config().encode);
+            match tokio::task::spawn_blocking(move || polyvox_audio::encode(format, &pcm, &opts))
+                .await
+            {
+                Ok(Ok(file)) => drop(file_tx.send(Bytes::from(file))),
+                Ok(Err(e)) => tracing::warn!(error = %e, "encoding the kept file failed"),
+                Err(e) => tracing::warn!(error = %e, "encoding the kept file panicked"),
+            }
+        }
+        Ok(_) => {}
     }
 }
 
@@ -260,10 +314,12 @@ async fn run(
     req: &SynthesisRequest,
     chunks: Vec<Chunk>,
     first: Pending,
-    whole_file: bool,
+    delivery: Delivery,
     tx: &mpsc::Sender<Result<Bytes, SynthError>>,
     tally: &mut Tally,
-) -> Result<(), SynthError> {
+) -> Result<Option<Vec<f32>>, SynthError> {
+    let (whole_file, keep_file) = (delivery.whole_file, delivery.keep_file);
+    let priority = delivery.priority();
     let depth = this.config().inflight_per_request.max(1);
     // A whole file is encoded once at the end (exact headers); a stream chunk by chunk.
     let mut encoder = if whole_file {
@@ -280,7 +336,7 @@ async fn run(
     let chunks = Arc::new(chunks);
     for index in 0..chunks.len() {
         while next < chunks.len() && pending.len() < depth {
-            pending.push_back(this.next_pending(req, &chunks[next]).await?);
+            pending.push_back(this.next_pending(req, &chunks[next], priority).await?);
             next += 1;
         }
         let next_up = pending
@@ -292,7 +348,7 @@ async fn run(
                 let pcm = tokio::select! {
                     r = rx => r.map_err(|_| SynthError::Cancelled)??,
                     // Client gone: returning drops `pending`, so the model threads skip those chunks.
-                    () = tx.closed() => return Ok(()),
+                    () = tx.closed() => return Ok(None),
                 };
                 this.remember(req, &chunks[index], &pcm);
                 pcm
@@ -306,29 +362,33 @@ async fn run(
             continue;
         };
         let (this2, chunks2) = (Arc::clone(this), Arc::clone(&chunks));
-        let (enc, bytes, samples) = tokio::task::spawn_blocking(move || {
+        let (enc, bytes, pcm) = tokio::task::spawn_blocking(move || {
             let pcm = this2.finish_chunk(pcm, &chunks2[index]);
             let bytes = enc.push(&pcm);
-            (enc, bytes, pcm.len())
+            (enc, bytes, pcm)
         })
         .await
         .map_err(|e| SynthError::Task(e.to_string()))?;
-        tally.chunk_done(samples);
+        tally.chunk_done(pcm.len());
+        if keep_file {
+            whole.extend(pcm);
+        }
         encoder = Some(enc);
         let bytes = bytes?;
         if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {
-            return Ok(());
+            return Ok(None);
         }
     }
     let tail = match encoder {
         Some(mut enc) => enc.finish()?,
         None => {
             let (format, opts) = (req.format, this.config().encode);
-            tokio::task::spawn_blocking(move || polyvox_audio::encode(format, &whole, &opts))
+            let pcm = std::mem::take(&mut whole);
+            tokio::task::spawn_blocking(move || polyvox_audio::encode(format, &pcm, &opts))
                 .await
                 .map_err(|e| SynthError::Task(e.to_string()))??
         }
     };
     tally.finished = tail.is_empty() || tx.send(Ok(Bytes::from(tail))).await.is_ok();
-    Ok(())
+    Ok(keep_file.then_some(whole))
 }

@@ -147,6 +147,7 @@ async fn render(synth: &Arc<Synthesizer>, req: SynthesisRequest, whole_file: boo
     let delivery = Delivery {
         low_latency: false,
         whole_file,
+        ..Delivery::default()
     };
     let mut s = synth.stream(req, delivery).await.expect("stream");
     let mut out = Vec::new();

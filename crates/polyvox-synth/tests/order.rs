@@ -173,6 +173,7 @@ async fn stream_keeps_every_chunk_in_order() {
             Delivery {
                 low_latency: true,
                 whole_file: false,
+                ..Delivery::default()
             },
         )
         .await
@@ -212,6 +213,7 @@ async fn dropping_the_stream_stops_the_work() {
             Delivery {
                 low_latency: true,
                 whole_file: false,
+                ..Delivery::default()
             },
         )
         .await

@@ -7,18 +7,20 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use polyvox_core::metrics as m;
-use polyvox_core::request::FieldNames;
-use polyvox_core::{Limits, RawSynthesisRequest, SynthesisRequest};
+use polyvox_core::{SpeechJob, SpeechService, StreamOptions};
 use polyvox_infra::cache::CachedAudio;
 use polyvox_infra::db::{AudioOutput, Heartbeat, Job, JobError, JobStatus, Progress};
 use polyvox_infra::queue::Delivery;
+use polyvox_infra::relay::RelayEvent;
 use polyvox_infra::storage::new_object_key;
 use polyvox_infra::tenancy::{UsageDelta, UsageStore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{Backends, ProgressSink, Render, WorkerConfig, WorkerError, webhook};
+use crate::{Backends, ProgressSink, WorkerConfig, WorkerError, webhook};
 
 /// Why a render stopped before finishing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +37,7 @@ enum Stop {
 pub(crate) struct Ctx {
     pub cfg: WorkerConfig,
     pub backends: Backends,
-    pub render: Arc<dyn Render>,
+    pub speech: Arc<dyn SpeechService>,
     pub http: reqwest::Client,
     /// Where a job's audio seconds are metered, if anywhere.
     pub usage: Option<Arc<dyn UsageStore>>,
@@ -130,7 +132,8 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
                 bytes = done.audio.bytes,
                 "job succeeded"
             );
-            if let Some(key) = &done.cache_key {
+            {
+                let key = &done.cache_key;
                 let entry = CachedAudio {
                     audio_key: done.audio.key.clone(),
                     format: done.format,
@@ -143,6 +146,13 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
                     tracing::warn!(error = %e, "cache write failed");
                 }
             }
+            let event = RelayEvent::Succeeded {
+                audio_key: done.audio.key.clone(),
+                bytes: done.audio.bytes,
+                seconds: done.audio.seconds,
+                pieces: done.pieces,
+            };
+            publish(&ctx, &job.id, event).await;
             ack(&ctx, &delivery).await;
             notify(&ctx, &done.job);
             m::outcome::SUCCEEDED
@@ -162,6 +172,7 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
             if reason == Some(Stop::Lost) {
                 m::outcome::LOST
             } else {
+                publish(&ctx, &job.id, RelayEvent::Cancelled).await;
                 m::outcome::CANCELLED
             }
         }
@@ -182,19 +193,78 @@ struct Done {
     job: Job,
     audio: AudioOutput,
     format: polyvox_core::AudioFormat,
-    cache_key: Option<String>,
+    cache_key: String,
+    /// Audio pieces published to the relay (0 unless relayed live).
+    pieces: u32,
+}
+
+/// Appends to the job's relay log: every job's outcome (so anyone waiting on a job, a joined
+/// whole-file request included, hears of it without polling), and a relayed stream's pieces.
+/// A failure only costs the waiting API instance its live view (it falls back to the job
+/// row), so it never fails the job.
+async fn publish(ctx: &Ctx, job_id: &str, event: RelayEvent) -> bool {
+    match ctx.backends.relay.publish(job_id, event).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "relay publish failed");
+            false
+        }
+    }
 }
 
 async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Done, WorkerError> {
-    let req = parse_request(job, ctx.cfg.max_input_chars)?;
-    let format = req.format;
-    let cache_key = job.cache_key.clone().or_else(|| {
-        job.request
-            .get("cache_key")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    });
-    let rendered = ctx.render.render(req, progress.clone()).await?;
+    let spec = SpeechJob::from_row(&job.request, job.lane, ctx.cfg.max_input_chars)
+        .map_err(|e| WorkerError::BadRequest(e.message))?;
+    let format = spec.request.format;
+    let cache_key = spec.cache_key();
+    // A relayed stream goes out piece by piece as the pipeline encodes it; the stored file is
+    // the whole-file encoding of the same audio, so the cache holds what a `"stream": false`
+    // request with this key would get.
+    let live = spec.relay && !spec.delivery.whole_file;
+    let opts = StreamOptions {
+        low_latency_start: spec.delivery.low_latency_start,
+        whole_file: !live,
+        keep_file: live,
+        background: spec.lane == polyvox_core::Lane::Batch,
+    };
+    let mut stream = ctx.speech.synthesize(spec.request, opts).await?;
+    progress.follow(Arc::clone(&stream.progress), stream.chunks);
+    let attempt = job.attempts;
+    let mut relay_ok = live;
+    if live {
+        let chunks = u32::try_from(stream.chunks).unwrap_or(u32::MAX);
+        relay_ok = publish(ctx, &job.id, RelayEvent::Started { attempt, chunks }).await;
+    }
+    let mut file = Vec::new();
+    let mut seq = 0u32;
+    while let Some(piece) = stream.bytes.next().await {
+        let piece = piece?;
+        if !live {
+            file.extend_from_slice(&piece);
+            continue;
+        }
+        if relay_ok {
+            let event = RelayEvent::Audio {
+                attempt,
+                seq,
+                audio_ms: stream.progress.audio_ms(),
+                bytes: piece,
+            };
+            // After one lost piece the reader could only splice a gap; it falls back instead.
+            relay_ok = publish(ctx, &job.id, event).await;
+        }
+        seq += 1;
+    }
+    let file: Bytes = match stream.file.take() {
+        Some(kept) => kept.await.map_err(|_| {
+            WorkerError::Synthesis(polyvox_core::Error::new(
+                polyvox_core::ErrorCode::SynthesisFailed,
+                "the complete file of a streamed render was not produced",
+            ))
+        })?,
+        None => Bytes::from(file),
+    };
+    let seconds = stream.progress.audio_ms() as f64 / 1000.0;
     // Record the final progress (a short job may finish between heartbeats) and make sure the
     // job is still ours and not cancelled before storing anything.
     let (done, total) = progress.get();
@@ -216,15 +286,15 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Do
         }
     }
     let key = new_object_key(&ctx.cfg.key_prefix, format.as_str());
-    let bytes = rendered.bytes.len() as u64;
+    let bytes = file.len() as u64;
     ctx.backends
         .audio
-        .put(&key, rendered.bytes, format.content_type())
+        .put(&key, file, format.content_type())
         .await?;
     let audio = AudioOutput {
         key,
         bytes,
-        seconds: rendered.seconds,
+        seconds,
         expires_at: ctx.cfg.retention.map(|r| std::time::SystemTime::now() + r),
     };
     let job = ctx
@@ -237,6 +307,7 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Do
         audio,
         format,
         cache_key,
+        pieces: if live { seq } else { 0 },
     })
 }
 
@@ -253,22 +324,6 @@ async fn meter(ctx: &Ctx, job: &Job) {
     if let Err(e) = usage.record(owner, delta).await {
         tracing::warn!(error = %e, "recording the job's audio usage failed");
     }
-}
-
-/// The stored request is the API's validated request in its raw form; validating again here
-/// turns a row written by an incompatible version into a clean, non-retryable failure.
-pub(crate) fn parse_request(
-    job: &Job,
-    max_input_chars: usize,
-) -> Result<SynthesisRequest, WorkerError> {
-    let raw: RawSynthesisRequest = serde_json::from_value(job.request.clone())
-        .map_err(|e| WorkerError::BadRequest(e.to_string()))?;
-    let limits = Limits {
-        max_input_chars,
-        ..Limits::default()
-    };
-    raw.validate(&limits, FieldNames::CLI)
-        .map_err(|e| WorkerError::BadRequest(e.message))
 }
 
 /// Records a failed attempt on the job and returns the metric outcome it led to.
@@ -288,7 +343,20 @@ async fn record_failure(
     metrics::counter!(m::JOB_ERRORS_TOTAL,
         m::label::LANE => job.lane.as_str(), m::label::CODE => e.code().as_str())
     .increment(1);
-    match b.store.fail(&job.id, &ctx.cfg.id, error, retryable).await {
+    let failed = b
+        .store
+        .fail(&job.id, &ctx.cfg.id, error.clone(), retryable)
+        .await;
+    if let Ok(after) = &failed {
+        let event = RelayEvent::Failed {
+            attempt: job.attempts,
+            code: error.code.clone(),
+            message: error.message.clone(),
+            retrying: after.status == JobStatus::Queued,
+        };
+        publish(ctx, &job.id, event).await;
+    }
+    match failed {
         Ok(after) if after.status == JobStatus::Queued => {
             let delay = ctx.cfg.backoff(after.attempts);
             if let Err(e) = b.queue.nack(delivery, delay).await {

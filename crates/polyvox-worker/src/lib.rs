@@ -1,5 +1,10 @@
 //! The job runner behind `polyvox worker` (and the in-process workers of `polyvox serve`).
 //!
+//! Synthesis comes through the one interface, [`polyvox_core::SpeechService`] (the pipeline's
+//! `LocalSpeech` in production, fakes in tests). A job whose payload asks for a relay publishes
+//! its encoded audio as it is rendered and its outcome to the relay, for the API instance that
+//! holds the client; every job still stores its complete file and caches it.
+//!
 //! Design: the job row is the truth and a queue message is only a hint. For every delivery the
 //! worker calls `try_claim`; only the claim winner renders. While it renders, a heartbeat task
 //! extends the database lease, touches the queue delivery and reports progress — and learns of a
@@ -30,57 +35,41 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use polyvox_core::SynthesisRequest;
+use polyvox_core::Progress;
 
 pub use error::WorkerError;
 pub use run::Worker;
 pub use webhook::WebhookConfig;
 
-/// A finished rendering, ready to store.
-#[derive(Debug, Clone)]
-pub struct RenderedAudio {
-    /// The complete encoded file.
-    pub bytes: Bytes,
-    /// Audio duration.
-    pub seconds: f64,
-}
-
 /// Chunk progress of the current render, read by the heartbeat.
 #[derive(Debug, Default)]
-pub struct ProgressSink {
-    done: AtomicU32,
+pub(crate) struct ProgressSink {
     total: AtomicU32,
+    source: std::sync::Mutex<Option<Arc<Progress>>>,
 }
 
 impl ProgressSink {
-    /// Records that `done` of `total` chunks are rendered.
-    pub fn set(&self, done: usize, total: usize) {
+    /// Follows `source`, a render of `total` chunks.
+    pub(crate) fn follow(&self, source: Arc<Progress>, total: usize) {
         self.total
             .store(u32::try_from(total).unwrap_or(u32::MAX), Ordering::Relaxed);
-        self.done
-            .store(u32::try_from(done).unwrap_or(u32::MAX), Ordering::Relaxed);
+        *self
+            .source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(source);
     }
 
     /// `(done, total)`; total is 0 until the text is chunked.
-    pub fn get(&self) -> (u32, u32) {
-        (
-            self.done.load(Ordering::Relaxed),
-            self.total.load(Ordering::Relaxed),
-        )
+    pub(crate) fn get(&self) -> (u32, u32) {
+        let total = self.total.load(Ordering::Relaxed);
+        let done = self
+            .source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |p| u32::try_from(p.chunks_done()).unwrap_or(u32::MAX));
+        (done.min(total), total)
     }
-}
-
-/// Synthesis as the worker needs it: a request in, one complete file out. Dropping the future
-/// must cancel the work (the worker drops it on cancellation, lost lease or shutdown).
-#[async_trait::async_trait]
-pub trait Render: Send + Sync + 'static {
-    /// Renders `req` to a complete file in `req.format`, reporting chunk progress to `progress`.
-    async fn render(
-        &self,
-        req: SynthesisRequest,
-        progress: Arc<ProgressSink>,
-    ) -> Result<RenderedAudio, polyvox_core::Error>;
 }
 
 /// The external systems a worker talks to (the same bundle the job API uses).
@@ -93,6 +82,9 @@ pub struct WorkerConfig {
     pub id: String,
     /// Jobs rendered at once.
     pub concurrency: usize,
+    /// Further job slots only interactive jobs may fill, so a request someone waits on never
+    /// queues behind batch work on this worker; 0 disables them.
+    pub interactive_slots: usize,
     /// Lease taken by a claim and extended by every heartbeat.
     pub lease: Duration,
     /// Heartbeat period; well under `lease` so one slow heartbeat does not lose the job.
@@ -125,6 +117,7 @@ impl Default for WorkerConfig {
         Self {
             id: format!("worker-{}", std::process::id()),
             concurrency: 1,
+            interactive_slots: 1,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(5),
             receive_wait: Duration::from_secs(2),
@@ -170,10 +163,14 @@ mod tests {
     }
 
     #[test]
-    fn progress_reads_back() {
+    fn progress_follows_the_render_and_never_passes_the_total() {
         let p = ProgressSink::default();
         assert_eq!(p.get(), (0, 0));
-        p.set(3, 7);
+        let source = Arc::new(Progress::default());
+        p.follow(Arc::clone(&source), 7);
+        source.set(3, 1500);
         assert_eq!(p.get(), (3, 7));
+        source.set(9, 1500);
+        assert_eq!(p.get(), (7, 7));
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use polyvox_infra::db::JobStatus;
+use polyvox_infra::relay::RelayEvent;
 use tokio_util::sync::CancellationToken;
 
 use crate::Backends;
@@ -63,7 +64,12 @@ pub async fn pass(b: &Backends, stale_after: Duration, recent: &mut Recent) -> (
     let mut reaped = 0;
     match b.store.requeue_expired_leases(BATCH).await {
         Ok(jobs) => {
-            for j in jobs.iter().filter(|j| j.status == JobStatus::Queued) {
+            for j in &jobs {
+                if j.status != JobStatus::Queued {
+                    // Dead-lettered: whoever follows the job's relay log hears it there.
+                    dead_lettered(b, j).await;
+                    continue;
+                }
                 match b.queue.enqueue(j.lane, &j.id).await {
                     Ok(()) => reaped += 1,
                     Err(e) => {
@@ -87,6 +93,27 @@ pub async fn pass(b: &Backends, stale_after: Duration, recent: &mut Recent) -> (
         Err(e) => tracing::warn!(error = %e, "reconciler failed"),
     }
     (reaped, reconciled)
+}
+
+async fn dead_lettered(b: &Backends, j: &polyvox_infra::db::Job) {
+    let (code, message) = j.last_error.as_ref().map_or_else(
+        || {
+            (
+                "lease_expired".to_string(),
+                "the job's workers died".to_string(),
+            )
+        },
+        |e| (e.code.clone(), e.message.clone()),
+    );
+    let event = RelayEvent::Failed {
+        attempt: j.attempts,
+        code,
+        message,
+        retrying: false,
+    };
+    if let Err(e) = b.relay.publish(&j.id, event).await {
+        tracing::warn!(job = %j.id, error = %e, "relay publish of a dead-letter failed");
+    }
 }
 
 #[cfg(test)]

@@ -73,12 +73,22 @@ async fn sweep_one(b: &Backends, sweeper: &str, job: &Job) -> bool {
         tracing::warn!(job = %job.id, error = %e, "retention sweep: deleting the object failed");
         return false;
     }
-    let cache_key = job.cache_key.clone().or_else(|| {
-        job.request
-            .get("cache_key")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    });
+    // Shared jobs carry their key in the row; results the API recorded itself, in the request;
+    // for the rest it is derived from the payload, as the worker that cached it did.
+    let cache_key = job
+        .cache_key
+        .clone()
+        .or_else(|| {
+            job.request
+                .get("cache_key")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            polyvox_core::SpeechJob::from_row(&job.request, job.lane, usize::MAX)
+                .ok()
+                .map(|spec| spec.cache_key())
+        });
     if let Some(key) = cache_key {
         // A failure here is harmless: entries carry the same expiry and read as misses.
         match b.cache.get(&key).await {

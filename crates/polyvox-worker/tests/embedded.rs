@@ -7,20 +7,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use polyvox_core::{ErrorCode, SynthesisRequest};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use polyvox_core::{
+    ErrorCode, Lang, Progress, Readiness, SpeechService, SpeechStream, StreamOptions,
+    SynthesisRequest,
+};
 use polyvox_infra::Lane;
 use polyvox_infra::cache::{AudioCache, MemoryCache};
 use polyvox_infra::db::{DbConfig, Job, JobStatus, NewJob, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
+use polyvox_infra::relay::MemoryRelay;
 use polyvox_infra::storage::FsAudioStore;
 use polyvox_infra::tenancy::{SqlTenancy, UsageStore, utc_day};
-use polyvox_worker::{
-    Backends, ProgressSink, Render, RenderedAudio, WebhookConfig, Worker, WorkerConfig,
-};
+use polyvox_worker::{Backends, WebhookConfig, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
-/// Renders `text` as its own bytes after `delay` per chunk (one chunk per word); fails the first
-/// `fail_first` calls with `fail_code`.
+/// Renders `text` as its own bytes after `delay` per chunk (one chunk per word, one second of
+/// audio each); fails the first `fail_first` calls with `fail_code`.
 struct Scripted {
     delay: Duration,
     calls: AtomicUsize,
@@ -39,26 +43,49 @@ impl Scripted {
     }
 }
 
-#[async_trait::async_trait]
-impl Render for Scripted {
-    async fn render(
+impl SpeechService for Scripted {
+    fn synthesize(
         &self,
         req: SynthesisRequest,
-        progress: Arc<ProgressSink>,
-    ) -> Result<RenderedAudio, polyvox_core::Error> {
+        _opts: StreamOptions,
+    ) -> BoxFuture<'static, Result<SpeechStream, polyvox_core::Error>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        if n < self.fail_first {
-            return Err(polyvox_core::Error::new(self.fail_code, "scripted failure"));
-        }
-        let words: Vec<&str> = req.text.split_whitespace().collect();
-        for i in 0..words.len() {
-            tokio::time::sleep(self.delay).await;
-            progress.set(i + 1, words.len());
-        }
-        Ok(RenderedAudio {
-            bytes: Bytes::from(format!("AUDIO[{}|{}]", req.text, req.voice.canonical())),
-            seconds: words.len() as f64,
+        let (fail, code, delay) = (n < self.fail_first, self.fail_code, self.delay);
+        Box::pin(async move {
+            if fail {
+                return Err(polyvox_core::Error::new(code, "scripted failure"));
+            }
+            let words = req.text.split_whitespace().count();
+            let progress = Arc::new(Progress::default());
+            let p = Arc::clone(&progress);
+            let body = Bytes::from(format!("AUDIO[{}|{}]", req.text, req.voice.canonical()));
+            let bytes = futures::stream::once(async move {
+                for i in 1..=words {
+                    tokio::time::sleep(delay).await;
+                    p.set(i, i as u64 * 1000);
+                }
+                Ok(body)
+            })
+            .boxed();
+            Ok(SpeechStream {
+                format: req.format,
+                chunks: words,
+                bytes,
+                progress,
+                file: None,
+            })
         })
+    }
+
+    fn languages(&self) -> Vec<Lang> {
+        vec![Lang::EnUs]
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness {
+            ready: true,
+            detail: "scripted".into(),
+        }
     }
 }
 
@@ -91,6 +118,7 @@ async fn env() -> Env {
         queue: Arc::new(queue),
         audio: Arc::new(audio),
         cache: cache.clone(),
+        relay: Arc::new(MemoryRelay::default()),
     };
     Env {
         backends,
@@ -148,7 +176,7 @@ async fn wait_terminal(b: &Backends, id: &str) -> Job {
 fn start(
     b: &Backends,
     cfg: WorkerConfig,
-    render: Arc<dyn Render>,
+    render: Arc<dyn SpeechService>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let token = CancellationToken::new();
     let w = Worker::new(cfg, b.clone(), render);

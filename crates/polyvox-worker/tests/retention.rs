@@ -139,6 +139,7 @@ fn backends(store: Arc<dyn JobStore>, audio: Arc<dyn AudioStore>) -> Backends {
         queue: Arc::new(MemoryQueue::new(&QueueConfig::default())),
         audio,
         cache: Arc::new(MemoryCache::new(100, None)) as Arc<dyn AudioCache>,
+        relay: Arc::new(polyvox_infra::relay::MemoryRelay::default()),
     }
 }
 

@@ -144,6 +144,11 @@ pub enum BenchAction {
         /// Response format to request.
         #[arg(long, default_value = "mp3")]
         format: String,
+        /// Also measure each server while a batch job of this many characters renders on it
+        /// (submitted through /v1/jobs before the request, cancelled after), alternating with
+        /// idle runs; 0 = idle only. For a one-worker cluster this is the interactive-first check.
+        #[arg(long, default_value_t = 0)]
+        batch_chars: usize,
     },
 }
 
@@ -399,6 +404,11 @@ pub struct JobArgs {
     /// Attempts (claims) before a job is dead-lettered as failed.
     #[arg(long, env = "POLYVOX_JOB_MAX_ATTEMPTS", default_value_t = 3)]
     pub job_max_attempts: u32,
+    /// Job slots that only interactive jobs (synchronous /v1/audio/speech through the workers)
+    /// may fill, beside the worker's concurrency: a request someone waits on never queues behind
+    /// batch work, and the model runs its chunks before the batch job's next ones. 0 = none.
+    #[arg(long, env = "POLYVOX_INTERACTIVE_SLOTS", default_value_t = 1)]
+    pub interactive_slots: usize,
     /// Lease of a running job, in seconds; a worker silent for this long loses the job.
     #[arg(long, env = "POLYVOX_JOB_LEASE_SECS", default_value_t = 30)]
     pub job_lease_secs: u64,

@@ -12,6 +12,7 @@ use polyvox_infra::cache::{
 };
 use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{JobQueue, MemoryQueue, QueueConfig, RedisQueue};
+use polyvox_infra::relay::{MemoryRelay, RedisRelay, Relay, RelayConfig};
 use polyvox_infra::storage::{AudioStore, FsAudioStore, S3AudioStore, S3Config};
 
 use crate::cli::{CacheArg, InfraArgs};
@@ -22,6 +23,8 @@ pub struct Infra {
     pub queue: Arc<dyn JobQueue>,
     pub audio: Arc<dyn AudioStore>,
     pub cache: Arc<dyn AudioCache>,
+    /// Relayed jobs' audio and outcomes, worker → API (Redis with REDIS_URL, else in-process).
+    pub relay: Arc<dyn Relay>,
     /// The sentence-level cache's store (same backend as `cache`).
     pub chunks: Arc<dyn ChunkCache>,
     /// Object key prefix for audio (from `s3://bucket/prefix`, default `audio`).
@@ -36,6 +39,7 @@ impl Infra {
             queue: self.queue.clone(),
             audio: self.audio.clone(),
             cache: self.cache.clone(),
+            relay: self.relay.clone(),
         }
     }
 }
@@ -134,12 +138,26 @@ pub async fn connect(args: &InfraArgs) -> anyhow::Result<Infra> {
                 },
             ),
         };
+    let relay_cfg = RelayConfig {
+        prefix: args.redis_prefix.clone(),
+        call_timeout: t,
+        ..RelayConfig::default()
+    };
+    let relay: Arc<dyn Relay> = match &args.redis_url {
+        Some(url) => Arc::new(
+            RedisRelay::connect(url, relay_cfg)
+                .await
+                .context("connecting the relay to Redis (REDIS_URL)")?,
+        ),
+        None => Arc::new(MemoryRelay::new(relay_cfg)),
+    };
     let (audio, key_prefix) = storage(args, t).await?;
     Ok(Infra {
         store: Arc::new(store),
         queue,
         audio,
         cache,
+        relay,
         chunks,
         key_prefix,
     })

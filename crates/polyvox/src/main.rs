@@ -9,7 +9,6 @@ mod infra;
 mod keys;
 mod models;
 mod plan;
-mod render;
 mod runtime;
 mod say;
 mod sentence_cache;

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use polyvox_infra::cache::{ChunkCache, chunk_key};
 use polyvox_synth::{ChunkKey, ChunkMemo};
 
-use crate::serve::{FRONTEND_VERSION, MODEL_ID};
+use polyvox_core::{FRONTEND_VERSION, MODEL_ID};
 
 /// The sentence cache handed to the synthesizer.
 pub struct SentenceCache {

@@ -1,18 +1,17 @@
 //! `polyvox serve`. Without REDIS_URL, the embedded default: one process with the HTTP API, the
 //! model threads, the in-process pipeline for `/v1/audio/speech` and in-process job workers over
 //! SQLite / an in-process queue / files / a memory cache. With REDIS_URL, an API-only process:
-//! no model is loaded, `/v1/audio/speech` and jobs are rendered by `polyvox worker` processes.
-//! The adapter below is the only place that joins the API crate to the synthesis crate.
+//! no model is loaded, `/v1/audio/speech` and jobs are rendered by `polyvox worker` processes and
+//! relayed back. Either way the server gets one `SpeechService`: the pipeline's `LocalSpeech` or
+//! the relay's `RemoteSpeech`; this file only chooses and wires them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
-use polyvox_core::{Error, Lang, SynthesisRequest};
+use polyvox_core::Lang;
 use polyvox_server::ServerConfig;
-use polyvox_server::speech::{Readiness, SpeechService, SpeechStream, StreamOptions};
-use polyvox_synth::{Delivery, Synthesizer};
+use polyvox_server::speech::SpeechService;
+use polyvox_synth::LocalSpeech;
 use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
@@ -26,72 +25,7 @@ use polyvox_server::{
 use polyvox_worker::Worker;
 
 use crate::cli::ServeArgs;
-use crate::render::SynthRender;
 use crate::{infra, runtime, worker};
-
-/// Model id reported by the API and part of every cache key.
-pub const MODEL_ID: &str = "kokoro-82m-int8";
-/// Front-end version in cache keys: a new release may phonemize differently, so its audio differs.
-pub const FRONTEND_VERSION: &str = concat!("polyvox-", env!("CARGO_PKG_VERSION"));
-
-/// Serves requests from the in-process pipeline.
-struct LocalSpeech {
-    synth: Arc<Synthesizer>,
-    languages: Vec<Lang>,
-}
-
-impl SpeechService for LocalSpeech {
-    fn synthesize(
-        &self,
-        req: SynthesisRequest,
-        opts: StreamOptions,
-    ) -> futures::future::BoxFuture<'static, Result<SpeechStream, Error>> {
-        let synth = Arc::clone(&self.synth);
-        async move {
-            let delivery = Delivery {
-                low_latency: opts.low_latency_start,
-                whole_file: opts.whole_file,
-            };
-            let stream = synth.stream(req, delivery).await.map_err(Error::from)?;
-            let progress = stream.progress();
-            let audio_ms = Arc::new(AtomicU64::new(0));
-            let meter = Arc::clone(&audio_ms);
-            let rate = u64::from(polyvox_core::SAMPLE_RATE);
-            Ok(SpeechStream {
-                format: stream.format,
-                chunks: stream.chunks,
-                bytes: stream
-                    .map(move |r| {
-                        // Read after each piece: the pipeline updates progress before it yields.
-                        let samples = progress.borrow().samples as u64;
-                        meter.store(samples * 1000 / rate, Ordering::Relaxed);
-                        r.map_err(Error::from)
-                    })
-                    .boxed(),
-                audio_ms,
-            })
-        }
-        .boxed()
-    }
-
-    fn languages(&self) -> Vec<Lang> {
-        self.languages.clone()
-    }
-
-    fn readiness(&self) -> Readiness {
-        // The model is loaded and warmed before the listener opens, so a live process is ready
-        // unless every model session is gone.
-        let sessions = self.synth.engine().sessions();
-        Readiness {
-            ready: sessions > 0,
-            detail: format!("{sessions} model session(s) warm"),
-        }
-    }
-
-    fn model_id(&self) -> &str {
-        MODEL_ID
-    }
-}
 
 /// Loads only the text front end (no model) to learn which languages the deployment speaks.
 fn frontend_languages(args: &crate::cli::EngineArgs) -> anyhow::Result<Vec<Lang>> {
@@ -116,15 +50,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // A mistyped origin would fail silently in browsers; refuse it before loading anything.
     polyvox_server::cors::parse_origins(&args.cors_origins).map_err(anyhow::Error::msg)?;
     let distributed = args.infra.redis_url.is_some();
-    let (synth, languages) = if distributed {
+    let (local, languages) = if distributed {
         (None, frontend_languages(&args.engine)?)
     } else {
-        let synth = runtime::build_synthesizer(&args.engine)?;
-        let languages = Lang::ALL
-            .into_iter()
-            .filter(|l| synth.frontend().supports(*l))
-            .collect();
-        (Some(synth), languages)
+        let local = LocalSpeech::new(runtime::build_synthesizer(&args.engine)?);
+        let languages = local.languages();
+        (Some(Arc::new(local)), languages)
     };
     let sessions = args.engine.sessions.max(1);
     let max_concurrent = match (args.max_concurrent, distributed) {
@@ -153,8 +84,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_attempts: args.jobs.job_max_attempts.max(1),
             presign: (args.jobs.presign_secs > 0)
                 .then(|| Duration::from_secs(args.jobs.presign_secs)),
-            model_id: MODEL_ID.into(),
-            frontend_version: FRONTEND_VERSION.into(),
             cache_sync_results: !distributed,
             key_prefix: infra.key_prefix.clone(),
             retention: args.jobs.retention(),
@@ -182,11 +111,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.jobs.queue_gauge_secs.max(1)),
             shutdown.clone(),
         ));
-        let (speech, worker): (Arc<dyn SpeechService>, _) = match synth {
-            Some(synth) => {
-                synth.set_chunk_memo(Arc::new(crate::sentence_cache::SentenceCache::new(
-                    infra.chunks.clone(),
-                )));
+        let (speech, worker): (Arc<dyn SpeechService>, _) = match local {
+            Some(local) => {
+                local.synthesizer().set_chunk_memo(Arc::new(
+                    crate::sentence_cache::SentenceCache::new(infra.chunks.clone()),
+                ));
                 let concurrency = if args.embedded_workers == 0 {
                     sessions
                 } else {
@@ -199,16 +128,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Duration::from_secs(10),
                     infra.key_prefix.clone(),
                 );
-                let mut w = Worker::new(
-                    wcfg,
-                    infra.backends(),
-                    Arc::new(SynthRender(Arc::clone(&synth))),
-                );
+                let mut w = Worker::new(wcfg, infra.backends(), local.clone());
                 if let Some(m) = &meter {
                     w = w.with_usage(m.clone());
                 }
                 let handle = tokio::spawn(w.run(shutdown.clone()));
-                (Arc::new(LocalSpeech { synth, languages }), Some(handle))
+                (local, Some(handle))
             }
             None => {
                 let remote = RemoteSpeech::new(

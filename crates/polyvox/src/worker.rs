@@ -10,8 +10,8 @@ use polyvox_worker::{WebhookConfig, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{JobArgs, WorkerArgs};
-use crate::render::SynthRender;
 use crate::{infra, runtime, serve};
+use polyvox_synth::LocalSpeech;
 
 /// Worker settings from the shared job flags.
 pub fn worker_config(
@@ -25,6 +25,7 @@ pub fn worker_config(
     WorkerConfig {
         id,
         concurrency: concurrency.max(1),
+        interactive_slots: jobs.interactive_slots,
         lease,
         // Three heartbeats per lease: one slow or lost beat does not cost the job.
         heartbeat: lease / 3,
@@ -89,7 +90,8 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         // One write per finished job is cheap next to rendering it, so the worker writes its
         // audio seconds directly rather than through an in-memory meter.
         let usage = Arc::new(polyvox_infra::tenancy::SqlTenancy::new(&infra.store));
-        let worker = Worker::new(cfg, backends, Arc::new(SynthRender(synth))).with_usage(usage);
+        let worker =
+            Worker::new(cfg, backends, Arc::new(LocalSpeech::new(synth))).with_usage(usage);
         if let Some(bind) = &args.metrics_bind {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await

@@ -8,7 +8,6 @@
 //! [`AudioCache::remove`] the entry.
 
 mod chunks;
-mod key;
 mod memory;
 mod redis;
 
@@ -19,9 +18,9 @@ use crate::{Result, names};
 pub use self::chunks::{
     CHUNK_KEY_VERSION, ChunkCache, MemoryChunkCache, chunk_key, decode_pcm, encode_pcm,
 };
-pub use self::key::{CACHE_KEY_VERSION, cache_key, normalize_text};
 pub use self::memory::{DisabledCache, MemoryCache};
 pub use self::redis::RedisCache;
+pub use polyvox_core::cache_key::{CACHE_KEY_VERSION, cache_key, normalize_text};
 
 /// What the cache remembers about a finished synthesis.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

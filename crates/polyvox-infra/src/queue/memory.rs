@@ -55,6 +55,7 @@ impl State {
 
     fn take(
         &mut self,
+        lanes: &[Lane],
         consumer: &str,
         max: usize,
         now: Instant,
@@ -71,7 +72,7 @@ impl State {
             self.push(lane, job);
         }
         let mut out = Vec::new();
-        for lane in Lane::BY_PRIORITY {
+        for lane in Lane::BY_PRIORITY.into_iter().filter(|l| lanes.contains(l)) {
             // Within a lane, stalled deliveries first (like XAUTOCLAIM before XREADGROUP).
             let stalled: Vec<u64> = self
                 .pending
@@ -163,7 +164,13 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 
-    async fn receive(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+    async fn receive_from(
+        &self,
+        lanes: &[Lane],
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>> {
         let deadline = Instant::now() + wait;
         loop {
             // Register interest before looking, so an enqueue between the look and the wait
@@ -175,7 +182,7 @@ impl JobQueue for MemoryQueue {
             let (out, next) = {
                 let mut st = self.state();
                 (
-                    st.take(consumer, max, now, self.visibility),
+                    st.take(lanes, consumer, max, now, self.visibility),
                     st.next_change(),
                 )
             };

@@ -74,7 +74,19 @@ pub trait JobQueue: Send + Sync {
     /// Up to `max` deliveries for `consumer`, interactive first: stalled deliveries of other
     /// consumers, then new messages. Waits up to `wait` when there is nothing; returns an empty
     /// list when the wait ends.
-    async fn receive(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>>;
+    async fn receive(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+        self.receive_from(&Lane::BY_PRIORITY, consumer, max, wait)
+            .await
+    }
+    /// [`JobQueue::receive`] from `lanes` only (a worker keeps slots for interactive jobs that
+    /// batch work cannot fill).
+    async fn receive_from(
+        &self,
+        lanes: &[Lane],
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>>;
 
     /// Done with this delivery; it will not be delivered again. Acking a message the queue no
     /// longer knows (already acked, or lost with a Redis flush) succeeds.

@@ -357,15 +357,25 @@ impl JobQueue for RedisQueue {
         self.run_nack(lane, "", job_id, delay).await
     }
 
-    async fn receive(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
-        if max == 0 {
+    async fn receive_from(
+        &self,
+        lanes: &[Lane],
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>> {
+        let lanes: Vec<Lane> = Lane::BY_PRIORITY
+            .into_iter()
+            .filter(|l| lanes.contains(l))
+            .collect();
+        if max == 0 || lanes.is_empty() {
             return Ok(Vec::new());
         }
         let deadline = Instant::now() + wait;
         loop {
             self.promote_due().await?;
             let mut out = Vec::new();
-            for lane in Lane::BY_PRIORITY {
+            for &lane in &lanes {
                 if out.len() < max {
                     out.extend(self.reclaim(lane, consumer, max - out.len()).await?);
                 }
@@ -379,9 +389,7 @@ impl JobQueue for RedisQueue {
             }
             // Block on both lanes, but wake every poll interval to look for stalled and due work.
             let block = (deadline - now).min(self.cfg.poll_interval);
-            let mut got = self
-                .read(&Lane::BY_PRIORITY, consumer, max, Some(block))
-                .await?;
+            let mut got = self.read(&lanes, consumer, max, Some(block)).await?;
             if got.len() > max {
                 // COUNT applies per stream; hand back what exceeds the caller's budget.
                 for extra in got.split_off(max) {

@@ -10,21 +10,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
-use polyvox_core::{Lang, SynthesisRequest};
+use futures::future::BoxFuture;
+use polyvox_core::{Lang, Progress, SynthesisRequest};
 use polyvox_infra::Backends;
 use polyvox_infra::cache::MemoryCache;
 use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::ratelimit::MemoryRateLimiter;
+use polyvox_infra::relay::MemoryRelay;
 use polyvox_infra::storage::{AudioStore, FsAudioStore};
 use polyvox_infra::tenancy::{MemoryQuota, MeterConfig, SqlTenancy, UsageMeter};
 use polyvox_server::{
-    JobService, JobsConfig, RemoteSpeech, ServerConfig, Services, SpeechService, StreamOptions,
-    Tenancy, TenancyBackends, TenancyConfig,
+    JobService, JobsConfig, Readiness, RemoteSpeech, ServerConfig, Services, SpeechService,
+    SpeechStream, StreamOptions, Tenancy, TenancyBackends, TenancyConfig,
 };
-use polyvox_worker::{ProgressSink, Render, RenderedAudio, Worker, WorkerConfig};
+use polyvox_worker::{Worker, WorkerConfig};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -51,46 +52,54 @@ pub async fn twins(dir: &Path, store: SqlJobStore) -> Backends {
                 .expect("fs"),
         ),
         cache: Arc::new(MemoryCache::new(100, None)),
+        relay: Arc::new(MemoryRelay::default()),
     }
 }
 
-/// Renders through the fake speech service, reporting progress chunk by chunk.
+/// The fake as the worker's synthesis, claiming `seconds` of audio per render (usage is metered
+/// from it) and reporting progress chunk by chunk.
 pub struct ViaSpeech {
     pub speech: Arc<FakeSpeech>,
-    /// The audio duration every render claims (usage is metered from it).
     pub seconds: f64,
 }
 
-#[async_trait::async_trait]
-impl Render for ViaSpeech {
-    async fn render(
+impl SpeechService for ViaSpeech {
+    fn synthesize(
         &self,
         req: SynthesisRequest,
-        progress: Arc<ProgressSink>,
-    ) -> Result<RenderedAudio, polyvox_core::Error> {
-        let opts = StreamOptions {
-            low_latency_start: false,
-            whole_file: true,
-        };
-        let mut s = self.speech.synthesize(req, opts).await?;
-        let mut out = Vec::new();
-        let mut done = 0;
-        while let Some(b) = s.bytes.next().await {
-            out.extend_from_slice(&b?);
-            done += 1;
-            progress.set(done, s.chunks);
-        }
-        Ok(RenderedAudio {
-            bytes: Bytes::from(out),
-            seconds: self.seconds,
+        opts: StreamOptions,
+    ) -> BoxFuture<'static, Result<SpeechStream, polyvox_core::Error>> {
+        let (speech, ms) = (Arc::clone(&self.speech), (self.seconds * 1000.0) as u64);
+        Box::pin(async move {
+            let mut s = speech.synthesize(req, opts).await?;
+            let (inner, outer) = (Arc::clone(&s.progress), Arc::new(Progress::default()));
+            let (claim, n) = (Arc::clone(&outer), s.chunks.max(1) as u64);
+            s.bytes = s
+                .bytes
+                .map(move |r| {
+                    let done = inner.chunks_done();
+                    claim.set(done, ms * done as u64 / n);
+                    r
+                })
+                .boxed();
+            s.progress = outer;
+            Ok(s)
         })
+    }
+
+    fn languages(&self) -> Vec<Lang> {
+        self.speech.languages()
+    }
+
+    fn readiness(&self) -> Readiness {
+        self.speech.readiness()
     }
 }
 
 /// Options of an [`Embedded`] stack; [`Embedded::builder`] starts one.
 pub struct Builder {
     fake: FakeSpeech,
-    render: Option<Arc<dyn Render>>,
+    render: Option<Arc<dyn SpeechService>>,
     audio_seconds: f64,
     worker: Option<WorkerConfig>,
     jobs: JobsConfig,
@@ -125,7 +134,7 @@ impl Builder {
     }
 
     /// The worker renders with this instead of through the fake.
-    pub fn render(mut self, render: Arc<dyn Render>) -> Self {
+    pub fn render(mut self, render: Arc<dyn SpeechService>) -> Self {
         self.render = Some(render);
         self
     }
@@ -136,7 +145,7 @@ impl Builder {
         self
     }
 
-    /// Changes the job API's settings (by default: polls every 20 ms).
+    /// Changes the job API's settings.
     pub fn jobs(mut self, change: impl FnOnce(&mut JobsConfig)) -> Self {
         change(&mut self.jobs);
         self
@@ -181,7 +190,7 @@ impl Builder {
                 .run(Duration::from_millis(50), stop.clone().cancelled_owned()),
         );
         if let Some(cfg) = self.worker {
-            let render = self.render.unwrap_or_else(|| {
+            let render: Arc<dyn SpeechService> = self.render.unwrap_or_else(|| {
                 Arc::new(ViaSpeech {
                     speech: fake.clone(),
                     seconds: self.audio_seconds,
@@ -279,10 +288,7 @@ impl Embedded {
             render: None,
             audio_seconds: 1.0,
             worker: Some(test_worker()),
-            jobs: JobsConfig {
-                poll_interval: Duration::from_millis(20),
-                ..JobsConfig::default()
-            },
+            jobs: JobsConfig::default(),
             server: ServerConfig::default(),
             tenancy: None,
             remote: None,

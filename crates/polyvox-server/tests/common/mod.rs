@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use polyvox_core::{Error, ErrorCode, Lang, SynthesisRequest};
+use polyvox_core::{Error, ErrorCode, Lang, Progress, SynthesisRequest};
 use polyvox_server::{Readiness, ServerConfig, SpeechService, SpeechStream, StreamOptions};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -133,6 +133,16 @@ impl SpeechService for FakeSpeech {
             };
             let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(1);
             let n = chunks.len();
+            // The fake claims half a second of audio per chunk, for usage metering tests.
+            let progress = Arc::new(Progress::default());
+            let p = Arc::clone(&progress);
+            let (file_tx, file) = if opts.keep_file {
+                let (t, r) = futures::channel::oneshot::channel();
+                (Some(t), Some(r))
+            } else {
+                (None, None)
+            };
+            let whole = Bytes::from(chunks.concat());
             tokio::spawn(async move {
                 for (i, chunk) in chunks.into_iter().enumerate() {
                     tokio::select! {
@@ -147,6 +157,9 @@ impl SpeechService for FakeSpeech {
                         _ => Ok(chunk),
                     };
                     let failed = item.is_err();
+                    if !failed {
+                        p.set(i + 1, (i as u64 + 1) * 500);
+                    }
                     if tx.send(item).await.is_err() {
                         stats.cancelled.fetch_add(1, Ordering::SeqCst);
                         return;
@@ -157,6 +170,9 @@ impl SpeechService for FakeSpeech {
                     stats.produced.fetch_add(1, Ordering::SeqCst);
                 }
                 stats.completed.fetch_add(1, Ordering::SeqCst);
+                if let Some(t) = file_tx {
+                    let _ = t.send(whole);
+                }
             });
             let bytes = futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv().await.map(|item| (item, rx))
@@ -166,8 +182,8 @@ impl SpeechService for FakeSpeech {
                 format: req.format,
                 chunks: n,
                 bytes,
-                // The fake claims half a second of audio per chunk, for usage metering tests.
-                audio_ms: Arc::new(std::sync::atomic::AtomicU64::new(n as u64 * 500)),
+                progress,
+                file,
             })
         })
     }
@@ -190,6 +206,17 @@ impl SpeechService for FakeSpeech {
 
     fn model_id(&self) -> &str {
         "kokoro-82m-fake"
+    }
+}
+
+/// A finished render of `bytes` that claims `audio_ms` of audio, as one piece.
+pub fn one_piece(format: polyvox_core::AudioFormat, bytes: Bytes, audio_ms: u64) -> SpeechStream {
+    SpeechStream {
+        format,
+        chunks: 1,
+        bytes: futures::stream::iter([Ok(bytes)]).boxed(),
+        progress: Progress::finished(1, audio_ms),
+        file: None,
     }
 }
 

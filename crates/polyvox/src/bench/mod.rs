@@ -37,7 +37,12 @@ pub fn run(action: BenchAction) -> anyhow::Result<()> {
             runs,
             engine,
         } => rtf(&threads, runs, &engine),
-        BenchAction::Ttfb { url, runs, format } => ttfb(&url, runs, &format),
+        BenchAction::Ttfb {
+            url,
+            runs,
+            format,
+            batch_chars,
+        } => ttfb(&url, runs, &format, batch_chars),
         BenchAction::Capacity(args) => crate::bench_capacity::run(&args),
         BenchAction::Throughput {
             concurrency,
@@ -113,48 +118,161 @@ fn rtf(threads: &[usize], runs: usize, engine: &EngineArgs) -> anyhow::Result<()
 }
 
 /// Time from sending the request to the first byte of audio in the body (not the headers).
-/// Several servers (say, two configurations) are measured alternately, request by request.
-fn ttfb(urls: &[String], runs: usize, format: &str) -> anyhow::Result<()> {
+/// Several servers (say, two configurations) are measured alternately, request by request; with
+/// `batch_chars`, each server also alternates between idle and busy with a batch job.
+fn ttfb(urls: &[String], runs: usize, format: &str, batch_chars: usize) -> anyhow::Result<()> {
     if urls.is_empty() {
         bail!("--url needs at least one server");
     }
     let body = serde_json::json!({"model": "kokoro", "input": TTFB_PARAGRAPH, "voice": "af_heart", "response_format": format})
         .to_string();
-    let mut first = vec![Vec::new(); urls.len()];
-    let mut total = vec![Vec::new(); urls.len()];
+    let states: &[bool] = if batch_chars > 0 {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let rows = urls.len() * states.len();
+    let mut first = vec![Vec::new(); rows];
+    let mut total = vec![Vec::new(); rows];
     for run in 0..runs.max(1) {
-        for k in 0..urls.len() {
-            let i = (k + run) % urls.len();
+        for k in 0..rows {
+            let row = (k + run) % rows;
+            let (i, busy) = (row / states.len(), states[row % states.len()]);
             let addr = urls[i].trim_start_matches("http://").trim_end_matches('/');
-            let (f, t) = one_ttfb(addr, &body)?;
-            first[i].push(f);
-            total[i].push(t);
+            let batch = if busy {
+                Some(start_batch_job(addr, batch_chars, run)?)
+            } else {
+                None
+            };
+            let measured = one_ttfb(addr, &body);
+            if let Some(id) = batch {
+                stop_batch_job(addr, &id)?;
+            }
+            let (f, t) = measured?;
+            first[row].push(f);
+            total[row].push(t);
         }
     }
     println!(
-        "{} characters, {format}, {} runs per server, alternating.\n",
+        "{} characters, {format}, {} runs per row, alternating.\n",
         TTFB_PARAGRAPH.chars().count(),
         runs.max(1)
     );
-    println!("| server | first audio byte p50 | p90 | ratio to first server | last byte p50 |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| server | state | first audio byte p50 | p90 | ratio to first row | last byte p50 |"
+    );
+    println!("|---|---|---|---|---|---|");
     let base = median(&mut first[0].clone());
-    for (i, url) in urls.iter().enumerate() {
-        let p50 = median(&mut first[i].clone());
-        first[i].sort_by(f64::total_cmp);
-        let n = first[i].len();
-        let p90 = first[i][((n as f64 * 0.9).ceil() as usize)
+    for row in 0..rows {
+        let (i, busy) = (row / states.len(), states[row % states.len()]);
+        let p50 = median(&mut first[row].clone());
+        first[row].sort_by(f64::total_cmp);
+        let n = first[row].len();
+        let p90 = first[row][((n as f64 * 0.9).ceil() as usize)
             .saturating_sub(1)
             .min(n - 1)];
+        let state = if busy {
+            format!("batch job of {batch_chars} characters running")
+        } else {
+            "idle".to_string()
+        };
         println!(
-            "| {url} | {:.0} ms | {:.0} ms | {:.2} | {:.0} ms |",
+            "| {} | {state} | {:.0} ms | {:.0} ms | {:.2} | {:.0} ms |",
+            urls[i],
             p50 * 1e3,
             p90 * 1e3,
             p50 / base,
-            median(&mut total[i]) * 1e3
+            median(&mut total[row]) * 1e3
         );
     }
     Ok(())
+}
+
+/// Submits a batch job of about `chars` characters (different per run, so no cache or sharing
+/// helps) and returns its id once a worker runs it.
+fn start_batch_job(addr: &str, chars: usize, run: usize) -> anyhow::Result<String> {
+    // Every sentence differs, so the sentence cache cannot spare the model any of them.
+    let mut text = String::new();
+    for n in 0.. {
+        if text.len() >= chars {
+            break;
+        }
+        text.push_str(&format!(
+            "Batch sentence number {n} of run {run} is read slowly and with care. "
+        ));
+    }
+    let body = serde_json::json!({"input": text, "response_format": "wav"}).to_string();
+    let (status, answer) = http(addr, "POST", "/v1/jobs", Some(&body))?;
+    if status != 202 {
+        bail!("batch job submit answered {status}: {answer}");
+    }
+    let id = serde_json::from_str::<serde_json::Value>(&answer)?["id"]
+        .as_str()
+        .context("no job id")?
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, job) = http(addr, "GET", &format!("/v1/jobs/{id}"), None)?;
+        let job: serde_json::Value = serde_json::from_str(&job)?;
+        // Running and past its first chunk: the model is busy with it.
+        if job["status"] == "running" && job["chunks_done"].as_u64().unwrap_or(0) >= 1 {
+            return Ok(id);
+        }
+        if Instant::now() > deadline || job["status"] != "queued" && job["status"] != "running" {
+            bail!("batch job never got busy: {job}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Cancels the batch job and waits until its worker has let go of it.
+fn stop_batch_job(addr: &str, id: &str) -> anyhow::Result<()> {
+    http(addr, "DELETE", &format!("/v1/jobs/{id}"), None)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let (_, job) = http(addr, "GET", &format!("/v1/jobs/{id}"), None)?;
+        let job: serde_json::Value = serde_json::from_str(&job)?;
+        if job["status"] != "running" && job["status"] != "queued" {
+            // The worker learns of the cancel at its next heartbeat; give it one.
+            std::thread::sleep(Duration::from_secs(2));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("batch job {id} did not stop")
+}
+
+/// One plain HTTP/1.1 exchange: status and body (bodies here are small JSON).
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").context("no HTTP head")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no status")?;
+    // Small JSON answers come either whole or as one chunk: strip a chunk frame if there is one.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        rest.split_once("\r\n")
+            .map(|(_, b)| b.trim_end_matches("\r\n0\r\n\r\n").to_string())
+            .unwrap_or_default()
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
 }
 
 fn one_ttfb(addr: &str, body: &str) -> anyhow::Result<(f64, f64)> {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::edge::RequestId;
 use crate::error::{ErrorBody, ErrorReport};
-use crate::speech_api::MODEL_ALIASES;
+use crate::routes::speech::MODEL_ALIASES;
 
 /// One voice of `/v1/voices`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

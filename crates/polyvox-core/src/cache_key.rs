@@ -1,16 +1,20 @@
-//! Derivation of the cache key. It belongs in `polyvox-core` (no IO, shared by API and worker)
-//! and lives here only until it moves.
+//! Derivation of the result cache's key, the one place it is made: the API (lookups, embedded
+//! results) and the workers (their results) derive it from the same typed job
+//! ([`crate::job::SpeechJob::cache_key`]), so equal keys always mean equal audio.
 //!
-//! The key must change whenever the audio could: text, voice or blend, language, speed, format,
-//! model and front-end (normalizer/G2P) version. Fields are length-prefixed before hashing so
-//! no two different field tuples can produce the same byte stream.
+//! The key must change whenever the audio could: text, voice or blend, language (and whether it
+//! is detected per sentence), speed, format, the chunk plan (a stream's short first chunk splits
+//! the text differently), model and front-end (normalizer/G2P) version. Fields are
+//! length-prefixed before hashing so no two different field tuples can produce the same bytes.
 
-use polyvox_core::SynthesisRequest;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::SynthesisRequest;
+
 /// Bumped when the derivation itself changes, which invalidates every old entry at once.
-pub const CACHE_KEY_VERSION: &str = "polyvox-cache-v1";
+/// v2: the chunk plan is part of the key.
+pub const CACHE_KEY_VERSION: &str = "polyvox-cache-v2";
 
 /// Text as it is hashed: NFC (so composed and decomposed accents are one text), line endings
 /// unified, runs of spaces and tabs collapsed, outer whitespace trimmed. Line breaks are kept:
@@ -38,8 +42,14 @@ pub fn normalize_text(text: &str) -> String {
 }
 
 /// The content address of a request's audio: hex SHA-256 over the normalized text, canonical
-/// voice, language, speed (4 decimals), format, `model_id` and `frontend_version`.
-pub fn cache_key(req: &SynthesisRequest, model_id: &str, frontend_version: &str) -> String {
+/// voice, language, speed (4 decimals), format, chunk plan (`low_latency_start`), `model_id`
+/// and `frontend_version`.
+pub fn cache_key(
+    req: &SynthesisRequest,
+    low_latency_start: bool,
+    model_id: &str,
+    frontend_version: &str,
+) -> String {
     let mut h = Sha256::new();
     let speed = format!("{:.4}", req.speed);
     // Detected per sentence, mixed text can read differently from the same text with a fixed lang.
@@ -55,6 +65,11 @@ pub fn cache_key(req: &SynthesisRequest, model_id: &str, frontend_version: &str)
         &lang,
         &speed,
         req.format.as_str(),
+        if low_latency_start {
+            "plan:stream"
+        } else {
+            "plan:file"
+        },
         model_id,
         frontend_version,
     ];
@@ -68,8 +83,8 @@ pub fn cache_key(req: &SynthesisRequest, model_id: &str, frontend_version: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use polyvox_core::request::FieldNames;
-    use polyvox_core::{Limits, RawSynthesisRequest};
+    use crate::request::FieldNames;
+    use crate::{Limits, RawSynthesisRequest};
 
     fn req(text: &str, voice: &str, lang: &str, speed: f32, format: &str) -> SynthesisRequest {
         RawSynthesisRequest {
@@ -88,6 +103,7 @@ mod tests {
         let k = |t: &str| {
             cache_key(
                 &req(t, "af_heart", "en-us", 1.0, "mp3"),
+                false,
                 "kokoro-v1.0",
                 "fe1",
             )
@@ -107,32 +123,98 @@ mod tests {
 
     #[test]
     fn every_field_changes_the_key() {
-        let base = cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m1", "f1");
+        let base = cache_key(
+            &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+            false,
+            "m1",
+            "f1",
+        );
         let variants = [
-            cache_key(&req("Hello!", "af_heart", "en-us", 1.0, "mp3"), "m1", "f1"),
-            cache_key(&req("Hello", "af_bella", "en-us", 1.0, "mp3"), "m1", "f1"),
             cache_key(
-                &req("Hello", "af_heart+af_bella", "en-us", 1.0, "mp3"),
+                &req("Hello!", "af_heart", "en-us", 1.0, "mp3"),
+                false,
                 "m1",
                 "f1",
             ),
-            cache_key(&req("Hello", "af_heart", "en-gb", 1.0, "mp3"), "m1", "f1"),
-            cache_key(&req("Hello", "af_heart", "en-us", 1.1, "mp3"), "m1", "f1"),
-            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "wav"), "m1", "f1"),
-            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m2", "f1"),
-            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m1", "f2"),
+            cache_key(
+                &req("Hello", "af_bella", "en-us", 1.0, "mp3"),
+                false,
+                "m1",
+                "f1",
+            ),
+            cache_key(
+                &req("Hello", "af_heart+af_bella", "en-us", 1.0, "mp3"),
+                false,
+                "m1",
+                "f1",
+            ),
+            cache_key(
+                &req("Hello", "af_heart", "en-gb", 1.0, "mp3"),
+                false,
+                "m1",
+                "f1",
+            ),
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.1, "mp3"),
+                false,
+                "m1",
+                "f1",
+            ),
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "wav"),
+                false,
+                "m1",
+                "f1",
+            ),
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+                false,
+                "m2",
+                "f1",
+            ),
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+                false,
+                "m1",
+                "f2",
+            ),
         ];
         for (i, v) in variants.iter().enumerate() {
             assert_ne!(&base, v, "variant {i}");
         }
+        assert_ne!(
+            base,
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+                true,
+                "m1",
+                "f1"
+            ),
+            "the chunk plan changes the audio"
+        );
         // Length prefixes: moving a boundary between fields changes the key.
         assert_ne!(
-            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "ab", "c"),
-            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "a", "bc"),
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+                false,
+                "ab",
+                "c"
+            ),
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+                false,
+                "a",
+                "bc"
+            ),
         );
         assert_eq!(
             base,
-            cache_key(&req("Hello", "af_heart", "en-us", 1.0, "mp3"), "m1", "f1")
+            cache_key(
+                &req("Hello", "af_heart", "en-us", 1.0, "mp3"),
+                false,
+                "m1",
+                "f1"
+            )
         );
     }
 }

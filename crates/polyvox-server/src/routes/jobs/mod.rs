@@ -2,6 +2,9 @@
 //! (or receive a webhook) and fetch the audio, with HTTP Range support or through a presigned
 //! storage URL when one is configured.
 
+pub(crate) mod audio;
+pub(crate) mod compat;
+
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -251,7 +254,7 @@ pub(crate) async fn create_job(
         "model",
         crate::hardening::MAX_MODEL_CHARS,
     )])?;
-    crate::speech_api::check_model(body.model.as_deref(), st.speech.model_id())?;
+    crate::routes::speech::check_model(body.model.as_deref(), st.speech.model_id())?;
     let webhook_url = check_webhook(body.webhook_url, jobs.config().webhook_allow_private)?;
     let idempotency_key = idempotency_key(&headers)?;
     let raw = RawSynthesisRequest {
@@ -266,23 +269,29 @@ pub(crate) async fn create_job(
         owner: caller.owner().map(str::to_string),
         webhook_url,
         idempotency_key,
-        lane: None,
+        share: true,
     };
-    submit_charged(&st, jobs, &caller, &req, opts).await
+    submit_charged(&st, jobs, &caller, req, opts).await
 }
 
-/// Charges the caller for `req` (limits, quota, usage), then submits it.
+/// Charges the caller for `req` (limits, quota, usage), then submits it as a batch job that
+/// renders one complete file.
 pub(crate) async fn submit_charged(
     st: &AppState,
     jobs: &JobService,
     caller: &Caller,
-    req: &SynthesisRequest,
+    req: SynthesisRequest,
     opts: SubmitOptions,
 ) -> Result<Response, ApiError> {
     if let Some(t) = &st.tenancy {
         t.charge(caller, req.text.chars().count() as u64).await?;
     }
-    let submitted = jobs.submit(req, opts).await?;
+    let delivery = polyvox_core::StreamOptions {
+        whole_file: true,
+        ..Default::default()
+    };
+    let spec = polyvox_core::SpeechJob::new(req, delivery, polyvox_core::Lane::Batch);
+    let submitted = jobs.submit(&spec, opts).await?;
     if submitted.cache_hit
         && let Some(t) = &st.tenancy
     {

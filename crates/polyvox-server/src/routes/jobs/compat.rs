@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::jobs::SubmitOptions;
-use crate::jobs_api::{service, submit_charged, validate};
+use crate::routes::jobs::{service, submit_charged, validate};
 use crate::tenancy::Caller;
 
 /// The legacy catalogue: id → Kokoro voice.
@@ -55,7 +55,7 @@ const FIELDS: FieldNames = FieldNames {
     tag = "jobs",
     request_body = GenerateRequest,
     responses(
-        (status = 202, description = "Accepted; poll `status_url` for `audio_url`", body = crate::jobs_api::JobAccepted),
+        (status = 202, description = "Accepted; poll `status_url` for `audio_url`", body = crate::routes::jobs::JobAccepted),
         (status = 400, description = "Unknown `voice_id` (`voice_not_found`) or a language other than en, en-gb, ja, ko, zh (`unsupported_language`)", body = crate::error::ErrorBody),
     )
 )]
@@ -105,7 +105,8 @@ pub(crate) async fn generate(
     let req = validate(&st, jobs, raw, FIELDS)?;
     let opts = SubmitOptions {
         owner: caller.owner().map(str::to_string),
+        share: true,
         ..SubmitOptions::default()
     };
-    submit_charged(&st, jobs, &caller, &req, opts).await
+    submit_charged(&st, jobs, &caller, req, opts).await
 }

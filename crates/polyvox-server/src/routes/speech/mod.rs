@@ -5,6 +5,8 @@
 //! the field at fault. Only then does the request take a synthesis slot (admission), so invalid
 //! requests never occupy the queue.
 
+pub(crate) mod stream;
+
 use std::sync::Arc;
 
 use axum::Extension;
@@ -12,15 +14,15 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use polyvox_core::request::FieldNames;
-use polyvox_core::{ErrorCode, RawSynthesisRequest};
+use polyvox_core::{ErrorCode, Lane, RawSynthesisRequest, SpeechJob};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::jobs_api::CACHE_HEADER;
+use crate::routes::jobs::CACHE_HEADER;
+use crate::routes::speech::stream::{self as streaming, Delivery, Meter};
 use crate::speech::StreamOptions;
-use crate::streaming::{self, Delivery, Meter};
 use crate::tenancy::Caller;
 
 /// Model names accepted besides the service's own id: OpenAI's, so existing clients work unchanged.
@@ -126,56 +128,73 @@ pub(crate) async fn create_speech(
     }
     tracing::debug!(voice = %req.voice.canonical(), lang = %req.lang, format = req.format.as_str(), input_chars, "speech request");
 
-    // The cache answers whole files; SSE clients always get a fresh stream of events.
+    // Results rendered in this process are stored and cached; with workers they do it.
+    let caches_here = st
+        .jobs
+        .as_ref()
+        .is_some_and(|j| j.config().cache_sync_results);
+    let opts = StreamOptions {
+        low_latency_start: !whole_file,
+        whole_file,
+        keep_file: !whole_file && caches_here,
+        background: false,
+    };
+    // The cache answers whole files; SSE clients always get a fresh stream of events. A result is
+    // cached under its own chunk plan's key (equal keys, equal audio), and a stream also accepts
+    // the whole-file render of the same request, which sounds the same to a listener.
     let cache = match (&st.jobs, delivery) {
-        (Some(jobs), Delivery::Audio) => Some((Arc::clone(jobs), jobs.key_of(&req))),
+        (Some(jobs), Delivery::Audio) => {
+            let spec = SpeechJob::new(req.clone(), opts, Lane::Interactive);
+            let key = spec.cache_key();
+            let mut lookups = vec![key.clone()];
+            if !whole_file {
+                let mut file = spec;
+                file.delivery.low_latency_start = false;
+                lookups.push(file.cache_key());
+            }
+            Some((Arc::clone(jobs), key, lookups))
+        }
         _ => None,
     };
-    if let Some((jobs, key)) = &cache
-        && let Some(entry) = jobs.cached(key).await?
-    {
-        match jobs.read(&entry.audio_key, None).await {
-            Ok(f) => {
-                if let Some(t) = &st.tenancy {
-                    let delta = polyvox_infra::tenancy::UsageDelta {
-                        cache_hits: 1,
-                        audio_seconds: entry.seconds,
-                        ..Default::default()
-                    };
-                    t.record(&caller, delta);
+    if let Some((jobs, _, lookups)) = &cache {
+        for key in lookups {
+            let Some(entry) = jobs.cached(key).await? else {
+                continue;
+            };
+            match jobs.read(&entry.audio_key, None).await {
+                Ok(f) => {
+                    if let Some(t) = &st.tenancy {
+                        let delta = polyvox_infra::tenancy::UsageDelta {
+                            cache_hits: 1,
+                            audio_seconds: entry.seconds,
+                            ..Default::default()
+                        };
+                        t.record(&caller, delta);
+                    }
+                    return Ok(cached_response(entry.format, f.bytes));
                 }
-                return Ok(cached_response(entry.format, f.bytes));
+                Err(e) if e.code() == polyvox_core::ErrorCode::NotFound => {
+                    tracing::warn!(error = %e, "cached audio vanished; synthesizing");
+                }
+                Err(e) => return Err(crate::jobs::storage_unavailable(e, "cached audio read")),
             }
-            Err(e) if e.code() == polyvox_core::ErrorCode::NotFound => {
-                tracing::warn!(error = %e, "cached audio vanished; synthesizing");
-            }
-            Err(e) => return Err(crate::jobs::storage_unavailable(e, "cached audio read")),
         }
     }
 
     let permit = st.admission.admit().await?;
-    let stream = st
-        .speech
-        .synthesize(
-            req,
-            StreamOptions {
-                low_latency_start: !whole_file,
-                whole_file,
-            },
-        )
-        .await
-        .map_err(|e| {
-            if e.code == ErrorCode::QueueFull {
-                // The service's own queue is full: same answer as ours, with our Retry-After.
-                ApiError::QueueFull {
-                    retry_after: st.cfg.retry_after,
-                }
-            } else {
-                ApiError::Domain(e)
+    let stream = st.speech.synthesize(req, opts).await.map_err(|e| {
+        if e.code == ErrorCode::QueueFull {
+            // The service's own queue is full: same answer as ours, with our Retry-After.
+            ApiError::QueueFull {
+                retry_after: st.cfg.retry_after,
             }
-        })?;
+        } else {
+            ApiError::Domain(e)
+        }
+    })?;
     let stream = match &cache {
-        Some((jobs, key)) if whole_file && jobs.config().cache_sync_results => {
+        // A stream whose complete file was not kept is a different file: not cached.
+        Some((jobs, key, _)) if caches_here && (whole_file || stream.file.is_some()) => {
             crate::jobs_sync::tee_into_cache(Arc::clone(jobs), key.clone(), stream)
         }
         _ => stream,

@@ -33,7 +33,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub(crate) async fn index() -> Response {
     asset(
         "text/html; charset=utf-8",
-        include_str!("../assets/index.html"),
+        include_str!("../../assets/index.html"),
     )
 }
 
@@ -42,7 +42,7 @@ pub(crate) async fn index() -> Response {
 pub(crate) async fn app_js() -> Response {
     asset(
         "text/javascript; charset=utf-8",
-        include_str!("../assets/app.js"),
+        include_str!("../../assets/app.js"),
     )
 }
 
@@ -51,7 +51,7 @@ pub(crate) async fn app_js() -> Response {
 pub(crate) async fn style_css() -> Response {
     asset(
         "text/css; charset=utf-8",
-        include_str!("../assets/style.css"),
+        include_str!("../../assets/style.css"),
     )
 }
 
@@ -60,7 +60,7 @@ pub(crate) async fn style_css() -> Response {
 pub(crate) async fn docs() -> Response {
     asset(
         "text/html; charset=utf-8",
-        include_str!("../assets/docs.html"),
+        include_str!("../../assets/docs.html"),
     )
 }
 
@@ -69,7 +69,7 @@ pub(crate) async fn docs() -> Response {
 pub(crate) async fn docs_js() -> Response {
     asset(
         "text/javascript; charset=utf-8",
-        include_str!("../assets/docs.js"),
+        include_str!("../../assets/docs.js"),
     )
 }
 

@@ -13,7 +13,6 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,7 +27,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Span;
 
 use crate::error::{ApiError, ErrorReport};
-use crate::speech::SpeechStream;
+use crate::speech::{Progress, SpeechStream};
 use crate::tenancy::{Caller, Tenancy};
 
 /// Whom to bill for the audio of one response, once it ends.
@@ -61,7 +60,7 @@ pub(crate) async fn respond(
         span: Span::current(),
         bytes: 0,
         finished: false,
-        audio_ms: stream.audio_ms,
+        progress: stream.progress,
         meter,
     };
     let first = match audio.next().await {
@@ -163,7 +162,7 @@ struct Tracked {
     span: Span,
     bytes: u64,
     finished: bool,
-    audio_ms: Arc<AtomicU64>,
+    progress: Arc<Progress>,
     meter: Option<Meter>,
 }
 
@@ -201,7 +200,7 @@ impl Drop for Tracked {
             let _enter = self.span.enter();
             tracing::info!(bytes = self.bytes, "client went away; synthesis cancelled");
         }
-        let ms = self.audio_ms.load(Ordering::Relaxed);
+        let ms = self.progress.audio_ms();
         if let Some(Meter { tenancy, caller }) = self.meter.take()
             && ms > 0
         {

@@ -15,7 +15,7 @@ use polyvox_infra::InfraError;
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorReport};
 use crate::jobs::{has_audio, infra};
-use crate::jobs_api::service;
+use crate::routes::jobs::service;
 use crate::tenancy::Caller;
 
 /// The audio of a finished job; supports `Range: bytes=…` (206, or 416 when unsatisfiable).
