@@ -2,13 +2,21 @@
 //! rule, kana → Kokoro phonemes.
 //!
 //! The dictionary's pronunciation field (not its reading) is what we speak: it already has the
-//! particles は and へ as ワ and エ and long vowels as ー (東京 トーキョー), which is exactly what a
-//! reader of the text says. Words without a pronunciation are read from their kana when written
-//! in kana, and dropped otherwise (an unknown kanji compound; logged). A space goes before each
-//! word that starts a new phrase: not before particles, auxiliaries, suffixes or dependent
-//! words, nor after a prefix, so phrases such as 東京に行きました stay together the way Kokoro
-//! saw them in training. Digits are read by [`numbers`] together with the counter after them;
-//! runs of Latin letters go to the English reader.
+//! particles は and へ as ワ and エ and most long vowels as ー (東京 トーキョー). Words without a
+//! pronunciation are read from their kana when written in kana, and dropped otherwise (an
+//! unknown kanji compound; logged). Digits are read by [`numbers`] together with the counter
+//! after them; runs of Latin letters go to the English reader.
+//!
+//! The output follows what Kokoro's Japanese voices were trained on, misaki's default path
+//! (UniDic words → kana → [`kana`]'s table; `scripts/ja_parity.py` measures the agreement):
+//! - a space between words, particles and auxiliaries included (今日 は 良い 天気 です ね),
+//!   except where misaki joins them too: the conjunctive て/で/ば to their verb, a run of
+//!   auxiliaries to each other (まし|た), a word after a prefix, and around ッ (行っ|て);
+//! - long vowels as UniDic writes them, which IPADIC does not for エイ and イイ (先生 センセー,
+//!   大きい オーキー).
+//!
+//! Numbers, counters and dates keep our own readings (2本 ニホン, 1日 ツイタチ), read as one
+//! word, where misaki reads digits one way whatever follows them.
 
 mod dict;
 pub(crate) mod kana;
@@ -75,7 +83,7 @@ impl Japanese {
         let mut worker = self.tokenizer.new_worker();
         worker.reset_sentence(piece);
         worker.tokenize();
-        let mut prev_prefix = false;
+        let mut prev: Option<Prev> = None;
         for t in worker.token_iter() {
             let r = t.range_byte();
             let span = range.start + r.start..range.start + r.end;
@@ -85,14 +93,14 @@ impl Japanese {
                 && let Some(m) = punct(c)
             {
                 b.mark(span, m);
-                prev_prefix = false;
+                prev = None;
                 continue;
             }
             let f: Vec<&str> = t.feature().split(',').collect();
             let field = |k: usize| f.get(k).copied().filter(|s| *s != "*" && !s.is_empty());
             let pron = field(8).or_else(|| field(7));
             let reading = match pron {
-                Some(p) => p.to_owned(),
+                Some(p) => long_vowels(p),
                 None if kana::is_kana(surface) => surface.to_owned(),
                 None => {
                     tracing::debug!(surface, "Japanese word without a reading; dropped");
@@ -100,11 +108,79 @@ impl Japanese {
                 }
             };
             let (pos, sub) = (f.first().copied().unwrap_or(""), field(1).unwrap_or(""));
-            let attached =
-                matches!(pos, "助詞" | "助動詞") || matches!(sub, "接尾" | "非自立") || prev_prefix;
-            prev_prefix = pos == "接頭詞";
-            b.word(span, kana::phonemes(&reading), !attached);
+            let mut phonemes = kana::phonemes(&reading);
+            let attached = prev.as_ref().is_some_and(|p| {
+                let after_verb = matches!(p.pos, "動詞" | "助動詞");
+                p.pos == "接頭詞"
+                    || p.geminate
+                    || phonemes.starts_with('ʔ')
+                    || (pos == "助動詞" && after_verb && !matches!(surface, "です" | "でし" | "だ"))
+                    || (sub == "接続助詞"
+                        && p.pos == "動詞"
+                        && matches!(surface, "て" | "で" | "ば"))
+                    || (sub == "接尾" && field(2) != Some("助数詞"))
+            });
+            if attached {
+                // One word to misaki: ましょ|う is マショー, 住ん|で is sɨnde.
+                if pos == "助動詞" && reading == "ウ" && prev.as_ref().is_some_and(|p| p.ends_in_o)
+                {
+                    phonemes = "ː".into();
+                }
+                if let Some(last) = b.segs.last_mut().filter(|s| s.phonemes.ends_with('ɴ')) {
+                    let nasal = kana::nasal_before(phonemes.chars().next());
+                    last.phonemes.pop();
+                    last.phonemes.push(nasal);
+                }
+            }
+            prev = Some(Prev {
+                pos: match pos {
+                    "接頭詞" => "接頭詞",
+                    "動詞" => "動詞",
+                    "助動詞" => "助動詞",
+                    _ => "",
+                },
+                geminate: phonemes.ends_with('ʔ'),
+                ends_in_o: phonemes.ends_with('o'),
+            });
+            b.word(span, phonemes, !attached);
         }
+    }
+}
+
+/// What the next word's spacing depends on.
+struct Prev {
+    /// 接頭詞, 動詞 or 助動詞 (the parts of speech a following word may join), else empty.
+    pos: &'static str,
+    geminate: bool,
+    ends_in_o: bool,
+}
+
+/// IPADIC writes エイ and イイ where UniDic (and so misaki) writes a long vowel: 先生 センセイ →
+/// センセー, 大きい オーキイ → オーキー.
+fn long_vowels(pron: &str) -> String {
+    let mut out = String::with_capacity(pron.len());
+    let mut last: Option<char> = None;
+    for c in pron.chars() {
+        // Not after イ itself (会員 カイイン), except in いい.
+        let long = c == 'イ'
+            && last.is_some_and(|l| matches!(vowel_of(l), Some('e' | 'i')))
+            && (last != Some('イ') || pron == "イイ");
+        out.push(if long { 'ー' } else { c });
+        last = Some(c);
+    }
+    out
+}
+
+/// The vowel a katakana ends in, for the e- and i-rows (イ after them is heard as ー).
+fn vowel_of(c: char) -> Option<char> {
+    const E: &str = "エケゲセゼテデネヘベペメレェ";
+    const I: &str = "イキギシジチヂニヒビピミリィ";
+    if E.contains(c) {
+        Some('e')
+    } else if I.contains(c) {
+        Some('i')
+    } else {
+        None
     }
 }
 

@@ -105,11 +105,15 @@ const COUNTERS: &[(&str, &str, Join)] = &[
     ("パーセント", "パーセント", Join::Plain),
     ("週間", "シュウカン", Join::Geminate),
     ("時間", "ジカン", Join::Plain),
+    // Else the dictionary reads 間 alone, as ハザマ.
+    ("年間", "ネンカン", Join::Plain),
     ("か月", "カゲツ", Join::Geminate),
     ("ヶ月", "カゲツ", Join::Geminate),
     ("%", "パーセント", Join::Plain),
     ("％", "パーセント", Join::Plain),
     ("円", "エン", Join::Plain),
+    // 1万2千人: the dictionary reads a lone 万 as バン.
+    ("万", "マン", Join::Plain),
     ("枚", "マイ", Join::Plain),
     ("度", "ド", Join::Plain),
     ("番", "バン", Join::Plain),
@@ -244,7 +248,7 @@ pub(crate) fn read(digits: &str, after: &str) -> (String, usize) {
     let last = n % 10;
     let tens_only = last == 0 && n > 0;
     // 14年 ジュウヨネン, 17時 ジュウシチジ: the last digit's counter-specific form.
-    if matches!(surface, "年" | "円" | "人" | "時")
+    if matches!(surface, "年" | "年間" | "円" | "人" | "時")
         && let Some(head) = base.strip_suffix("ヨン")
     {
         base = format!("{head}ヨ");
@@ -300,6 +304,9 @@ mod tests {
         assert_eq!(r("1", "日"), "ツイタチ");
         assert_eq!(r("25", "日"), "ニジュウゴニチ");
         assert_eq!(r("2024", "年"), "ニセンニジュウヨネン");
+        assert_eq!(r("3", "年間"), "サンネンカン");
+        assert_eq!(r("4", "年間"), "ヨネンカン");
+        assert_eq!(r("1", "万"), "イチマン");
         assert_eq!(r("8", "個"), "ハッコ");
         assert_eq!(r("100", "本"), "ヒャッポン");
         assert_eq!(r("19", "時"), "ジュウクジ");
