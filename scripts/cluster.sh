@@ -10,7 +10,8 @@
 #        scripts/cluster.sh restart COMPONENT         (redis: SHUTDOWN NOSAVE + start; postgres: pg_ctl restart)
 # Env: POLYVOX_CLUSTER_DIR (default ~/.cache/polyvox-cluster), POLYVOX_CLUSTER_PROFILE (release|debug,
 #      default release), POLYVOX_CLUSTER_BIN (a prebuilt binary instead of building),
-#      POLYVOX_CLUSTER_APIS (3), POLYVOX_CLUSTER_WORKERS (2).
+#      POLYVOX_CLUSTER_APIS (3), POLYVOX_CLUSTER_WORKERS (2), POLYVOX_CLUSTER_LEASE_SECS (10) and
+#      POLYVOX_CLUSTER_STALE_SECS (15): how soon the lease reaper and the reconciler step in.
 source "$(dirname "$0")/lib.sh"
 CDIR="${POLYVOX_CLUSTER_DIR:-$HOME/.cache/polyvox-cluster}"
 PROFILE="${POLYVOX_CLUSTER_PROFILE:-release}"
@@ -80,8 +81,8 @@ polyvox_env() {
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" POLYVOX_REDIS_PREFIX=polyvox \
     POLYVOX_STORAGE_URL=s3://polyvox-audio POLYVOX_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" \
     AWS_ACCESS_KEY_ID=polyvox AWS_SECRET_ACCESS_KEY=polyvoxsecret \
-    POLYVOX_QUEUE_VISIBILITY_SECS=30 POLYVOX_JOB_LEASE_SECS=10 POLYVOX_JOB_STALE_SECS=15 \
-    POLYVOX_JOB_MAINTENANCE_SECS=2 POLYVOX_NO_FETCH=true POLYVOX_LOG_FORMAT=json POLYVOX_LOG="info,ort=warn" \
+    POLYVOX_QUEUE_VISIBILITY_SECS=30 POLYVOX_JOB_LEASE_SECS="${POLYVOX_CLUSTER_LEASE_SECS:-10}" \
+    POLYVOX_JOB_STALE_SECS="${POLYVOX_CLUSTER_STALE_SECS:-15}" POLYVOX_JOB_MAINTENANCE_SECS=2 POLYVOX_NO_FETCH=true POLYVOX_LOG_FORMAT=json POLYVOX_LOG="info,ort=warn" \
     POLYVOX_DATA_DIR="$CDIR/data"
   # API keys (issue 4) are not used by the cluster yet: once `serve` requires them, this keeps the
   # cluster keyless. A keyed cluster would drop it and pass `Authorization: Bearer <key>` in clients.
@@ -138,9 +139,19 @@ stop_one() { # COMPONENT [SIGNAL]
   case "$c" in
     postgres) [ "$sig" = KILL ] && { pkill_pg KILL; return; }
               as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true ;;
-    redis) if [ "$sig" = KILL ]; then kill_pid redis KILL; else redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi ;;
+    redis) if [ "$sig" = KILL ]; then kill_pid redis KILL; else redis_shutdown; fi ;;
     *) kill_pid "$c" "$sig" ;;
   esac
+}
+# SHUTDOWN NOSAVE, and proof that the process is gone: a restart that left the old Redis running
+# (a refused SHUTDOWN, a wrong port) would start nothing new and the "restarted empty" fault
+# would test nothing. A Redis that is not running at all is fine (nothing to stop).
+redis_shutdown() {
+  local p; p=$(cat "$(pidfile redis)" 2>/dev/null) || p=""
+  if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then return 0; fi
+  local out; out=$(redis-cli -p "$REDIS_PORT" shutdown nosave 2>&1) || true
+  for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.25; done
+  die "redis (pid $p) did not shut down: ${out:-no answer}"
 }
 pkill_pg() { local p; p=$(head -n1 "$PG_DIR/data/postmaster.pid" 2>/dev/null) && kill -"$1" "$p" 2>/dev/null || true; }
 kill_pid() { # NAME SIGNAL: signal the recorded pid, then wait up to 20 s for it to go

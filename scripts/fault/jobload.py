@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
-"""Job traffic for scripts/fault-test.sh: submits jobs while a fault is injected, then follows every
-accepted job to its end and downloads its audio.
+"""Client traffic for scripts/fault-test.sh, through the path a fault hits, with a verdict.
 
-Counts (the goal is lost == 0):
-  accepted   POST /v1/jobs answered 202 with an id (retried with the same Idempotency-Key on
-             connection errors, 5xx and 429, as a well-behaved client would)
-  rejected   never accepted within --submit-window seconds
-  completed  reached `succeeded` and its audio downloaded with the advertised length
-  failed     reached `failed` or `cancelled` (an error the service admitted to)
-  lost       accepted, but not finished by --deadline, unknown to the API (404), or `succeeded`
-             without downloadable audio
+While a fault is injected it keeps three kinds of traffic going through nginx:
+  submit  POST /v1/jobs (distinct texts, so each is a real synthesis), retried as a well-behaved
+          client would: same Idempotency-Key, after a connection error, a 429 or a 5xx that
+          carried Retry-After;
+  poll    GET /v1/jobs/{id} of every accepted job from the moment it is accepted (jobs in flight:
+          these reads hit the database, and the job's progress needs Redis and the workers),
+          then the audio download once it succeeded;
+  speech  POST /v1/audio/speech of distinct short texts, one after the other, for --speech-secs:
+          a plain HTTP client, whether the API synthesizes itself or streams from a worker.
+
+Verdict (exit 1 unless all hold):
+  every submitted job accepted, and every accepted job `succeeded` with its audio downloadable
+  (a `failed` or `cancelled` job is an error the fault caused; not finishing by the deadline or a
+  404 is a lost job); every speech request finally answered 200 with audio; no 5xx reached the
+  client without a Retry-After header; no request failed at the socket (nginx stays up through
+  every fault, so a refused or reset connection is a failure a client would see); no response cut
+  off mid-body, except with --allow-cut-streams (a fault that kills the process streaming it).
 Standard library only, so it runs wherever the cluster does.
 """
 import argparse
+import http.client
 import json
 import sys
 import threading
@@ -22,116 +31,187 @@ import urllib.request
 
 SENTENCE = ("The night ferry left the harbour on time, and the passengers watched the lights of the "
             "town grow small behind them. ")
+LOCK = threading.Lock()
+# Client-visible failures: (what, detail). Any entry fails the run.
+BAD = []
+# Every answer by kind and status, for the report.
+SEEN = {}
 
 
-def call(method, url, body=None, headers=None, timeout=30):
+# Status of a response whose body broke off after a 200 (the process streaming it died).
+CUT = -1
+ALLOW_CUT = False
+
+
+def note(kind, status, headers, path):
+    with LOCK:
+        key = f"{kind}:{'cut' if status == CUT else status}"
+        SEEN[key] = SEEN.get(key, 0) + 1
+        if status == 0:
+            BAD.append(("socket error", f"{kind} {path}"))
+        elif status == CUT and not ALLOW_CUT:
+            BAD.append(("response cut off", f"{kind} {path}"))
+        elif status >= 500 and not headers.get("Retry-After"):
+            BAD.append(("5xx without Retry-After", f"{kind} {path} answered {status}"))
+
+
+def call(kind, method, url, body=None, headers=None, timeout=60):
+    """(status, body, headers); status 0 when no answer came (refused, reset, timeout), CUT when
+    the body broke off after the status line."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as res:
-            return res.status, res.read()
+        res = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, OSError, TimeoutError):
-        return 0, b""
+        res = e
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        res = None
+    if res is None:
+        out = 0, b"", {}
+    else:
+        try:
+            with res:
+                out = res.status, res.read(), res.headers
+        except (OSError, http.client.HTTPException):
+            out = CUT, b"", res.headers
+    note(kind, out[0], out[2], url.split("//", 1)[-1].split("/", 1)[-1])
+    return out
 
 
-def submit(args, i, out):
+def retryable(status, headers):
+    return status in (0, CUT, 429) or (status >= 500 and headers.get("Retry-After"))
+
+
+def submit(args, i):
     text = f"Fault run {args.run}, job {i}. " + (SENTENCE * 3 if i < args.long else "A short line.")
     key = f"fault-{args.run}-{i}"
     give_up = time.monotonic() + args.submit_window
     tries = 0
     while time.monotonic() < give_up:
         tries += 1
-        status, body = call("POST", f"{args.base}/v1/jobs", {"input": text, "response_format": "mp3"},
-                            {"Idempotency-Key": key})
+        status, body, headers = call("submit", "POST", f"{args.base}/v1/jobs",
+                                     {"input": text, "response_format": "mp3"}, {"Idempotency-Key": key})
         if status == 202:
-            out[i] = {"id": json.loads(body)["id"], "tries": tries}
-            return
-        if 400 <= status < 500 and status != 429:
-            out[i] = {"error": f"{status} {body[:200]!r}", "tries": tries}
-            return
+            return {"id": json.loads(body)["id"], "tries": tries}
+        if not retryable(status, headers):
+            return {"error": f"{status} {body[:200]!r}", "tries": tries}
         time.sleep(0.5)
-    out[i] = {"error": "not accepted before the submit window closed", "tries": tries}
+    return {"error": "not accepted before the submit window closed", "tries": tries}
 
 
-def follow(args, job, deadline):
-    """Polls until the job ends; returns (state, detail)."""
-    url = f"{args.base}/v1/jobs/{job['id']}"
+def follow(args, job_id, deadline):
+    """Polls a job from acceptance to its end; (state, detail)."""
+    url = f"{args.base}/v1/jobs/{job_id}"
     while time.monotonic() < deadline:
-        status, body = call("GET", url)
+        status, body, _ = call("poll", "GET", url)
         if status == 404:
             return "lost", "404: the API does not know the job"
         if status == 200:
             j = json.loads(body)
             if j["status"] == "succeeded":
-                code, audio = call("GET", args.base + j["audio_url"], timeout=60)
-                if code == 200 and len(audio) == j.get("audio_bytes") and len(audio) > 0:
+                code, audio, _ = call("audio", "GET", args.base + j["audio_url"])
+                if code == 200 and len(audio) == j.get("audio_bytes") and audio:
                     return "completed", ""
-                # The store may be the thing that is restarting: retry the download until the deadline.
-                time.sleep(0.5)
-                continue
-            if j["status"] in ("failed", "cancelled"):
+            elif j["status"] in ("failed", "cancelled"):
                 return "failed", f"{j['status']}: {j.get('error')}"
-        time.sleep(0.5)
+        time.sleep(0.3)
     return "lost", "not finished before the deadline"
+
+
+def job(args, i, out):
+    sub = submit(args, i)
+    out[i] = sub
+    if "id" in sub:
+        if args.ids_file:
+            with LOCK, open(args.ids_file, "a") as f:
+                f.write(sub["id"] + "\n")
+        sub["state"], sub["detail"] = follow(args, sub["id"], time.monotonic() + args.deadline)
+
+
+def speech(args, results):
+    """Sequential speech requests until the window closes; each retried until it gets audio."""
+    end = time.monotonic() + args.speech_secs
+    k = 0
+    while time.monotonic() < end:
+        k += 1
+        body = {"input": f"Fault run {args.run}, spoken line {k}.", "response_format": "mp3"}
+        give_up = time.monotonic() + args.submit_window
+        outcome = "not answered before the window closed"
+        while time.monotonic() < give_up:
+            status, audio, headers = call("speech", "POST", f"{args.base}/v1/audio/speech", body,
+                                          timeout=120)
+            if status == 200 and audio:
+                outcome = "ok"
+                break
+            if not retryable(status, headers):
+                outcome = f"answered {status} {audio[:200]!r}"
+                break
+            time.sleep(0.5)
+        results.append(outcome)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", required=True, help="cluster entry point (nginx)")
     p.add_argument("--run", required=True, help="run id, part of every text and idempotency key")
-    p.add_argument("--jobs", type=int, default=24)
+    p.add_argument("--jobs", type=int, default=16)
     p.add_argument("--long", type=int, default=2, help="the first N jobs are long (~10 s of audio)")
-    p.add_argument("--interval", type=float, default=0.25, help="seconds between submissions")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between submissions")
     p.add_argument("--submit-window", type=float, default=90)
-    p.add_argument("--deadline", type=float, default=300, help="seconds after the last submission")
+    p.add_argument("--deadline", type=float, default=240, help="seconds from acceptance to the job's end")
+    p.add_argument("--speech-secs", type=float, default=20, help="how long speech requests go on")
     p.add_argument("--ids-file", help="append accepted ids here as they are accepted")
+    p.add_argument("--allow-cut-streams", action="store_true",
+                   help="a response cut off mid-body is retried, not a failure (the fault kills the "
+                        "process that streams it; no proxy can finish that stream)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
+    global ALLOW_CUT
+    ALLOW_CUT = args.allow_cut_streams
 
-    subs = {}
-    threads = []
+    subs, spoken = {}, []
+    threads = [threading.Thread(target=speech, args=(args, spoken))]
+    threads[0].start()
     for i in range(args.jobs):
-        t = threading.Thread(target=submit, args=(args, i, subs))
+        t = threading.Thread(target=job, args=(args, i, subs))
         t.start()
         threads.append(t)
         time.sleep(args.interval)
     for t in threads:
         t.join()
-    accepted = [subs[i] | {"i": i} for i in sorted(subs) if "id" in subs[i]]
-    if args.ids_file:
-        with open(args.ids_file, "w") as f:
-            f.writelines(a["id"] + "\n" for a in accepted)
-    deadline = time.monotonic() + args.deadline
-    outcome = {}
 
-    def run(job):
-        outcome[job["id"]] = follow(args, job, deadline)
-
-    followers = [threading.Thread(target=run, args=(a,)) for a in accepted]
-    for t in followers:
-        t.start()
-    for t in followers:
-        t.join()
-    counts = {k: sum(1 for s, _ in outcome.values() if s == k) for k in ("completed", "failed", "lost")}
+    states = [s.get("state") for s in subs.values() if "id" in s]
+    for i, s in sorted(subs.items()):
+        if "error" in s:
+            BAD.append(("job not accepted", f"job {i}: {s['error']}"))
+        elif s["state"] != "completed":
+            BAD.append((f"job {s['state']}", f"job {i} {s['id']}: {s['detail']}"))
+    for k, o in enumerate(spoken, 1):
+        if o != "ok":
+            BAD.append(("speech request failed", f"line {k}: {o}"))
     result = {
         "submitted": args.jobs,
-        "accepted": len(accepted),
-        "rejected": args.jobs - len(accepted),
-        **counts,
+        "accepted": len(states),
+        "completed": states.count("completed"),
+        "failed": states.count("failed"),
+        "lost": states.count("lost"),
         "submit_retries": sum(s["tries"] - 1 for s in subs.values()),
-        "rejections": [s["error"] for s in subs.values() if "error" in s],
-        "jobs": {a["id"]: {"i": a["i"], "state": outcome[a["id"]][0], "detail": outcome[a["id"]][1]}
-                 for a in accepted},
+        "speech": len(spoken),
+        "speech_ok": spoken.count("ok"),
+        "answers": dict(sorted(SEEN.items())),
+        "bad": [f"{what}: {detail}" for what, detail in BAD],
+        "jobs": {s["id"]: {"i": i, "state": s["state"], "detail": s["detail"]}
+                 for i, s in subs.items() if "id" in s},
     }
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
-    print(json.dumps({k: result[k] for k in ("submitted", "accepted", "rejected", "completed", "failed",
-                                             "lost", "submit_retries")}))
-    return 0 if counts["lost"] == 0 and result["rejected"] == 0 else 1
+    print(json.dumps({k: result[k] for k in ("submitted", "accepted", "completed", "failed", "lost",
+                                             "submit_retries", "speech", "speech_ok", "answers")}))
+    for line in result["bad"][:20]:
+        print("BAD " + line, file=sys.stderr)
+    return 0 if not BAD else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ function response(status, headers, body)
   -- The API says whether a speech answer came from the cache; a miss on the cache path is synthesis.
   local c = headers["x-polyvox-cache"] or headers["X-Polyvox-Cache"]
   if c then codes["cache_" .. c] = (codes["cache_" .. c] or 0) + 1 end
+  -- A refusal must say when to come back (the load test's verdict counts those that do not).
+  if status == 429 and not (headers["retry-after"] or headers["Retry-After"]) then
+    codes["no_retry_after"] = (codes["no_retry_after"] or 0) + 1
+  end
 end
 
 function done(summary, latency, requests)
@@ -32,8 +36,9 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "RESULT scenario=%s requests=%d secs=%.1f rps=%.0f p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f " ..
-    "non2xx=%d connect=%d read=%d write=%d timeout=%d codes=%s\n",
+    "non2xx=%d connect=%d read=%d write=%d timeout=%d no_retry_after=%d codes=%s\n",
     scenario, summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3,
-    latency.max / 1e3, e.status, e.connect, e.read, e.write, e.timeout, table.concat(parts, ",")))
+    latency.max / 1e3, e.status, e.connect, e.read, e.write, e.timeout, agg["no_retry_after"] or 0,
+    table.concat(parts, ",")))
 end

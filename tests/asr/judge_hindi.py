@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scores Hindi clips with the shared ASR judge, whichever script Whisper writes them in.
+"""Scores Hindi clips with our ASR judge (judge.py), whichever script Whisper writes them in.
 
 Whisper base writes most Hindi speech in Urdu script: the same spoken Hindustani in the other
 script (our "आज मौसम बहुत अच्छा है" came back as "آج موسم بہت اچھا ہے", word for word right), which
@@ -8,8 +8,8 @@ Devanagari does not help: a Devanagari prompt leaked its own words into the tran
 set off repetition loops, and forbidding Urdu-script tokens made it romanise or translate into
 English (QUALITY.md has the figures).
 
-So the judge transcribes exactly as `judge.py` does (imported as a library: its model, audio
-loading and decoding, nothing copied), and only the comparison changes: reference and transcript
+So the clips are transcribed exactly as `judge.py` does (imported as a library: its model,
+audio loading and decoding), and only the comparison changes: reference and transcript
 are both reduced to a consonant skeleton that the two scripts share. Urdu script leaves out short
 vowels, so vowels are dropped on both sides, and so are the letters that are vowels or
 consonants depending on the word (Urdu و ی ا, Hindi व य); aspirates are the consonant plus h in
@@ -17,17 +17,21 @@ both (भ = ب + ھ); letters Urdu keeps apart for one sound (س ص ث, ز ذ ض
 doubled consonant counts once, as Urdu rarely marks it. The error rate is edits over the
 reference skeleton's length. It is lossy by design: a wrong vowel goes unseen, so it measures
 whether the consonants (most of a word's identity) were heard. Latin letters (Whisper sometimes
-romanises) never match, so they count as errors. The judge's own Devanagari WER is reported too.
+romanises) never match, so they count as errors. The plain Devanagari WER is reported too.
 
-  python judge_hindi.py --judge-dir ../shared/asr-judge --batch list.tsv
-      list.tsv: path<TAB>reference per line; prints one JSON object per clip, like judge.py --json
+  python judge_hindi.py --batch list.tsv
+      list.tsv: path<TAB>reference per line; prints one JSON object per clip, like judge.py
 
-Run it with the judge's venv (ASR_JUDGE_MODEL_DIR as for judge.py).
+Run it with the judge's venv (scripts/tools.sh makes it; ASR_JUDGE_MODEL_DIR as for judge.py).
 """
 import argparse
 import json
+import os
 import sys
 import unicodedata
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import judge  # noqa: E402  (beside this file)
 
 # Devanagari letters (after NFD, so nukta letters arrive as base + U+093C).
 DEVANAGARI = {
@@ -96,35 +100,27 @@ def script_of(text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--judge-dir", required=True, help="the shared asr-judge folder")
     ap.add_argument("--batch", required=True, help="TSV: path<TAB>reference per line")
+    ap.add_argument("--model-dir", default=judge.default_model_dir())
     a = ap.parse_args()
     for hindi, urdu in SELF_CHECK:
         if skeleton(hindi) != skeleton(urdu):
             raise SystemExit(f"skeletons differ: {hindi} {skeleton(hindi)} vs {urdu} {skeleton(urdu)}")
-    sys.path.insert(0, a.judge_dir)
-    import judge
-
-    jobs = []
-    with open(a.batch, encoding="utf-8") as fh:
-        for line in fh:
-            path, _, ref = line.rstrip("\n").partition("\t")
-            if path.strip():
-                jobs.append((path, ref))
-    model = judge.load_model(judge.ensure_model())
-    for path, ref in jobs:
-        audio, _ = judge.load_wav_16k(path)
+    clips = judge.read_batch(a.batch)
+    model = judge.load_whisper(a.model_dir)
+    for path, ref in clips:
+        audio = judge.read_audio(path)
         hyp = judge.transcribe(model, audio, "hi")
         r, h = skeleton(ref), skeleton(hyp)
-        s, d, i = judge.edit_ops(r, h)
-        words = judge.score(ref, hyp, "hi")
+        s, d, i = judge.edits(r, h)
+        by_words = judge.score(ref, hyp, "hi")
         print(json.dumps({
             "file": path, "lang": "hi", "transcript": hyp, "script": script_of(hyp), "ref": ref,
-            "audio_s": round(len(audio) / judge.TARGET_SR, 3),
+            "audio_s": round(len(audio) / judge.SAMPLE_RATE, 3),
             "metric": "consonant skeleton error rate", "error_rate": (s + d + i) / max(len(r), 1),
             "sub": s, "del": d, "ins": i, "ref_len": len(r),
             "ref_norm": " ".join(r), "hyp_norm": " ".join(h),
-            "judge_wer": words["error_rate"],
+            "judge_wer": by_words["error_rate"],
         }, ensure_ascii=False), flush=True)
 
 

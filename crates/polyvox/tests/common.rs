@@ -80,18 +80,31 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("POLYVOX_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("POLYVOX_TOOLS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(&std::env::var("HOME").expect("HOME")).join(".cache/polyvox-tools")
         })
+}
+
+/// The ASR judge (`tests/asr/<script>`) run by the venv `scripts/tools.sh` installs. A missing
+/// venv fails the test: the test command installs it, so its absence is a broken setup.
+pub fn asr_judge(script: &str) -> Command {
+    let python = tools_dir().join("judge-venv/bin/python");
+    assert!(
+        python.exists(),
+        "ASR judge venv missing at {}; run scripts/tools.sh",
+        python.display()
+    );
+    let mut cmd = Command::new(python);
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/asr")
+            .join(script),
+    )
+    .env("ASR_JUDGE_MODEL_DIR", tools_dir().join("whisper-base"));
+    cmd
 }
 
 /// A running `polyvox serve`; killed when dropped so a failing test leaves nothing behind.

@@ -1,4 +1,5 @@
-//! Intelligibility of our English speech, scored by the shared ASR judge (Whisper base).
+//! Intelligibility of our English speech, scored by our ASR judge (`tests/asr/judge.py`,
+//! Whisper base).
 //! The sentences are our own, with numbers, abbreviations and a URL so the normalizer is judged
 //! too; the judge scores against the text as written. Results land in
 //! `$CARGO_TARGET_TMPDIR/quality-en.json` and QUALITY.md quotes them.
@@ -60,13 +61,6 @@ const SENTENCES: &[(&str, &str, &str)] = &[
 #[test]
 #[ignore = "needs the real model and the ASR judge (scripts/test.sh sets both up)"]
 fn english_word_error_rate_is_low() {
-    let judge_dir = shared_dir().join("asr-judge");
-    let python = tools_dir().join("asr-venv/bin/python");
-    assert!(
-        python.exists(),
-        "ASR judge venv missing at {}; run scripts/tools.sh",
-        python.display()
-    );
     let dir = tempdir();
     let mut tsv = String::new();
     for (i, (voice, lang, text)) in SENTENCES.iter().enumerate() {
@@ -87,17 +81,8 @@ fn english_word_error_rate_is_low() {
     }
     let list = dir.path().join("list.tsv");
     std::fs::write(&list, tsv).unwrap();
-    let o = std::process::Command::new(&python)
-        .current_dir(&judge_dir)
-        .env("ASR_JUDGE_MODEL_DIR", tools_dir().join("asr-model"))
-        .args([
-            "judge.py",
-            "--lang",
-            "en",
-            "--batch",
-            list.to_str().unwrap(),
-            "--json",
-        ])
+    let o = asr_judge("judge.py")
+        .args(["--lang", "en", "--batch", list.to_str().unwrap()])
         .output()
         .expect("running the judge");
     assert!(o.status.success(), "judge failed: {}", stderr(&o));

@@ -1,9 +1,10 @@
-//! Intelligibility of every non-English language, scored by the shared ASR judge (Whisper base):
+//! Intelligibility of every non-English language, scored by our ASR judge (`tests/asr/judge.py`,
+//! Whisper base):
 //! five sentences of our own per language, CER for ja/zh/ko and WER for es/fr/it/pt-br, each
 //! next to a baseline where one means something. For ja, zh and ko the baseline is the same
 //! voices fed espeak-ng's phonemes (`POLYVOX_ESPEAK_G2P`); for Hindi, espeak-ng's own voice; ours
 //! must have at most half the baseline's error. Hindi is scored by `tests/asr/judge_hindi.py`:
-//! the shared judge, compared on a consonant skeleton common to Devanagari and Urdu script,
+//! the same judge, compared on a consonant skeleton common to Devanagari and Urdu script,
 //! since Whisper writes Hindi speech in Urdu script (QUALITY.md). Results land in
 //! `$CARGO_TARGET_TMPDIR/quality-languages.json`; QUALITY.md quotes them. English has its own
 //! test (`intelligibility.rs`).
@@ -256,12 +257,6 @@ fn routes(case: &Case) -> &'static [&'static str] {
 /// Starts the judge on every clip of one language, in one process (loading Whisper costs
 /// seconds): ours first, then the baseline's.
 fn start_judge(case: &Case, dir: &Path) -> Child {
-    let python = tools_dir().join("asr-venv/bin/python");
-    assert!(
-        python.exists(),
-        "ASR judge venv missing at {}; run scripts/tools.sh",
-        python.display()
-    );
     let mut tsv = String::new();
     for route in routes(case) {
         for (i, (_, text)) in case.sentences.iter().enumerate() {
@@ -273,18 +268,14 @@ fn start_judge(case: &Case, dir: &Path) -> Child {
     }
     let list = dir.join(format!("{}.tsv", case.lang));
     std::fs::write(&list, tsv).unwrap();
-    let judge_dir = shared_dir().join("asr-judge");
-    let mut cmd = Command::new(&python);
-    cmd.current_dir(&judge_dir)
-        .env("ASR_JUDGE_MODEL_DIR", tools_dir().join("asr-model"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if case.lang == "hi" {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/asr/judge_hindi.py");
-        cmd.arg(script).arg("--judge-dir").arg(&judge_dir);
+    let mut cmd = if case.lang == "hi" {
+        asr_judge("judge_hindi.py")
     } else {
-        cmd.args(["judge.py", "--lang", case.judge, "--json"]);
-    }
+        let mut cmd = asr_judge("judge.py");
+        cmd.args(["--lang", case.judge]);
+        cmd
+    };
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.arg("--batch")
         .arg(&list)
         .spawn()

@@ -332,9 +332,20 @@ async fn every_accepted_job_survives_a_redis_flush() {
             .await;
         ids.push(acc["id"].as_str().expect("id").to_string());
     }
-    // Flush while most jobs are still queued, then once more mid-run.
-    let deleted = c.flush_redis();
-    assert!(deleted > 0, "the queue had keys to lose");
+    // Flush while most jobs are still queued, then once more mid-run. The fault must bite: jobs
+    // still queued in the database whose messages were in the streams, and none left after.
+    let messages = c.queued_messages();
+    let queued: u64 = c
+        .sql("SELECT count(*) FROM jobs WHERE status = 'queued'")
+        .trim()
+        .parse()
+        .expect("count");
+    c.flush_redis();
+    assert!(
+        messages > 0 && queued > 0,
+        "the flush found {messages} stream messages and {queued} queued jobs: nothing to lose"
+    );
+    assert_eq!(c.queued_messages(), 0, "the flush emptied the job streams");
     tokio::time::sleep(Duration::from_secs(4)).await;
     c.flush_redis();
     let jobs = c.wait_all(&ids, Duration::from_secs(600)).await;

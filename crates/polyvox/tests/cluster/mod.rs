@@ -388,6 +388,32 @@ impl Cluster {
 
     /// Deletes every Redis key of this deployment (the queue streams with their consumer group,
     /// the delayed set and the cache): a flush, for this deployment.
+    /// Messages in this deployment's job streams (both lanes): what a flush takes away.
+    pub fn queued_messages(&self) -> u64 {
+        let keys = Command::new("redis-cli")
+            .args(["-u", &redis_url(), "--scan", "--pattern"])
+            .arg(format!("{{{}}}:queue:*", self.prefix))
+            .output()
+            .expect("redis-cli");
+        let mut n = 0;
+        for key in String::from_utf8_lossy(&keys.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let cli = |cmd: &str| {
+                let o = Command::new("redis-cli")
+                    .args(["-u", &redis_url(), cmd, key])
+                    .output()
+                    .expect("redis-cli");
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            };
+            if cli("TYPE") == "stream" {
+                n += cli("XLEN").parse::<u64>().expect("XLEN answers a number");
+            }
+        }
+        n
+    }
+
     pub fn flush_redis(&self) -> usize {
         let mut n = 0;
         for pattern in [
