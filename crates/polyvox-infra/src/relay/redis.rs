@@ -196,8 +196,11 @@ impl Subscription for RedisSubscription {
     }
 }
 
+/// An entry's field names and values, raw.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The `(id, fields)` of an `XREAD` reply for one stream (nil when the block timed out).
-fn entries(reply: Value) -> Result<Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>> {
+fn entries(reply: Value) -> Result<Vec<(String, Fields)>> {
     let corrupt = |what: &str| InfraError::Corrupt(format!("unexpected XREAD reply: {what}"));
     let streams = match reply {
         Value::Nil => return Ok(Vec::new()),
@@ -246,7 +249,7 @@ fn bulk(v: Value) -> Option<Vec<u8>> {
     }
 }
 
-fn decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<RelayEvent> {
+fn decode(fields: Fields) -> Result<RelayEvent> {
     let mut header = None;
     let mut body = None;
     for (k, v) in fields {
