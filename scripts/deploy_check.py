@@ -66,8 +66,12 @@ def main():
         problems.append("cannot find the default consumer group in polyvox-infra/src/queue/mod.rs")
     if 'format!("{{{}}}:queue", cfg.prefix)' not in redis_src:
         problems.append("the Redis stream key format changed in queue/redis.rs: update this check and KEDA")
-    lib_src = (ROOT / "crates/polyvox-infra/src/lib.rs").read_text()
-    lanes = set(re.findall(r'Self::\w+ => "(\w+)"', lib_src))
+    # The lanes are defined with the job payload in polyvox-core (`Lane::as_str`).
+    lane_src = (ROOT / "crates/polyvox-core/src/job.rs").read_text()
+    lane_fn = lane_src[lane_src.index("impl Lane {"):lane_src.index("impl std::fmt::Display for Lane")]
+    lanes = set(re.findall(r'Self::\w+ => "(\w+)"', lane_fn))
+    if not lanes:
+        problems.append("cannot find the queue lanes in polyvox-core/src/job.rs")
     scaled = [d for d in every if d["kind"] == "ScaledObject"]
     if not scaled:
         problems.append("no KEDA ScaledObject: workers would not scale on queue depth")

@@ -197,6 +197,10 @@ async fn a_job_is_rendered_stored_cached_and_reported() {
         (4, Some(4)),
         "final progress recorded"
     );
+    // Cached under the key derived from the payload, as the API derives it for lookups.
+    let key = polyvox_core::SpeechJob::from_row(&done.request, done.lane, 100_000)
+        .expect("payload")
+        .cache_key();
     let audio = done.audio.expect("audio");
     let got = e
         .backends
@@ -206,7 +210,7 @@ async fn a_job_is_rendered_stored_cached_and_reported() {
         .expect("object");
     assert_eq!(&got.bytes[..], b"AUDIO[one two three four|af_bella]");
     assert_eq!(audio.bytes, got.bytes.len() as u64);
-    let cached = e.cache.get("key-1").await.expect("cache").expect("entry");
+    let cached = e.cache.get(&key).await.expect("cache").expect("entry");
     assert_eq!(cached.audio_key, audio.key);
     assert_eq!(render.calls.load(Ordering::SeqCst), 1);
     stop.cancel();

@@ -19,12 +19,14 @@ use cluster::{Cluster, LOCK, Proc};
 use polyvox_core::AudioFormat;
 use serde_json::{Value, json};
 
-const MIXED: &str = "The weather is lovely this morning. 今日はとても良い天気ですね。";
+/// Japanese first: Whisper, told the clip is Japanese, transcribes from the start and may stop at
+/// a change of language (seen: with the English sentence first it wrote only the English one).
+const MIXED: &str = "今日はとても良い天気ですね。The weather is lovely this morning.";
 
 async fn speech(http: &reqwest::Client, base: &str) -> Vec<u8> {
     let res = http
         .post(format!("{base}/v1/audio/speech"))
-        .json(&json!({"input": MIXED, "voice": "af_heart", "response_format": "wav", "stream": false}))
+        .json(&json!({"input": MIXED, "voice": "jf_alpha", "response_format": "wav", "stream": false}))
         .send()
         .await
         .expect("sent");
@@ -35,7 +37,7 @@ async fn speech(http: &reqwest::Client, base: &str) -> Vec<u8> {
 async fn job(http: &reqwest::Client, base: &str) -> Vec<u8> {
     let acc: Value = http
         .post(format!("{base}/v1/jobs"))
-        .json(&json!({"input": MIXED, "voice": "af_heart", "response_format": "wav"}))
+        .json(&json!({"input": MIXED, "voice": "jf_alpha", "response_format": "wav"}))
         .send()
         .await
         .expect("sent")
