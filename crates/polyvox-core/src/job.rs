@@ -38,6 +38,13 @@ impl Lane {
         }
     }
 
+    /// The lanes of `wanted`, in the order consumers read them.
+    pub fn by_priority(wanted: &[Lane]) -> impl Iterator<Item = Lane> + '_ {
+        Self::BY_PRIORITY
+            .into_iter()
+            .filter(move |l| wanted.contains(l))
+    }
+
     /// Inverse of [`Lane::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {

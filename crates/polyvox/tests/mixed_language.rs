@@ -13,7 +13,7 @@ mod cluster;
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cluster::{Cluster, LOCK, Proc};
 use polyvox_core::AudioFormat;
@@ -45,22 +45,7 @@ async fn job(http: &reqwest::Client, base: &str) -> Vec<u8> {
         .await
         .expect("json");
     let id = acc["id"].as_str().expect("id");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let done = loop {
-        let j: Value = http
-            .get(format!("{base}/v1/jobs/{id}"))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
-        if !matches!(j["status"].as_str(), Some("queued" | "running")) {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "job stuck: {j}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = common::wait_job(http, base, id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     http.get(format!(
         "{base}{}",

@@ -72,7 +72,7 @@ impl State {
             self.push(lane, job);
         }
         let mut out = Vec::new();
-        for lane in Lane::BY_PRIORITY.into_iter().filter(|l| lanes.contains(l)) {
+        for lane in Lane::by_priority(lanes) {
             // Within a lane, stalled deliveries first (like XAUTOCLAIM before XREADGROUP).
             let stalled: Vec<u64> = self
                 .pending

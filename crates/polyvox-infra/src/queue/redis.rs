@@ -364,10 +364,7 @@ impl JobQueue for RedisQueue {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery>> {
-        let lanes: Vec<Lane> = Lane::BY_PRIORITY
-            .into_iter()
-            .filter(|l| lanes.contains(l))
-            .collect();
+        let lanes: Vec<Lane> = Lane::by_priority(lanes).collect();
         if max == 0 || lanes.is_empty() {
             return Ok(Vec::new());
         }
