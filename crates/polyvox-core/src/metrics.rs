@@ -131,6 +131,8 @@ pub const ENGINE_SESSIONS_BUSY: &str = "polyvox_engine_sessions_busy";
 pub const ENGINE_QUEUE_LENGTH: &str = "polyvox_engine_queue_length";
 /// Histogram: duration of one model call (one chunk).
 pub const ENGINE_INFER_SECONDS: &str = "polyvox_engine_infer_seconds";
+/// Counter: batch model calls stopped midway so an interactive call could run first.
+pub const ENGINE_PREEMPTIONS_TOTAL: &str = "polyvox_engine_preemptions_total";
 
 // --- Synthesis pipeline ----------------------------------------------------------------------
 
@@ -169,6 +171,9 @@ pub const JOBS_RUNNING: &str = "polyvox_jobs_running";
 /// Counter: finished jobs whose audio passed its retention and was swept, label `outcome`
 /// (`ok`: object and cache entry deleted, job marked expired | `failed`: left for a later pass).
 pub const RETENTION_SWEPT_TOTAL: &str = "polyvox_retention_swept_total";
+/// Counter: webhook sends from the outbox, label `outcome` (`ok`: 2xx | `failed`: anything else,
+/// retried later or, past the deadline, given up).
+pub const WEBHOOK_ATTEMPTS_TOTAL: &str = "polyvox_webhook_attempts_total";
 /// Counter: job-row reads by an API instance relaying a worker's job, made only because the
 /// relay went quiet (its fallback); the relay itself costs the database nothing.
 pub const RELAY_FALLBACK_READS_TOTAL: &str = "polyvox_relay_fallback_reads_total";
@@ -295,6 +300,7 @@ pub const ALL: &[MetricDef] = &[
     gauge(ENGINE_SESSIONS_BUSY, "Model sessions computing right now.", &[]),
     gauge(ENGINE_QUEUE_LENGTH, "Model calls waiting for a free session.", &[]),
     histogram(ENGINE_INFER_SECONDS, "Duration of one model call (one chunk).", &[], MODEL_SECONDS),
+    counter(ENGINE_PREEMPTIONS_TOTAL, "Batch model calls stopped midway for an interactive call.", &[]),
     counter(SYNTHESES_TOTAL, "Syntheses finished, by outcome.", &[OUTCOME]),
     histogram(SYNTHESIS_SECONDS, "Wall time of one synthesis, planning to last audio.", &[], LONG_SECONDS),
     histogram(TIME_TO_FIRST_AUDIO_SECONDS, "Time from the start of a synthesis to its first audio.", &[], MODEL_SECONDS),
@@ -309,6 +315,7 @@ pub const ALL: &[MetricDef] = &[
     gauge(JOBS_RUNNING, "Jobs this worker is running now.", &[LANE]),
     gauge(JOB_QUEUE_LENGTH, "Jobs queued per lane, counted in the job table.", &[LANE]),
     counter(RETENTION_SWEPT_TOTAL, "Finished jobs whose expired audio was swept, by outcome.", &[OUTCOME]),
+    counter(WEBHOOK_ATTEMPTS_TOTAL, "Webhook sends from the outbox, by outcome.", &[OUTCOME]),
     gauge(USAGE_PENDING_ROWS, "Usage rows waiting in memory to be written.", &[]),
     counter(USAGE_DROPPED_TOTAL, "Usage deltas dropped because the buffer was full.", &[]),
     counter(RELAY_FALLBACK_READS_TOTAL, "Job-row reads by relay readers because the relay went quiet.", &[]),

@@ -6,7 +6,7 @@
 //! [`crate::Engine`]), so it never needs to be `Sync` or to know about async runtimes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use polyvox_core::{MODEL_MAX_IDS, SAMPLE_RATE};
 
@@ -25,8 +25,64 @@ pub trait Backend: Send {
     /// [`STYLE_DIM`] values at `speed`, returning mono samples at [`SAMPLE_RATE`].
     fn infer(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>, EngineError>;
 
+    /// A handle with which another thread stops the call in progress (it then returns
+    /// [`EngineError::Interrupted`]); `None` for a backend that cannot be stopped mid-call.
+    fn interrupter(&self) -> Option<Interrupter> {
+        None
+    }
+
     /// A short name for logs and metrics (`onnxruntime`, `fake`).
     fn name(&self) -> &str;
+}
+
+/// Stops a backend's running call from another thread. The engine raises it to preempt a batch
+/// call for an interactive one and lowers it once the call has returned, so a raise that came
+/// too late to stop anything cannot stop the next call.
+#[derive(Clone)]
+pub struct Interrupter {
+    raised: Arc<AtomicBool>,
+    on_raise: Arc<dyn Fn() + Send + Sync>,
+    on_lower: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Interrupter {
+    /// `on_raise` asks the backend's runtime to stop (e.g. ONNX Runtime's terminate flag);
+    /// `on_lower` clears that request again.
+    pub fn new(
+        on_raise: impl Fn() + Send + Sync + 'static,
+        on_lower: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            raised: Arc::new(AtomicBool::new(false)),
+            on_raise: Arc::new(on_raise),
+            on_lower: Arc::new(on_lower),
+        }
+    }
+
+    /// Asks the running call to stop as soon as it can.
+    pub fn raise(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        (self.on_raise)();
+    }
+
+    /// Clears a raise; the engine calls it after every interruptible call.
+    pub fn lower(&self) {
+        (self.on_lower)();
+        self.raised.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for since the last [`Interrupter::lower`].
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interrupter")
+            .field("raised", &self.is_raised())
+            .finish()
+    }
 }
 
 /// Checks an input against the model's limits so no backend is handed something it would choke on.
@@ -66,7 +122,7 @@ pub fn validate_input(ids: &[i64], style: &[f32], speed: f32) -> Result<(), Engi
 /// A deterministic tone generator with Kokoro's input contract: `ids.len() * samples_per_id / speed`
 /// samples of a sine whose pitch depends on the first id. Hooks let tests hold it busy, observe
 /// calls, and make it fail or panic on a chosen id.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FakeBackend {
     samples_per_id: usize,
     calls: Arc<AtomicUsize>,
@@ -74,6 +130,23 @@ pub struct FakeBackend {
     entered: Option<crossbeam_channel::Sender<usize>>,
     panic_on: Option<i64>,
     fail_on: Option<i64>,
+    stop: Interrupter,
+}
+
+/// Clones share the call counter and the test hooks but not the interrupter: each session stops
+/// on its own.
+impl Clone for FakeBackend {
+    fn clone(&self) -> Self {
+        Self {
+            samples_per_id: self.samples_per_id,
+            calls: Arc::clone(&self.calls),
+            gate: self.gate.clone(),
+            entered: self.entered.clone(),
+            panic_on: self.panic_on,
+            fail_on: self.fail_on,
+            stop: Interrupter::new(|| {}, || {}),
+        }
+    }
 }
 
 impl Default for FakeBackend {
@@ -94,6 +167,7 @@ impl FakeBackend {
             entered: None,
             panic_on: None,
             fail_on: None,
+            stop: Interrupter::new(|| {}, || {}),
         }
     }
 
@@ -109,7 +183,8 @@ impl FakeBackend {
         self
     }
 
-    /// Each call then waits for one message (or a disconnect) here, so a test can hold a session busy.
+    /// Each call then waits for one message (or a disconnect, or an interrupt) here, so a test can
+    /// hold a session busy.
     pub fn with_gate(mut self, rx: crossbeam_channel::Receiver<()>) -> Self {
         self.gate = Some(rx);
         self
@@ -145,7 +220,16 @@ impl Backend for FakeBackend {
             let _ = tx.send(ids.len());
         }
         if let Some(rx) = &self.gate {
-            let _ = rx.recv();
+            // Polled so that an interrupt ends the wait the way ONNX Runtime ends a run.
+            loop {
+                if self.stop.is_raised() {
+                    return Err(EngineError::Interrupted);
+                }
+                match rx.recv_timeout(std::time::Duration::from_millis(5)) {
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    _ => break,
+                }
+            }
         }
         let first = ids[0];
         if self.panic_on == Some(first) {
@@ -162,6 +246,10 @@ impl Backend for FakeBackend {
         Ok((0..self.expected_len(ids.len(), speed))
             .map(|i| 0.25 * (step * i as f32).sin())
             .collect())
+    }
+
+    fn interrupter(&self) -> Option<Interrupter> {
+        Some(self.stop.clone())
     }
 
     fn name(&self) -> &str {

@@ -9,8 +9,13 @@
 //!   immediate [`EngineError::QueueFull`] (HTTP 429), never an unbounded wait.
 //! - Cancellation: a job whose receiver is gone (client disconnected) is skipped when dequeued.
 //! - Priority: two queues, and a free session always takes an [`Priority::Interactive`] job before
-//!   a [`Priority::Background`] one, so a long batch job delays a request someone is waiting on by
-//!   at most the model call already running (chunk-level yielding: every chunk is one call).
+//!   a [`Priority::Background`] one (chunk-level yielding: every chunk is one call). Yielding alone
+//!   still makes an interactive call wait for the batch call in progress, and a 510-id call takes
+//!   seconds on a small machine; so when every session is busy, a new interactive call preempts a
+//!   running background call (ONNX Runtime's terminate flag, see [`Interrupter`]), which goes back
+//!   to the head of the batch queue and runs again from its start. A call is preempted at most
+//!   [`MAX_PREEMPTIONS`] times, so batch work advances even under a steady interactive stream; past
+//!   that, an interactive call waits at most the one call in progress.
 //! - Readiness: [`Engine::start`] returns only after every session has built its backend and run
 //!   one worst-case warm-up input, so "started" means "ready to serve at full length".
 //! - Robustness: a panic inside `infer` is caught, reported to that job only, and the backend is
@@ -22,9 +27,10 @@
 //!   only they see a job start and end; the gauges are global, so with several engines in one
 //!   process (tests) they describe the last one that changed.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use polyvox_core::MODEL_MAX_IDS;
@@ -32,7 +38,7 @@ use polyvox_core::metrics as m;
 use tokio::sync::oneshot;
 
 use crate::EngineError;
-use crate::backend::{Backend, STYLE_DIM, validate_input};
+use crate::backend::{Backend, Interrupter, STYLE_DIM, validate_input};
 
 /// The result of one job.
 pub type InferResult = Result<Vec<f32>, EngineError>;
@@ -71,6 +77,10 @@ pub enum Priority {
     Background,
 }
 
+/// How often one background call may be stopped for interactive work before it runs to the end.
+/// Each preemption throws away the part of the call already computed.
+pub const MAX_PREEMPTIONS: u32 = 4;
+
 /// A handle to the model threads. Clones share the same queue and sessions.
 #[derive(Clone)]
 pub struct Engine {
@@ -81,6 +91,8 @@ struct Shared {
     tx: Sender<Job>,
     tx_background: Sender<Job>,
     busy: Arc<AtomicUsize>,
+    /// One per session: the background call it is computing, if that call may be preempted.
+    running: Arc<[Mutex<Option<Preemptible>>]>,
     sessions: usize,
     capacity: usize,
 }
@@ -90,6 +102,16 @@ struct Job {
     style: Vec<f32>,
     speed: f32,
     reply: Reply,
+    background: bool,
+    /// Times this (background) call was stopped for interactive work.
+    preemptions: u32,
+}
+
+/// A background call in progress that an interactive one may stop.
+struct Preemptible {
+    stop: Interrupter,
+    /// Already stopped once in this run: one stop per run is enough.
+    raised: bool,
 }
 
 /// Where a job's answer goes: an async waiter, or a thread blocked in [`Engine::infer_blocking`].
@@ -134,6 +156,8 @@ impl Engine {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(cfg.queue_capacity);
         let (tx_background, rx_background) = crossbeam_channel::bounded::<Job>(cfg.queue_capacity);
         let busy = Arc::new(AtomicUsize::new(0));
+        let running: Arc<[Mutex<Option<Preemptible>>]> =
+            (0..cfg.sessions).map(|_| Mutex::new(None)).collect();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), EngineError>>();
         for index in 0..cfg.sessions {
             let worker = Worker {
@@ -142,6 +166,7 @@ impl Engine {
                 rx_background: rx_background.clone(),
                 factory: Arc::clone(&factory),
                 busy: Arc::clone(&busy),
+                running: Arc::clone(&running),
             };
             let ready = ready_tx.clone();
             let warmup = cfg.warmup_ids.min(MODEL_MAX_IDS);
@@ -162,6 +187,7 @@ impl Engine {
             tx,
             tx_background,
             busy,
+            running,
             sessions: cfg.sessions,
             capacity: cfg.queue_capacity,
         };
@@ -200,9 +226,14 @@ impl Engine {
             style,
             speed,
             reply: Reply::Async(tx),
+            background: priority == Priority::Background,
+            preemptions: 0,
         }) {
             Ok(()) => {
                 metrics::gauge!(m::ENGINE_QUEUE_LENGTH).increment(1.0);
+                if priority == Priority::Interactive {
+                    self.preempt_one();
+                }
                 Ok(rx)
             }
             Err(TrySendError::Full(_)) => Err(EngineError::QueueFull {
@@ -225,10 +256,33 @@ impl Engine {
                 style,
                 speed,
                 reply: Reply::Blocking(tx),
+                background: false,
+                preemptions: 0,
             })
             .map_err(|_| EngineError::Stopped)?;
         metrics::gauge!(m::ENGINE_QUEUE_LENGTH).increment(1.0);
+        self.preempt_one();
         rx.recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Makes room for an interactive call that just arrived: when no session is free, stops one
+    /// preemptible background call (it is queued again). With a free session, nothing is stopped:
+    /// that session takes the interactive call next.
+    fn preempt_one(&self) {
+        if self.shared.busy.load(Ordering::SeqCst) < self.shared.sessions {
+            return;
+        }
+        for slot in self.shared.running.iter() {
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(call) = slot.as_mut()
+                && !call.raised
+            {
+                call.raised = true;
+                call.stop.raise();
+                metrics::counter!(m::ENGINE_PREEMPTIONS_TOTAL).increment(1);
+                return;
+            }
+        }
     }
 
     /// Number of model sessions (threads).
@@ -269,6 +323,7 @@ struct Worker {
     rx_background: Receiver<Job>,
     factory: Arc<BackendFactory>,
     busy: Arc<AtomicUsize>,
+    running: Arc<[Mutex<Option<Preemptible>>]>,
 }
 
 impl Worker {
@@ -288,8 +343,8 @@ impl Worker {
         };
         drop(ready);
         tracing::debug!(session = self.index, "model thread ready");
-        let mut held = None;
-        while let Some(job) = self.next_job(&mut held) {
+        let mut held = VecDeque::new();
+        while let Some(mut job) = self.next_job(&mut held) {
             // Counted up on send and down on receive: order-independent, so concurrent threads
             // cannot leave a stale length behind the way racing `set` calls could.
             metrics::gauge!(m::ENGINE_QUEUE_LENGTH).decrement(1.0);
@@ -314,13 +369,28 @@ impl Worker {
             // increment/decrement, not set: concurrent sessions would overwrite each other's value.
             metrics::gauge!(m::ENGINE_SESSIONS_BUSY).increment(1.0);
             let started = std::time::Instant::now();
+            let preemptible = job.background && job.preemptions < MAX_PREEMPTIONS;
+            let stop = if preemptible { b.interrupter() } else { None };
+            self.set_running(stop.as_ref());
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 b.infer(&job.ids, &job.style, job.speed)
             }));
+            // Lowered only once the slot is empty, so a late raise cannot stop the next call.
+            self.set_running(None);
+            if let Some(stop) = &stop {
+                stop.lower();
+            }
             metrics::histogram!(m::ENGINE_INFER_SECONDS).record(started.elapsed().as_secs_f64());
             self.busy.fetch_sub(1, Ordering::SeqCst);
             metrics::gauge!(m::ENGINE_SESSIONS_BUSY).decrement(1.0);
             match outcome {
+                Ok(Err(EngineError::Interrupted)) if stop.is_some() => {
+                    tracing::debug!(session = self.index, "batch call preempted; queued again");
+                    job.preemptions += 1;
+                    // Back at the head of the batch work, behind the interactive call it let in.
+                    held.push_front(job);
+                    metrics::gauge!(m::ENGINE_QUEUE_LENGTH).increment(1.0);
+                }
                 Ok(result) => job.reply.send(result),
                 Err(payload) => {
                     let msg = panic_message(payload.as_ref());
@@ -343,13 +413,24 @@ impl Worker {
         tracing::debug!(session = self.index, "queue closed; model thread exits");
     }
 
-    /// The next job, interactive ones first; `None` once the engine is dropped. `held` keeps a
-    /// background job taken out while an interactive one was arriving.
-    fn next_job(&self, held: &mut Option<Job>) -> Option<Job> {
+    /// Publishes (or clears) the preemptible call this session is computing.
+    fn set_running(&self, stop: Option<&Interrupter>) {
+        let mut slot = self.running[self.index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *slot = stop.map(|stop| Preemptible {
+            stop: stop.clone(),
+            raised: false,
+        });
+    }
+
+    /// The next job, interactive ones first; `None` once the engine is dropped. `held` keeps
+    /// background jobs taken out while an interactive one was arriving, and preempted ones.
+    fn next_job(&self, held: &mut VecDeque<Job>) -> Option<Job> {
         if let Ok(job) = self.rx.try_recv() {
             return Some(job);
         }
-        if let Some(job) = held.take() {
+        if let Some(job) = held.pop_front() {
             return Some(job);
         }
         // Both senders are dropped together, so a disconnected queue is the end either way.
@@ -361,7 +442,7 @@ impl Worker {
         // same instant still goes first.
         match self.rx.try_recv() {
             Ok(urgent) => {
-                *held = Some(job);
+                held.push_back(job);
                 Some(urgent)
             }
             Err(_) => Some(job),

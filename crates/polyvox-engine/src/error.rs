@@ -83,6 +83,11 @@ pub enum EngineError {
     #[error("the model backend panicked: {0}")]
     BackendPanicked(String),
 
+    /// The call was stopped from outside (preempted for interactive work); the engine runs it
+    /// again, so callers never see this.
+    #[error("the model call was interrupted")]
+    Interrupted,
+
     /// The engine's model threads have stopped (or never started).
     #[error("the engine has stopped; no model thread is serving")]
     Stopped,
@@ -101,7 +106,9 @@ impl EngineError {
             | Self::Archive { .. } => ErrorCode::AssetMissing,
             Self::Io { .. } => ErrorCode::Internal,
             Self::ModelUnavailable(_) | Self::Stopped => ErrorCode::ModelUnavailable,
-            Self::Inference(_) | Self::BackendPanicked(_) => ErrorCode::SynthesisFailed,
+            Self::Inference(_) | Self::BackendPanicked(_) | Self::Interrupted => {
+                ErrorCode::SynthesisFailed
+            }
         }
     }
 

@@ -18,8 +18,10 @@ mod ort_backend;
 mod voices;
 
 pub use assets::{AssetDir, AssetState, AssetStatus, Clients, FetchEvent, FetchReport};
-pub use backend::{Backend, FakeBackend, MAX_TOKEN_ID, SPEED_RANGE, STYLE_DIM, validate_input};
-pub use engine::{BackendFactory, Engine, EngineConfig, InferResult, Priority};
+pub use backend::{
+    Backend, FakeBackend, Interrupter, MAX_TOKEN_ID, SPEED_RANGE, STYLE_DIM, validate_input,
+};
+pub use engine::{BackendFactory, Engine, EngineConfig, InferResult, MAX_PREEMPTIONS, Priority};
 pub use error::{AssetError, EngineError};
 pub use ort_backend::{OrtBackend, OrtConfig};
 pub use voices::VoiceBank;

@@ -11,16 +11,16 @@
 //! load is deleted and rebuilt, so a stale or foreign cache costs one slow start, never a failure.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ort::environment::Environment;
-use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
 
 use crate::EngineError;
 use crate::assets::AssetDir;
-use crate::backend::{Backend, STYLE_DIM, validate_input};
+use crate::backend::{Backend, Interrupter, STYLE_DIM, validate_input};
 
 /// How to build an [`OrtBackend`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,10 @@ impl OrtConfig {
 /// One Kokoro session on ONNX Runtime.
 pub struct OrtBackend {
     session: Session,
+    /// Every run goes through these options, so that [`Interrupter::raise`] (ONNX Runtime's
+    /// terminate flag) can stop it from another thread between graph nodes.
+    run_options: Arc<RunOptions>,
+    stop: Interrupter,
     /// Whether this session came from the optimized-graph cache (for logs and measurements).
     from_cache: bool,
 }
@@ -215,8 +219,26 @@ impl OrtBackend {
                 "the model has outputs {outputs:?}; expected audio"
             )));
         }
+        let run_options = Arc::new(RunOptions::new().map_err(|e| {
+            EngineError::ModelUnavailable(format!("cannot create run options: {e}"))
+        })?);
+        let (raise, lower) = (Arc::clone(&run_options), Arc::clone(&run_options));
+        let stop = Interrupter::new(
+            move || {
+                if let Err(e) = raise.terminate() {
+                    tracing::warn!("cannot interrupt a model run: {e}");
+                }
+            },
+            move || {
+                if let Err(e) = lower.unterminate() {
+                    tracing::warn!("cannot clear a model run's interrupt: {e}");
+                }
+            },
+        );
         Ok(Self {
             session,
+            run_options,
+            stop,
             from_cache,
         })
     }
@@ -253,13 +275,27 @@ impl Backend for OrtBackend {
         let speed = Tensor::from_array(([1usize], vec![speed])).map_err(infer_err)?;
         let outputs = self
             .session
-            .run(ort::inputs! { "tokens" => tokens, "style" => style, "speed" => speed })
-            .map_err(infer_err)?;
+            .run_with_options(
+                ort::inputs! { "tokens" => tokens, "style" => style, "speed" => speed },
+                &self.run_options,
+            )
+            .map_err(|e| {
+                // A run stopped by its terminate flag fails like any other; the flag says why.
+                if self.stop.is_raised() {
+                    EngineError::Interrupted
+                } else {
+                    infer_err(e)
+                }
+            })?;
         let audio = outputs
             .get("audio")
             .ok_or_else(|| EngineError::Inference("the model returned no `audio` output".into()))?;
         let (_, samples) = audio.try_extract_tensor::<f32>().map_err(infer_err)?;
         Ok(samples.to_vec())
+    }
+
+    fn interrupter(&self) -> Option<Interrupter> {
+        Some(self.stop.clone())
     }
 
     fn name(&self) -> &str {

@@ -108,7 +108,7 @@ fn a_full_queue_answers_queue_full_at_once() {
 }
 
 #[test]
-fn interactive_calls_overtake_queued_background_ones() {
+fn an_interactive_call_preempts_a_running_background_call() {
     let rig = rig(1, 8, |f| f);
     let bg = |n| {
         rig.engine
@@ -116,28 +116,84 @@ fn interactive_calls_overtake_queued_background_ones() {
             .unwrap()
     };
     let running = bg(3);
-    wait_entered(&rig);
-    let (mut queued_b, mut queued_c) = (bg(4), bg(5));
+    assert_eq!(wait_entered(&rig), 3);
+    let (queued_b, queued_c) = (bg(4), bg(5));
+    // No release: the background call is stopped midway and the interactive one enters at once.
     let urgent = rig.engine.submit(vec![2; 6], style(), 1.0).unwrap();
-    assert_eq!(rig.engine.queue_len(), 3);
+    assert_eq!(wait_entered(&rig), 6, "the interactive call ran first");
     rig.release.send(()).unwrap();
-    assert!(running.blocking_recv().unwrap().is_ok());
-    // The session's next call is the interactive one, although two background calls came first.
-    wait_entered(&rig);
-    rig.release.send(()).unwrap();
-    let audio = recv_within(urgent).expect("the interactive call ran second");
+    let audio = recv_within(urgent).expect("the interactive call finished");
     assert_eq!(audio.len(), FakeBackend::new().expected_len(6, 1.0));
-    assert!(
-        queued_b.try_recv().is_err(),
-        "background call ran before the interactive one"
-    );
-    assert!(queued_c.try_recv().is_err());
-    for _ in 0..2 {
+    // The stopped call runs again before the batch calls queued behind it, and is not lost.
+    assert_eq!(wait_entered(&rig), 3);
+    for _ in 0..3 {
         rig.release.send(()).unwrap();
     }
-    assert!(queued_b.blocking_recv().unwrap().is_ok());
-    assert!(queued_c.blocking_recv().unwrap().is_ok());
-    assert_eq!(rig.calls.load(Ordering::SeqCst), 4);
+    assert_eq!(wait_entered(&rig), 4);
+    assert_eq!(wait_entered(&rig), 5);
+    for rx in [running, queued_b, queued_c] {
+        assert!(recv_within(rx).is_some());
+    }
+    assert_eq!(
+        rig.calls.load(Ordering::SeqCst),
+        4,
+        "a stopped call computes no audio"
+    );
+}
+
+#[test]
+fn a_background_call_yields_at_most_max_preemptions_times_then_runs_to_its_end() {
+    let rig = rig(1, 8, |f| f);
+    let batch = rig
+        .engine
+        .submit_with(vec![1; 3], style(), 1.0, Priority::Background)
+        .unwrap();
+    for round in 0..polyvox_engine::MAX_PREEMPTIONS {
+        assert_eq!(wait_entered(&rig), 3, "batch call, run {round}");
+        let urgent = rig.engine.submit(vec![2; 6], style(), 1.0).unwrap();
+        assert_eq!(wait_entered(&rig), 6, "preemption {round}");
+        rig.release.send(()).unwrap();
+        assert!(recv_within(urgent).is_some());
+    }
+    // Its last allowed preemption is used up: the next interactive call waits behind it.
+    assert_eq!(wait_entered(&rig), 3);
+    let mut urgent = rig.engine.submit(vec![2; 6], style(), 1.0).unwrap();
+    assert!(
+        rig.entered
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "the batch call was stopped again"
+    );
+    assert!(urgent.try_recv().is_err());
+    rig.release.send(()).unwrap();
+    assert!(recv_within(batch).is_some(), "the batch call finished");
+    assert_eq!(wait_entered(&rig), 6);
+    rig.release.send(()).unwrap();
+    assert!(recv_within(urgent).is_some());
+}
+
+#[test]
+fn interactive_calls_never_preempt_each_other_or_a_free_session() {
+    let rig = rig(2, 8, |f| f);
+    let first = rig.engine.submit(vec![1; 3], style(), 1.0).unwrap();
+    assert_eq!(wait_entered(&rig), 3);
+    // A second session is free: the batch call takes it, and an interactive call then finds
+    // both sessions busy but only the batch one preemptible.
+    let batch = rig
+        .engine
+        .submit_with(vec![4; 4], style(), 1.0, Priority::Background)
+        .unwrap();
+    assert_eq!(wait_entered(&rig), 4);
+    let second = rig.engine.submit(vec![2; 5], style(), 1.0).unwrap();
+    assert_eq!(wait_entered(&rig), 5, "the batch call made room");
+    for _ in 0..3 {
+        rig.release.send(()).unwrap();
+    }
+    assert_eq!(wait_entered(&rig), 4, "the batch call ran again");
+    for rx in [first, second, batch] {
+        assert!(recv_within(rx).is_some());
+    }
+    assert_eq!(rig.calls.load(Ordering::SeqCst), 3);
 }
 
 #[test]

@@ -162,3 +162,57 @@ fn the_engine_serves_the_real_model() {
         "{secs} s, rms {rms}"
     );
 }
+
+/// ONNX Runtime's terminate flag really stops a long batch call: the interactive call submitted
+/// while it runs comes back first, and the batch call, run again, is not cut short.
+#[test]
+fn an_interactive_call_stops_a_running_batch_call_of_the_real_model() {
+    let assets = assets();
+    let cfg = OrtConfig {
+        optimized_cache: None,
+        ..OrtConfig::from_assets(&assets, 1)
+    };
+    let engine = Engine::start(
+        &EngineConfig {
+            sessions: 1,
+            queue_capacity: 4,
+            warmup_ids: 16,
+        },
+        move |_| Ok(Box::new(OrtBackend::load(&cfg)?) as Box<dyn Backend>),
+    )
+    .unwrap();
+    let phrase = ids_for(&assets, "hˈɛlO wˈɜɹld, ");
+    let long: Vec<i64> = phrase.iter().copied().cycle().take(500).collect();
+    let style = heart_style(&assets, long.len());
+    let alone = engine
+        .infer_blocking(long.clone(), style.clone(), 1.0)
+        .unwrap();
+
+    let mut batch = engine
+        .submit_with(long, style, 1.0, polyvox_engine::Priority::Background)
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while engine.busy() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch call never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let short = ids_for(&assets, "hˈɛlO");
+    let urgent = engine
+        .submit(short.clone(), heart_style(&assets, short.len()), 1.0)
+        .unwrap();
+    let hello = urgent.blocking_recv().unwrap().unwrap();
+    assert!(!hello.is_empty());
+    assert!(
+        batch.try_recv().is_err(),
+        "the batch call finished before the interactive one: it was not stopped"
+    );
+    let again = batch.blocking_recv().unwrap().unwrap();
+    assert_eq!(
+        again.len(),
+        alone.len(),
+        "the batch call, run again, gives the whole audio"
+    );
+}
