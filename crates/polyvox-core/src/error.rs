@@ -42,6 +42,10 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The job behind the request was cancelled (`DELETE /v1/jobs/{id}`) before it finished.
     JobCancelled,
+    /// The `Idempotency-Key` was used before with a different request body.
+    IdempotencyKeyReused,
+    /// A `webhook_url` was given but this deployment sends no webhooks (no signing secret).
+    WebhooksDisabled,
 }
 
 impl ErrorCode {
@@ -75,6 +79,8 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",
             Self::JobCancelled => "job_cancelled",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::WebhooksDisabled => "webhooks_disabled",
         }
     }
 
@@ -95,7 +101,8 @@ impl ErrorCode {
             Self::InputTooLong | Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::NotFound => 404,
-            Self::JobCancelled => 409,
+            Self::JobCancelled | Self::IdempotencyKeyReused => 409,
+            Self::WebhooksDisabled => 422,
             Self::AudioExpired => 410,
             Self::QueueFull | Self::RateLimited | Self::QuotaExceeded => 429,
             Self::Unauthorized => 401,

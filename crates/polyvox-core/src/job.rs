@@ -96,6 +96,19 @@ impl SpeechJob {
         )
     }
 
+    /// What an `Idempotency-Key` is bound to: a digest of this validated job (text, voice,
+    /// language, speed, format, delivery, lane, as the payload serializes them) and the webhook
+    /// URL. Validated, not raw, so a retry that spells a default out (`"speed": 1`) is still the
+    /// same request.
+    pub fn fingerprint(&self, webhook_url: Option<&str>) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.to_row().to_string().as_bytes());
+        h.update([0]);
+        h.update(webhook_url.unwrap_or_default().as_bytes());
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+
     /// The payload as stored in the job row.
     pub fn to_row(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use polyvox_infra::db::{
-    AudioOutput, CreateOutcome, Heartbeat, JobError, JobStatus, JobStore, LEASE_EXPIRED, NewJob,
-    Progress,
+    AudioOutput, CreateOutcome, DeliveryStatus, Heartbeat, JobError, JobStatus, JobStore,
+    LEASE_EXPIRED, NewJob, Progress, SendOutcome,
 };
 use polyvox_infra::{InfraError, Lane};
 use serde_json::json;
@@ -21,6 +21,7 @@ fn new_job(text: &str) -> NewJob {
         idempotency_key: None,
         max_attempts: 3,
         webhook_url: None,
+        fingerprint: None,
     }
 }
 
@@ -482,6 +483,178 @@ async fn concurrent_reapers_respect_their_limit_and_requeue_each_job_once(s: &dy
     assert_eq!(unique, ids, "every expired lease was requeued");
 }
 
+fn hooked(text: &str, max_attempts: u32) -> NewJob {
+    NewJob {
+        webhook_url: Some(format!("https://hooks.example.invalid/{text}")),
+        max_attempts,
+        ..new_job(text)
+    }
+}
+
+fn audio() -> AudioOutput {
+    AudioOutput {
+        key: "k".into(),
+        bytes: 1,
+        seconds: 0.1,
+        expires_at: None,
+    }
+}
+
+/// The outbox rows come from the database itself: each way a job can end writes exactly one,
+/// and a retry (back to queued) or a job without a webhook writes none.
+async fn every_terminal_transition_owes_one_webhook(s: &dyn JobStore) {
+    let fatal = || JobError {
+        code: "synthesis_failed".into(),
+        message: "no".into(),
+    };
+    let (ok, _) = s.create(hooked("ok", 3)).await.unwrap();
+    s.try_claim(&ok.id, "w", LONG).await.unwrap().unwrap();
+    s.succeed(&ok.id, "w", audio()).await.unwrap();
+
+    let (failed, _) = s.create(hooked("failed", 3)).await.unwrap();
+    s.try_claim(&failed.id, "w", LONG).await.unwrap().unwrap();
+    let retried = s.fail(&failed.id, "w", fatal(), true).await.unwrap();
+    assert_eq!(retried.status, JobStatus::Queued);
+    assert!(
+        s.webhooks_of(&failed.id).await.unwrap().is_empty(),
+        "a retry is not an ending"
+    );
+    s.try_claim(&failed.id, "w", LONG).await.unwrap().unwrap();
+    s.fail(&failed.id, "w", fatal(), false).await.unwrap();
+
+    let (cancelled, _) = s.create(hooked("cancelled", 3)).await.unwrap();
+    s.cancel(&cancelled.id).await.unwrap();
+    s.cancel(&cancelled.id).await.unwrap();
+
+    let (dead, _) = s.create(hooked("dead", 1)).await.unwrap();
+    s.try_claim(&dead.id, "w", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    s.requeue_expired_leases(10).await.unwrap();
+
+    let (silent, _) = s.create(new_job("silent")).await.unwrap();
+    s.cancel(&silent.id).await.unwrap();
+    assert!(s.webhooks_of(&silent.id).await.unwrap().is_empty());
+
+    for (job, status) in [
+        (&ok, "succeeded"),
+        (&failed, "failed"),
+        (&cancelled, "cancelled"),
+        (&dead, "failed"),
+    ] {
+        let rows = s.webhooks_of(&job.id).await.unwrap();
+        assert_eq!(rows.len(), 1, "{status}: {rows:?}");
+        let d = &rows[0];
+        assert_eq!(d.id, format!("msg_{}_{status}", job.id));
+        assert_eq!(d.event, format!("job.{status}"));
+        assert_eq!(d.url, job.webhook_url.clone().unwrap());
+        assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 0));
+    }
+}
+
+async fn webhook_claims_are_exclusive_and_retries_end_at_the_deadline(s: &dyn JobStore) {
+    let (a, _) = s.create(hooked("a", 3)).await.unwrap();
+    s.cancel(&a.id).await.unwrap();
+    let claimed = s.claim_webhooks("s1", LONG, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].job_id.as_str(), claimed[0].attempts),
+        (a.id.as_str(), 1)
+    );
+    assert!(
+        s.claim_webhooks("s2", LONG, 10).await.unwrap().is_empty(),
+        "claimed twice"
+    );
+    let refused = |retry_in, max_age| SendOutcome::Refused {
+        status: Some(503),
+        error: "receiver busy".into(),
+        retry_in,
+        max_age,
+    };
+    let id = claimed[0].id.clone();
+    assert!(
+        !s.record_webhook(&id, "s2", refused(Duration::ZERO, LONG))
+            .await
+            .unwrap(),
+        "a sender without the claim cannot record"
+    );
+    assert!(
+        s.record_webhook(&id, "s1", refused(Duration::ZERO, LONG))
+            .await
+            .unwrap()
+    );
+    let again = s.claim_webhooks("s2", LONG, 10).await.unwrap();
+    assert_eq!(
+        (again.len(), again[0].attempts),
+        (1, 2),
+        "due again at once"
+    );
+    assert_eq!(again[0].last_status, Some(503));
+    assert!(
+        s.record_webhook(&id, "s2", SendOutcome::Delivered { status: 204 })
+            .await
+            .unwrap()
+    );
+    let done = &s.webhooks_of(&a.id).await.unwrap()[0];
+    assert_eq!(done.status, DeliveryStatus::Delivered);
+    assert_eq!(
+        (done.last_status, done.last_error.as_deref()),
+        (Some(204), None)
+    );
+    assert!(done.delivered_at.is_some());
+    assert!(s.claim_webhooks("s1", LONG, 10).await.unwrap().is_empty());
+
+    // A retry that would fall past the deadline gives up instead.
+    let (b, _) = s.create(hooked("b", 3)).await.unwrap();
+    s.cancel(&b.id).await.unwrap();
+    let claimed = s.claim_webhooks("s1", LONG, 10).await.unwrap();
+    let later = refused(Duration::from_secs(60), Duration::from_secs(30));
+    assert!(s.record_webhook(&claimed[0].id, "s1", later).await.unwrap());
+    let gave_up = &s.webhooks_of(&b.id).await.unwrap()[0];
+    assert_eq!(gave_up.status, DeliveryStatus::Failed);
+    assert_eq!(gave_up.last_error.as_deref(), Some("receiver busy"));
+    // A refused retry that is not yet due is not claimed early; a lapsed claim is claimable.
+    let (c, _) = s.create(hooked("c", 3)).await.unwrap();
+    s.cancel(&c.id).await.unwrap();
+    let claimed = s.claim_webhooks("s1", Duration::ZERO, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let retaken = s.claim_webhooks("s2", LONG, 10).await.unwrap();
+    assert_eq!(retaken.len(), 1, "the lapsed claim was taken over");
+    assert!(
+        s.record_webhook(&retaken[0].id, "s2", refused(LONG, LONG))
+            .await
+            .unwrap()
+    );
+    assert!(s.claim_webhooks("s1", LONG, 10).await.unwrap().is_empty());
+}
+
+async fn the_idempotency_fingerprint_is_kept(s: &dyn JobStore) {
+    let mut n = new_job("fp");
+    n.idempotency_key = Some("k-1".into());
+    n.fingerprint = Some("sha256:abc".into());
+    let (job, _) = s.create(n.clone()).await.unwrap();
+    assert_eq!(job.request_fingerprint.as_deref(), Some("sha256:abc"));
+    let found = s
+        .find_idempotent(Some("key_a"), "k-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, job.id);
+    assert!(
+        s.find_idempotent(Some("key_b"), "k-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.find_idempotent(Some("key_a"), "k-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 common::job_store_suite!(
     create_and_get_round_trip,
     same_idempotency_key_returns_same_job,
@@ -498,4 +671,7 @@ common::job_store_suite!(
     cancel_stops_queued_and_running_jobs,
     stale_queued_jobs_are_found,
     concurrent_reapers_respect_their_limit_and_requeue_each_job_once,
+    every_terminal_transition_owes_one_webhook,
+    webhook_claims_are_exclusive_and_retries_end_at_the_deadline,
+    the_idempotency_fingerprint_is_kept,
 );

@@ -22,6 +22,7 @@ fn new_job(text: &str, lane: Lane) -> NewJob {
         idempotency_key: None,
         max_attempts: 3,
         webhook_url: None,
+        fingerprint: None,
     }
 }
 

@@ -54,6 +54,9 @@ pub struct JobsConfig {
     pub retention: Option<Duration>,
     /// Accept webhook URLs naming internal hosts (loopback, private ranges, `localhost`).
     pub webhook_allow_private: bool,
+    /// Webhooks are signed and sent (a secret is configured); without, a `webhook_url` is
+    /// refused at submission rather than accepted and never called.
+    pub webhooks_enabled: bool,
 }
 
 impl Default for JobsConfig {
@@ -66,6 +69,7 @@ impl Default for JobsConfig {
             key_prefix: "audio".into(),
             retention: None,
             webhook_allow_private: false,
+            webhooks_enabled: false,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct SubmitOptions {
     /// Join an identical queued or running job instead of creating one (never for jobs with a
     /// webhook, which belongs to one caller).
     pub share: bool,
+    /// Digest of the request body, kept with an idempotency key (see [`SpeechJob::fingerprint`]).
+    pub fingerprint: Option<String>,
 }
 
 /// How a submission was answered.
@@ -151,6 +157,7 @@ impl JobService {
             idempotency_key: opts.idempotency_key,
             max_attempts: self.cfg.max_attempts,
             webhook_url: opts.webhook_url,
+            fingerprint: opts.fingerprint,
         };
         let lane = new.lane;
         let (job, outcome) = self.b.store.create(new).await.map_err(infra)?;
@@ -213,6 +220,53 @@ impl JobService {
             .succeed(&job.id, CACHE_WORKER, audio)
             .await
             .map_err(infra)
+    }
+
+    /// A retry of an earlier submission with the same `Idempotency-Key`: the job it created
+    /// (without a second charge), or 409 `idempotency_key_reused` when the body differs. `None`
+    /// when the key is new. Rows written before fingerprints existed match any body.
+    pub async fn replay(
+        &self,
+        owner: Option<&str>,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Submitted>, ApiError> {
+        let Some(job) = self
+            .b
+            .store
+            .find_idempotent(owner, key)
+            .await
+            .map_err(infra)?
+        else {
+            return Ok(None);
+        };
+        if job
+            .request_fingerprint
+            .as_deref()
+            .is_some_and(|f| f != fingerprint)
+        {
+            return Err(ApiError::Domain(polyvox_core::Error::new(
+                ErrorCode::IdempotencyKeyReused,
+                format!(
+                    "Idempotency-Key '{key}' was used for job {} with a different request body; \
+                     use a new key for a new request",
+                    job.id
+                ),
+            )));
+        }
+        Ok(Some(Submitted {
+            job,
+            cache_hit: false,
+            outcome: CreateOutcome::Idempotent,
+        }))
+    }
+
+    /// The webhook deliveries of a job; a failed read shows none rather than failing the view.
+    pub async fn webhooks_of(&self, id: &str) -> Vec<polyvox_infra::db::WebhookDelivery> {
+        self.b.store.webhooks_of(id).await.unwrap_or_else(|e| {
+            tracing::warn!(job = %id, error = %e, "webhook status read failed");
+            Vec::new()
+        })
     }
 
     /// The job, or 404.

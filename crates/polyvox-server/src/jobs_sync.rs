@@ -77,6 +77,7 @@ impl JobService {
             idempotency_key: None,
             max_attempts: 1,
             webhook_url: None,
+            fingerprint: None,
         };
         let (job, _) = self.b.store.create(new).await?;
         self.b

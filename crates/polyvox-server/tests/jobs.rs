@@ -142,12 +142,26 @@ async fn identical_concurrent_jobs_share_one_synthesis_and_keys_are_idempotent()
         .await
         .expect("json");
     let b: Value = e
-        .submit(json!({"input": "Keyed one, changed"}), Some("k-1"))
+        .submit(json!({"input": "Keyed one"}), Some("k-1"))
         .await
         .json()
         .await
         .expect("json");
-    assert_eq!(a["id"], b["id"], "same Idempotency-Key, same job");
+    assert_eq!(a["id"], b["id"], "same Idempotency-Key and body, same job");
+    // The same key with another body is refused: its audio would be of the wrong text.
+    let reused = e
+        .submit(json!({"input": "Keyed one, changed"}), Some("k-1"))
+        .await;
+    assert_eq!(reused.status(), 409);
+    let err: Value = reused.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "idempotency_key_reused", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("k-1"),
+        "{err}"
+    );
     // While `a` runs, a new key with the same text joins it (in-flight sharing); once it is done,
     // a new key gets a new job (answered from the cache).
     e.wait(a["id"].as_str().expect("id"), None).await;

@@ -451,3 +451,59 @@ async fn without_keys_everything_is_open_and_usage_is_absent() {
     assert_eq!((status, code.as_str()), (404, "not_found"));
     assert!(msg.contains("without keys"), "{msg}");
 }
+
+/// A client that retries a submission (a lost 202) with its `Idempotency-Key` gets the first
+/// job back every time and pays once: rate tokens, the monthly quota and usage count one job.
+#[tokio::test]
+async fn retries_with_an_idempotency_key_are_charged_once() {
+    let e = env(false).await;
+    let (_, token) = e
+        .key(KeyLimits {
+            monthly_chars: Some(1_000),
+            chars_per_minute: Some(50),
+            ..KeyLimits::default()
+        })
+        .await;
+    let text = "Charged exactly once.";
+    let chars = text.chars().count() as u64;
+    let submit = |body: Value| {
+        let r = e
+            .client
+            .post(format!("{}/v1/jobs", e.base))
+            .bearer_auth(&token)
+            .header("idempotency-key", "retry-1")
+            .json(&body);
+        async move { r.send().await.expect("sent") }
+    };
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let res = submit(json!({"input": text})).await;
+        // Ten times 21 characters exceed the 50 per minute: only a charge per retry would 429.
+        assert_eq!(res.status(), 202);
+        let v: Value = res.json().await.expect("json");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one job for ten retries: {ids:?}");
+    let reused = submit(json!({"input": "Another text entirely."})).await;
+    let (status, code, _) = error_of(reused).await;
+    assert_eq!((status, code.as_str()), (409, "idempotency_key_reused"));
+    assert_eq!(e.wait_job(&ids[0], &token).await["status"], "succeeded");
+    let usage: Value = e
+        .get("/v1/usage", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        usage["month"]["characters"].as_u64(),
+        Some(chars),
+        "{usage}"
+    );
+    assert_eq!(
+        usage["month"]["remaining"].as_u64(),
+        Some(1_000 - chars),
+        "{usage}"
+    );
+    assert_eq!(usage["totals"]["requests"].as_u64(), Some(1), "{usage}");
+}

@@ -20,7 +20,7 @@ use polyvox_infra::tenancy::{UsageDelta, UsageStore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{Backends, ProgressSink, WorkerConfig, WorkerError, webhook};
+use crate::{Backends, ProgressSink, WorkerConfig, WorkerError};
 
 /// Why a render stopped before finishing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,8 @@ pub(crate) struct Ctx {
     pub cfg: WorkerConfig,
     pub backends: Backends,
     pub speech: Arc<dyn SpeechService>,
-    pub http: reqwest::Client,
+    /// Wakes this process's webhook sender when a job ends here (the outbox row already exists).
+    pub outbox: Arc<tokio::sync::Notify>,
     /// Where a job's audio seconds are metered, if anywhere.
     pub usage: Option<Arc<dyn UsageStore>>,
 }
@@ -154,7 +155,7 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
             };
             publish(&ctx, &job.id, event).await;
             ack(&ctx, &delivery).await;
-            notify(&ctx, &done.job);
+            ctx.outbox.notify_one();
             m::outcome::SUCCEEDED
         }
         (Some(Err(e)), _) => record_failure(&ctx, &delivery, &job, &e, e.is_retryable()).await,
@@ -365,9 +366,9 @@ async fn record_failure(
             }
             m::outcome::RETRIED
         }
-        Ok(after) => {
+        Ok(_) => {
             ack(ctx, delivery).await;
-            notify(ctx, &after);
+            ctx.outbox.notify_one();
             m::outcome::DEAD
         }
         Err(err) => {
@@ -382,18 +383,6 @@ async fn ack(ctx: &Ctx, delivery: &Delivery) {
     if let Err(e) = ctx.backends.queue.ack(delivery).await {
         // An unacked message is redelivered and then dropped by `try_claim`: harmless.
         tracing::warn!(error = %e, "ack failed");
-    }
-}
-
-fn notify(ctx: &Ctx, job: &Job) {
-    if let (Some(cfg), Some(url)) = (&ctx.cfg.webhook, &job.webhook_url) {
-        let body = webhook::payload(job);
-        tokio::spawn(webhook::deliver(
-            ctx.http.clone(),
-            cfg.clone(),
-            url.clone(),
-            body,
-        ));
     }
 }
 

@@ -13,7 +13,7 @@ use crate::job::{self, Ctx};
 use futures::FutureExt;
 use polyvox_core::{Lane, SpeechService};
 
-use crate::{Backends, WorkerConfig, maintenance, retention};
+use crate::{Backends, WorkerConfig, maintenance, retention, webhook};
 
 /// A worker: `concurrency` job slots fed from the queue, plus the maintenance loops.
 pub struct Worker {
@@ -23,16 +23,12 @@ pub struct Worker {
 impl Worker {
     /// Builds a worker; nothing runs until [`Worker::run`].
     pub fn new(cfg: WorkerConfig, backends: Backends, speech: Arc<dyn SpeechService>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Self {
             ctx: Ctx {
                 cfg,
                 backends,
                 speech,
-                http,
+                outbox: Arc::new(tokio::sync::Notify::new()),
                 usage: None,
             },
         }
@@ -63,6 +59,18 @@ impl Worker {
                 shutdown.clone(),
             ))
         });
+        // Webhooks go out from whatever runs maintenance: the outbox is in the database, so
+        // any such process may send any job's events.
+        let outbox = match (&cfg.webhook, cfg.maintenance_every) {
+            (Some(hooks), Some(_)) => Some(tokio::spawn(webhook::run_outbox(
+                ctx.backends.clone(),
+                hooks.clone(),
+                cfg.id.clone(),
+                Arc::clone(&ctx.outbox),
+                shutdown.clone(),
+            ))),
+            _ => None,
+        };
         let sweeper = cfg.sweep_every.map(|every| {
             tokio::spawn(retention::run(
                 ctx.backends.clone(),
@@ -123,6 +131,9 @@ impl Worker {
         }
         if let Some(s) = sweeper {
             let _ = s.await;
+        }
+        if let Some(o) = outbox {
+            let _ = o.await;
         }
         tracing::info!("worker stopped");
     }

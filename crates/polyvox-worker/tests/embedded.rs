@@ -155,6 +155,7 @@ async fn submit(b: &Backends, text: &str, cache_key: Option<&str>, webhook: Opti
             idempotency_key: None,
             max_attempts: 3,
             webhook_url: webhook,
+            fingerprint: None,
         })
         .await
         .expect("create");
@@ -270,6 +271,7 @@ async fn a_retried_job_bills_its_audio_to_its_owner_once() {
             idempotency_key: None,
             max_attempts: 3,
             webhook_url: None,
+            fingerprint: None,
         })
         .await
         .expect("create");
@@ -399,6 +401,7 @@ async fn the_reconciler_re_enqueues_jobs_the_queue_lost() {
             idempotency_key: None,
             max_attempts: 3,
             webhook_url: None,
+            fingerprint: None,
         })
         .await
         .expect("create");
@@ -411,25 +414,33 @@ async fn the_reconciler_re_enqueues_jobs_the_queue_lost() {
 }
 
 #[tokio::test]
-async fn webhooks_are_signed_and_retried() {
+async fn every_ending_gets_its_signed_webhook_through_refusals() {
     use axum::http::{HeaderMap, StatusCode};
+    type Hit = (String, String, String, Vec<u8>);
     let e = env().await;
-    let hits = Arc::new(std::sync::Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    let hits = Arc::new(std::sync::Mutex::new(Vec::<Hit>::new()));
     let h2 = hits.clone();
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let hits = h2.clone();
             async move {
-                let sig = headers
-                    .get("x-polyvox-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
                 let mut g = hits.lock().expect("lock");
-                g.push((sig, body.to_vec()));
-                // The first delivery is refused, so a second one must come.
-                if g.len() == 1 {
+                g.push((
+                    header("webhook-id"),
+                    header("webhook-timestamp"),
+                    header("webhook-signature"),
+                    body.to_vec(),
+                ));
+                // The first three deliveries are refused, so retries must come.
+                if g.len() <= 3 {
                     StatusCode::SERVICE_UNAVAILABLE
                 } else {
                     StatusCode::NO_CONTENT
@@ -442,41 +453,102 @@ async fn webhooks_are_signed_and_retried() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{addr}/hook");
+    // Cancelled while queued, before any worker runs: the API's path, no worker involved.
+    let cancelled = submit(&e.backends, "never mind", None, Some(url.clone())).await;
+    e.backends
+        .store
+        .cancel(&cancelled.id)
+        .await
+        .expect("cancel");
     let cfg = WorkerConfig {
+        concurrency: 1,
         webhook: Some(WebhookConfig {
             secret: "topsecret".into(),
-            max_attempts: 3,
             backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+            poll: Duration::from_millis(50),
             // The receiver is on loopback.
             allow_private: true,
+            ..WebhookConfig::default()
         }),
         ..config("w1")
     };
-    let (stop, handle) = start(&e.backends, cfg, Arc::new(Scripted::new(Duration::ZERO)));
-    let job = submit(
-        &e.backends,
-        "call me back",
-        None,
-        Some(format!("http://{addr}/hook")),
-    )
-    .await;
-    wait_terminal(&e.backends, &job.id).await;
-    for _ in 0..100 {
-        if hits.lock().expect("lock").len() >= 2 {
+    let render = Arc::new(Scripted {
+        fail_first: 1,
+        fail_code: ErrorCode::InvalidRequest,
+        ..Scripted::new(Duration::ZERO)
+    });
+    let (stop, handle) = start(&e.backends, cfg, render);
+    let failed = submit(&e.backends, "poison", None, Some(url.clone())).await;
+    assert_eq!(
+        wait_terminal(&e.backends, &failed.id).await.status,
+        JobStatus::Failed
+    );
+    let ok = submit(&e.backends, "call me back", None, Some(url.clone())).await;
+    assert_eq!(
+        wait_terminal(&e.backends, &ok.id).await.status,
+        JobStatus::Succeeded
+    );
+
+    let expected = [
+        (&cancelled, "cancelled"),
+        (&failed, "failed"),
+        (&ok, "succeeded"),
+    ];
+    for _ in 0..300 {
+        let mut delivered = 0;
+        for (job, _) in expected {
+            let rows = e.backends.store.webhooks_of(&job.id).await.expect("rows");
+            delivered += rows
+                .iter()
+                .filter(|d| d.status == polyvox_infra::db::DeliveryStatus::Delivered)
+                .count();
+        }
+        if delivered == expected.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let got = hits.lock().expect("lock").clone();
-    assert_eq!(got.len(), 2, "one refused delivery, one retry");
-    for (sig, body) in &got {
-        assert!(
-            polyvox_worker::webhook::verify("topsecret", sig, body),
-            "bad signature {sig}"
+    assert_eq!(
+        got.len(),
+        6,
+        "three refused sends and one accepted send per job"
+    );
+    for (job, status) in expected {
+        let rows = e.backends.store.webhooks_of(&job.id).await.expect("rows");
+        assert_eq!(rows.len(), 1, "{status}: one event");
+        let row = &rows[0];
+        assert_eq!(
+            row.status,
+            polyvox_infra::db::DeliveryStatus::Delivered,
+            "{status}"
         );
-        let v: serde_json::Value = serde_json::from_slice(body).expect("json");
-        assert_eq!(v["id"], job.id.as_str());
-        assert_eq!(v["status"], "succeeded");
+        let sends: Vec<&Hit> = got.iter().filter(|h| h.0 == row.id).collect();
+        assert_eq!(
+            sends.len() as u32,
+            row.attempts,
+            "{status}: every try carried one id"
+        );
+        for (id, ts, sig, body) in sends {
+            assert!(
+                polyvox_worker::webhook::verify(
+                    "topsecret",
+                    id,
+                    ts,
+                    sig,
+                    body,
+                    std::time::SystemTime::now(),
+                    Duration::from_secs(300),
+                ),
+                "bad signature {sig}"
+            );
+            let v: serde_json::Value = serde_json::from_slice(body).expect("json");
+            assert_eq!(v["type"], format!("job.{status}"));
+            assert_eq!(v["data"]["id"], job.id.as_str());
+            assert_eq!(v["data"]["status"], status);
+        }
     }
     stop.cancel();
     handle.await.expect("worker exits");

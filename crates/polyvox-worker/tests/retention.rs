@@ -34,6 +34,7 @@ async fn finished(b: &Backends, text: &str, expires_at: Option<SystemTime>) -> (
         idempotency_key: None,
         max_attempts: 3,
         webhook_url: None,
+        fingerprint: None,
     };
     let (job, _) = b.store.create(new).await.unwrap();
     b.store

@@ -421,12 +421,15 @@ pub struct JobArgs {
     /// Serve job audio as presigned storage URLs valid this long (S3 only); 0 = through the API.
     #[arg(long, env = "POLYVOX_PRESIGN_SECS", default_value_t = 0)]
     pub presign_secs: u64,
-    /// HMAC-SHA256 key signing webhook deliveries; unset = webhooks are not sent.
+    /// Key signing webhook deliveries (Standard Webhooks; `whsec_<base64>` or any string). Set
+    /// it on every process: unset, a submission with a `webhook_url` is refused (422
+    /// `webhooks_disabled`) and no process sends webhooks.
     #[arg(long, env = "POLYVOX_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// Webhook delivery attempts.
-    #[arg(long, env = "POLYVOX_WEBHOOK_ATTEMPTS", default_value_t = 5)]
-    pub webhook_attempts: u32,
+    /// How long a webhook event is retried (doubling backoff from 1 s, at most an hour apart)
+    /// before its delivery is marked failed, in seconds.
+    #[arg(long, env = "POLYVOX_WEBHOOK_MAX_AGE_SECS", default_value_t = 24 * 3600)]
+    pub webhook_max_age_secs: u64,
     /// Also deliver webhooks to internal addresses (loopback, private, link-local ranges). Off, a
     /// webhook URL that resolves to one is not called, so API callers cannot make the workers
     /// reach into their own network.

@@ -88,6 +88,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             key_prefix: infra.key_prefix.clone(),
             retention: args.jobs.retention(),
             webhook_allow_private: args.jobs.webhook_allow_private,
+            webhooks_enabled: args.jobs.webhook_secret.is_some(),
         };
         let backends = infra.backends();
         let jobs = Arc::new(JobService::new(backends, jobs_cfg));

@@ -38,9 +38,9 @@ pub fn worker_config(
         sweep_every: Some(Duration::from_secs(jobs.retention_sweep_secs.max(1))),
         webhook: jobs.webhook_secret.clone().map(|secret| WebhookConfig {
             secret,
-            max_attempts: jobs.webhook_attempts.max(1),
-            backoff: Duration::from_secs(1),
+            max_age: Duration::from_secs(jobs.webhook_max_age_secs.max(1)),
             allow_private: jobs.webhook_allow_private,
+            ..WebhookConfig::default()
         }),
         ..WorkerConfig::default()
     }

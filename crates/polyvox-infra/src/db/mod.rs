@@ -22,6 +22,7 @@
 //!   in between lets its lease lapse and another one repeats the (idempotent) deletes.
 
 mod config;
+mod outbox;
 mod queries;
 mod row;
 mod sql;
@@ -31,6 +32,7 @@ use std::time::{Duration, SystemTime};
 use crate::{Lane, Result};
 
 pub use config::{DbConfig, DbEngine};
+pub use outbox::{DeliveryStatus, SendOutcome, WebhookDelivery};
 pub(crate) use row::to_time as from_unix_millis;
 pub use sql::SqlJobStore;
 
@@ -103,6 +105,8 @@ pub struct NewJob {
     /// Claims allowed before the job is dead-lettered (at least 1).
     pub max_attempts: u32,
     pub webhook_url: Option<String>,
+    /// Digest of the request body the idempotency key is bound to (see the API's submit).
+    pub fingerprint: Option<String>,
 }
 
 /// How `create` resolved.
@@ -137,6 +141,8 @@ pub struct Job {
     /// Set once the job succeeded.
     pub audio: Option<AudioOutput>,
     pub webhook_url: Option<String>,
+    /// Digest of the request body it was created with, when it carried an idempotency key.
+    pub request_fingerprint: Option<String>,
     pub created_at: SystemTime,
     /// When the job last entered `queued` (creation or requeue); the reconciler's staleness clock.
     pub queued_at: SystemTime,
@@ -209,6 +215,9 @@ pub trait JobStore: Send + Sync {
     /// The job with this id, if any.
     async fn get(&self, id: &str) -> Result<Option<Job>>;
 
+    /// The job `owner` created with this idempotency key, if any.
+    async fn find_idempotent(&self, owner: Option<&str>, key: &str) -> Result<Option<Job>>;
+
     /// Atomically moves a job to `running` under `worker`'s lease. Succeeds for a queued job, or
     /// for a running job whose lease has expired (its worker died); returns `None` when the job
     /// is leased by someone else, finished, cancelled, or out of attempts.
@@ -259,4 +268,19 @@ pub trait JobStore: Send + Sync {
 
     /// A trivial round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// Claims up to `limit` webhook deliveries that are due, for `sender`, for `lease` (see
+    /// [`WebhookDelivery`]; the rows are written by the database when a job finishes).
+    async fn claim_webhooks(
+        &self,
+        sender: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>>;
+
+    /// Records how a claimed delivery's send went; `false` if the claim had lapsed.
+    async fn record_webhook(&self, id: &str, sender: &str, outcome: SendOutcome) -> Result<bool>;
+
+    /// Every webhook delivery owed for a job, oldest first.
+    async fn webhooks_of(&self, job_id: &str) -> Result<Vec<WebhookDelivery>>;
 }

@@ -30,8 +30,8 @@ impl Queries {
         Self {
             insert: sql(format!(
                 "INSERT INTO jobs (id, owner, status, lane, request, cache_key, idempotency_key, \
-                 max_attempts, webhook_url, created_at, queued_at, updated_at) \
-                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, :now, :now, :now) \
+                 max_attempts, webhook_url, request_fingerprint, created_at, queued_at, updated_at) \
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, :now, :now, :now) \
                  ON CONFLICT DO NOTHING RETURNING {c}"
             )),
             get: format!("SELECT {c} FROM jobs WHERE id = $1"),

@@ -12,7 +12,8 @@ use crate::{InfraError, Lane, Result};
 pub(super) const JOB_COLUMNS: &str = "id, owner, status, lane, request, cache_key, \
     idempotency_key, attempts, max_attempts, last_error_code, last_error_message, lease_owner, \
     lease_expires_at, chunks_done, chunks_total, audio_key, audio_bytes, audio_seconds, \
-    webhook_url, created_at, queued_at, started_at, finished_at, expires_at, expired_at";
+    webhook_url, created_at, queued_at, started_at, finished_at, expires_at, expired_at, \
+    request_fingerprint";
 
 pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
     let status: String = row.try_get("status")?;
@@ -63,6 +64,7 @@ pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
         chunks_total: row.try_get::<Option<i64>, _>("chunks_total")?.map(to_u32),
         audio,
         webhook_url: row.try_get("webhook_url")?,
+        request_fingerprint: row.try_get("request_fingerprint")?,
         created_at: to_time(row.try_get("created_at")?),
         queued_at: to_time(row.try_get("queued_at")?),
         started_at: row.try_get::<Option<i64>, _>("started_at")?.map(to_time),

@@ -8,6 +8,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::config::{DbConfig, DbEngine};
+use super::outbox::{OutboxQueries, SendOutcome, WebhookDelivery};
 use super::queries::Queries;
 use super::row::{decode_job, millis};
 // Timestamps bound here take the columns' signed type.
@@ -27,6 +28,7 @@ pub struct SqlJobStore {
     engine: DbEngine,
     timeout: Duration,
     q: std::sync::Arc<Queries>,
+    pub(super) outbox: std::sync::Arc<OutboxQueries>,
 }
 
 impl SqlJobStore {
@@ -81,6 +83,7 @@ impl SqlJobStore {
             engine,
             timeout: cfg.call_timeout,
             q: std::sync::Arc::new(Queries::new(engine)),
+            outbox: std::sync::Arc::new(OutboxQueries::new(engine)),
         };
         if let Some(schema) = &schema {
             store
@@ -209,17 +212,15 @@ impl JobStore for SqlJobStore {
                 .bind(new.cache_key.clone())
                 .bind(new.idempotency_key.clone())
                 .bind(count(new.max_attempts.max(1)))
-                .bind(new.webhook_url.clone());
+                .bind(new.webhook_url.clone())
+                .bind(new.fingerprint.clone());
             if let Some(job) = self.fetch_one_job("create", insert).await? {
                 return Ok((job, CreateOutcome::Created));
             }
-            if let Some(key) = &new.idempotency_key {
-                let q = sqlx::query(&self.q.by_idempotency)
-                    .bind(new.owner.clone())
-                    .bind(key.clone());
-                if let Some(job) = self.fetch_one_job("get_idempotent", q).await? {
-                    return Ok((job, CreateOutcome::Idempotent));
-                }
+            if let Some(key) = &new.idempotency_key
+                && let Some(job) = self.find_idempotent(new.owner.as_deref(), key).await?
+            {
+                return Ok((job, CreateOutcome::Idempotent));
             }
             if let Some(key) = &new.cache_key
                 && let Some(job) = self.find_inflight(new.owner.as_deref(), key).await?
@@ -235,6 +236,13 @@ impl JobStore for SqlJobStore {
     async fn get(&self, id: &str) -> Result<Option<Job>> {
         self.fetch_one_job("get", sqlx::query(&self.q.get).bind(id.to_string()))
             .await
+    }
+
+    async fn find_idempotent(&self, owner: Option<&str>, key: &str) -> Result<Option<Job>> {
+        let q = sqlx::query(&self.q.by_idempotency)
+            .bind(owner.map(str::to_string))
+            .bind(key.to_string());
+        self.fetch_one_job("get_idempotent", q).await
     }
 
     async fn try_claim(&self, id: &str, worker: &str, lease: Duration) -> Result<Option<Job>> {
@@ -375,6 +383,23 @@ impl JobStore for SqlJobStore {
 
     async fn ping(&self) -> Result<()> {
         self.exec("ping", "SELECT 1").await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        sender: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        self.outbox_claim(sender, lease, limit).await
+    }
+
+    async fn record_webhook(&self, id: &str, sender: &str, outcome: SendOutcome) -> Result<bool> {
+        self.outbox_record(id, sender, outcome).await
+    }
+
+    async fn webhooks_of(&self, job_id: &str) -> Result<Vec<WebhookDelivery>> {
+        self.outbox_of_job(job_id).await
     }
 }
 

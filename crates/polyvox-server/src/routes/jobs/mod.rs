@@ -39,7 +39,10 @@ pub struct JobRequest {
     pub speed: Option<f32>,
     #[schema(example = "en-us")]
     pub lang: Option<String>,
-    /// Called with a signed JSON POST when the job finishes (header `X-Polyvox-Signature`).
+    /// Called with a signed JSON POST (Standard Webhooks headers `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature`) when the job ends: succeeded, failed or
+    /// cancelled. Retried with backoff until the receiver answers 2xx or the deployment's
+    /// deadline (a day by default) passes. Needs a server with a webhook secret.
     pub webhook_url: Option<String>,
 }
 
@@ -93,6 +96,26 @@ pub struct JobView {
     pub audio_expired: bool,
     pub error: Option<JobErrorView>,
     pub status_url: String,
+    /// Webhook events owed for this job and how their delivery stands (empty without a
+    /// `webhook_url`, or before the job ends).
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// One webhook event of a job.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    /// The `webhook-id` header: the same on every retry of this event.
+    pub id: String,
+    /// `job.succeeded`, `job.failed` or `job.cancelled`.
+    pub event: String,
+    /// `pending` (will be retried at `next_attempt_at_ms`), `delivered` or `failed` (given up).
+    pub status: String,
+    pub attempts: u32,
+    /// HTTP status of the receiver's last answer, if it answered.
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_attempt_at_ms: Option<u64>,
+    pub delivered_at_ms: Option<u64>,
 }
 
 pub(crate) fn status_url(id: &str) -> String {
@@ -100,6 +123,11 @@ pub(crate) fn status_url(id: &str) -> String {
 }
 
 pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
+    let webhooks = if job.webhook_url.is_some() && job.status.is_terminal() {
+        jobs.webhooks_of(&job.id).await
+    } else {
+        Vec::new()
+    };
     let audio_expired = has_audio(&job) && job.audio_expired(std::time::SystemTime::now());
     let audio_url = match &job.audio {
         Some(a) if has_audio(&job) && !audio_expired => Some(
@@ -143,6 +171,20 @@ pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
         audio_expired,
         audio_url,
         error,
+        webhooks: webhooks
+            .into_iter()
+            .map(|d| WebhookView {
+                next_attempt_at_ms: (d.status == polyvox_infra::db::DeliveryStatus::Pending)
+                    .then(|| unix_millis(d.next_attempt_at)),
+                delivered_at_ms: d.delivered_at.map(unix_millis),
+                status: d.status.as_str().to_string(),
+                id: d.id,
+                event: d.event,
+                attempts: d.attempts,
+                last_status: d.last_status,
+                last_error: d.last_error,
+            })
+            .collect(),
         id: job.id,
     }
 }
@@ -206,40 +248,39 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-fn check_webhook(url: Option<String>, allow_private: bool) -> Result<Option<String>, ApiError> {
+/// The one check of a `webhook_url` ([`polyvox_core::net::webhook_target`], also run by the
+/// worker at delivery), and a refusal when this deployment sends no webhooks at all.
+fn check_webhook(
+    url: Option<String>,
+    cfg: &crate::jobs::JobsConfig,
+) -> Result<Option<String>, ApiError> {
     let Some(url) = url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
-    let odd_char = url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || odd_char
-    {
-        return Err(ApiError::InvalidRequest(
-            "webhook_url must be an http:// or https:// URL of at most 2048 characters, without \
-             spaces or control characters"
-                .into(),
-        ));
-    }
-    // Names are resolved and checked again at delivery; this catches the obvious cases early.
-    if !allow_private && let Some(host) = polyvox_core::net::names_internal_host(&url) {
-        return Err(ApiError::InvalidRequest(format!(
-            "webhook_url names the internal host {host}; webhooks go only to public addresses \
-             unless the server runs with --webhook-allow-private"
+    let target = polyvox_core::net::webhook_target(&url, cfg.webhook_allow_private)
+        .map_err(ApiError::InvalidRequest)?;
+    if !cfg.webhooks_enabled {
+        return Err(ApiError::Domain(polyvox_core::Error::new(
+            ErrorCode::WebhooksDisabled,
+            "webhook_url: this server sends no webhooks (it runs without --webhook-secret); \
+             omit the field and poll status_url instead",
         )));
     }
-    Ok(Some(url))
+    Ok(Some(target.url))
 }
 
-/// Submits an asynchronous synthesis job.
 #[utoipa::path(
     post,
     path = "/v1/jobs",
     tag = "jobs",
     request_body = JobRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key returns the job first created with it")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key with the same body returns the job first created with it, uncharged; with a different body, 409 `idempotency_key_reused`")),
     responses(
         (status = 202, description = "Accepted; poll `status_url`. `X-Polyvox-Cache: hit` when answered from the cache (the job is already `succeeded`)", body = JobAccepted),
         (status = 400, description = "Invalid field, or `unsupported_language`", body = crate::error::ErrorBody),
+        (status = 409, description = "`idempotency_key_reused`: the key was used with a different body", body = crate::error::ErrorBody),
         (status = 413, description = "Input above the async limit", body = crate::error::ErrorBody),
+        (status = 422, description = "`webhooks_disabled`: a `webhook_url` on a server without a webhook secret", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn create_job(
@@ -255,7 +296,7 @@ pub(crate) async fn create_job(
         crate::hardening::MAX_MODEL_CHARS,
     )])?;
     crate::routes::speech::check_model(body.model.as_deref(), st.speech.model_id())?;
-    let webhook_url = check_webhook(body.webhook_url, jobs.config().webhook_allow_private)?;
+    let webhook_url = check_webhook(body.webhook_url, jobs.config())?;
     let idempotency_key = idempotency_key(&headers)?;
     let raw = RawSynthesisRequest {
         text: body.input,
@@ -270,6 +311,7 @@ pub(crate) async fn create_job(
         webhook_url,
         idempotency_key,
         share: true,
+        fingerprint: None,
     };
     submit_charged(&st, jobs, &caller, req, opts).await
 }
@@ -283,14 +325,28 @@ pub(crate) async fn submit_charged(
     req: SynthesisRequest,
     opts: SubmitOptions,
 ) -> Result<Response, ApiError> {
-    if let Some(t) = &st.tenancy {
-        t.charge(caller, req.text.chars().count() as u64).await?;
-    }
+    let chars = req.text.chars().count() as u64;
     let delivery = polyvox_core::StreamOptions {
         whole_file: true,
         ..Default::default()
     };
     let spec = polyvox_core::SpeechJob::new(req, delivery, polyvox_core::Lane::Batch);
+    let mut opts = opts;
+    // A retry of a submission that already made its job is answered before any charge: rate
+    // tokens, quota and usage are taken once per job, however often the client retries.
+    if let Some(key) = opts.idempotency_key.as_deref() {
+        let fingerprint = spec.fingerprint(opts.webhook_url.as_deref());
+        if let Some(earlier) = jobs
+            .replay(opts.owner.as_deref(), key, &fingerprint)
+            .await?
+        {
+            return Ok(accepted(&earlier));
+        }
+        opts.fingerprint = Some(fingerprint);
+    }
+    if let Some(t) = &st.tenancy {
+        t.charge(caller, chars).await?;
+    }
     let submitted = jobs.submit(&spec, opts).await?;
     if submitted.cache_hit
         && let Some(t) = &st.tenancy
@@ -345,26 +401,38 @@ pub(crate) async fn cancel_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::JobsConfig;
+
+    fn cfg(allow_private: bool) -> JobsConfig {
+        JobsConfig {
+            webhooks_enabled: true,
+            webhook_allow_private: allow_private,
+            ..JobsConfig::default()
+        }
+    }
 
     #[test]
     fn webhooks_must_be_http_urls() {
-        assert!(check_webhook(Some("ftp://x".into()), false).is_err());
-        assert!(check_webhook(Some("http://x/a b".into()), false).is_err());
-        assert!(check_webhook(Some("http://x/\r\nHost: y".into()), false).is_err());
-        assert!(check_webhook(Some(format!("http://x/{}", "a".repeat(2048))), false).is_err());
-        assert_eq!(check_webhook(Some(" ".into()), false).ok(), Some(None));
-        assert!(check_webhook(Some("https://hooks.example.com/x".into()), false).is_ok());
+        let c = cfg(false);
+        assert!(check_webhook(Some("ftp://x".into()), &c).is_err());
+        assert!(check_webhook(Some("http://x/a b".into()), &c).is_err());
+        assert!(check_webhook(Some("http://x/\r\nHost: y".into()), &c).is_err());
+        assert!(check_webhook(Some(format!("http://x/{}", "a".repeat(2048))), &c).is_err());
+        assert_eq!(check_webhook(Some(" ".into()), &c).ok(), Some(None));
+        assert!(check_webhook(Some("https://hooks.example.com/x".into()), &c).is_ok());
     }
 
     #[test]
     fn internal_webhook_hosts_are_refused_unless_allowed() {
         for url in [
             "http://127.0.0.1:9/x",
+            "http://2130706433/x",
+            "http://0x7f.1/x",
             "http://localhost/x",
             "http://[::1]/x",
             "http://169.254.169.254/latest",
         ] {
-            let err = check_webhook(Some(url.into()), false)
+            let err = check_webhook(Some(url.into()), &cfg(false))
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -372,9 +440,19 @@ mod tests {
                 "{url}: {err}"
             );
             assert!(
-                check_webhook(Some(url.into()), true).is_ok(),
+                check_webhook(Some(url.into()), &cfg(true)).is_ok(),
                 "{url} allowed"
             );
         }
+    }
+
+    #[test]
+    fn a_webhook_on_a_server_that_sends_none_is_refused() {
+        let off = JobsConfig::default();
+        let err = check_webhook(Some("https://hooks.example.com/x".into()), &off).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::WebhooksDisabled);
+        assert_eq!(err.code().http_status(), 422);
+        assert!(err.to_string().contains("webhook_url"), "{err}");
+        assert_eq!(check_webhook(None, &off).ok(), Some(None));
     }
 }
