@@ -146,12 +146,17 @@ async fn a_client_leaving_mid_stream_cancels_the_job_and_frees_the_worker() {
     let job = finished(&c, &id).await;
     assert_eq!(job["status"], "cancelled", "{job}\n{}", c.logs());
     assert_eq!(job["attempts"], 1, "{job}");
-    let total = job["chunks_total"].as_u64().expect("chunks_total");
-    let done = job["chunks_done"].as_u64().unwrap_or(0);
-    assert!(
-        done < total,
-        "the render stopped early: {done} of {total} chunks"
-    );
+    // The render stopped early: nothing was stored, and where a heartbeat recorded progress
+    // before the cancel (it may not have, when the client leaves within the first beat), it
+    // shows fewer chunks done than planned.
+    assert!(job["audio_url"].is_null(), "{job}");
+    if let Some(total) = job["chunks_total"].as_u64() {
+        let done = job["chunks_done"].as_u64().unwrap_or(0);
+        assert!(
+            done < total,
+            "the render stopped early: {done} of {total} chunks"
+        );
+    }
     // The worker that held it stopped rendering and let go of it.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !c.workers.iter().any(|w| {

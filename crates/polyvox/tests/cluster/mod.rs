@@ -151,6 +151,8 @@ pub struct Cluster {
     pub http: reqwest::Client,
     /// Base URLs of the workers' health probes, in start order.
     pub health: Vec<String>,
+    /// Extra environment of every process (API and workers).
+    pub env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -160,6 +162,11 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with extra environment for the API process only.
     pub async fn start_with(api_env: &[(&str, &str)]) -> Self {
+        Self::start_full(api_env, &[]).await
+    }
+
+    /// Like [`Cluster::start_with`], plus environment for every process, workers included.
+    pub async fn start_full(api_env: &[(&str, &str)], all_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let creds = dir.path().join("s3.json");
         std::fs::write(&creds, r#"{"identities":[{"name":"polyvox","credentials":[{"accessKey":"polyvox","secretKey":"polyvoxsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}"#).expect("creds");
@@ -217,6 +224,10 @@ impl Cluster {
             base: String::new(),
             http: reqwest::Client::new(),
             health: Vec::new(),
+            env: all_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dir,
         };
         let mut api = Proc::spawn(
@@ -268,6 +279,7 @@ impl Cluster {
             .env("POLYVOX_NO_AUTH", "true")
             .env_remove("POLYVOX_DATA_DIR")
             .env("POLYVOX_DATA_DIR", self.dir.path().join("data"));
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd
     }
 
