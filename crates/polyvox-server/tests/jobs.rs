@@ -91,6 +91,23 @@ async fn a_job_runs_and_its_audio_serves_ranges() {
         past.headers()["content-range"],
         format!("bytes */{}", expected.len())
     );
+    // Headers RFC 9110 says to ignore get the whole file as a plain 200, not a 206.
+    for ignored in ["items=0-1", "bytes=5-2", "bytes=0-1,4-5"] {
+        let res = e
+            .client
+            .get(e.url(audio_url))
+            .header("Range", ignored)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200, "{ignored}");
+        assert!(!res.headers().contains_key("content-range"), "{ignored}");
+        assert_eq!(
+            res.bytes().await.expect("body").to_vec(),
+            expected,
+            "{ignored}"
+        );
+    }
 
     // The same request again: answered from the cache, born succeeded, no synthesis.
     let again = e

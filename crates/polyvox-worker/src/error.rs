@@ -44,6 +44,17 @@ impl WorkerError {
             Self::Infra(e) => e.is_retryable(),
         }
     }
+
+    /// [`WorkerError::is_retryable`] for attempt number `attempt` (1-based). The model failing
+    /// on an input (`synthesis_failed`) may be a fluke once; twice on the same input it is the
+    /// input, and further attempts would only take worker time from other jobs. Storage,
+    /// database and queue blips, overload and timeouts retry while attempts last.
+    pub fn retry_at(&self, attempt: u32) -> bool {
+        match self {
+            Self::Synthesis(e) if e.code == ErrorCode::SynthesisFailed => attempt < 2,
+            _ => self.is_retryable(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -66,5 +77,10 @@ mod tests {
         let conflict = WorkerError::Infra(InfraError::Conflict("lost lease".into()));
         assert!(!conflict.is_retryable());
         assert!(!WorkerError::BadRequest("no".into()).is_retryable());
+        // A model failure is retried once, then the input is taken to be the cause.
+        let model =
+            WorkerError::Synthesis(polyvox_core::Error::new(ErrorCode::SynthesisFailed, "x"));
+        assert!(model.retry_at(1) && !model.retry_at(2));
+        assert!(busy.retry_at(5), "overload retries while attempts last");
     }
 }

@@ -118,6 +118,11 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
         }
     };
     beat.abort();
+    let outcome = match outcome {
+        Some(Ok(stored)) => Some(succeed(&ctx, &job, stored).await),
+        Some(Err(e)) => Some(Err(e)),
+        None => None,
+    };
     let b = &ctx.backends;
     let reason = *stop_reason
         .lock()
@@ -158,7 +163,9 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
             ctx.outbox.notify_one();
             m::outcome::SUCCEEDED
         }
-        (Some(Err(e)), _) => record_failure(&ctx, &delivery, &job, &e, e.is_retryable()).await,
+        (Some(Err(e)), _) => {
+            record_failure(&ctx, &delivery, &job, &e, e.retry_at(job.attempts)).await
+        }
         (None, Some(Stop::HandBack)) => {
             let e = WorkerError::Synthesis(polyvox_core::Error::new(
                 polyvox_core::ErrorCode::ModelUnavailable,
@@ -189,6 +196,14 @@ fn set_reason(slot: &std::sync::Mutex<Option<Stop>>, reason: Stop) {
     g.get_or_insert(reason);
 }
 
+/// A render stored in the audio store, not yet recorded on the job.
+struct Stored {
+    audio: AudioOutput,
+    format: polyvox_core::AudioFormat,
+    cache_key: String,
+    pieces: u32,
+}
+
 /// A successful attempt: the updated row plus what the cache needs.
 struct Done {
     job: Job,
@@ -213,9 +228,32 @@ async fn publish(ctx: &Ctx, job_id: &str, event: RelayEvent) -> bool {
     }
 }
 
-async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Done, WorkerError> {
+async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Stored, WorkerError> {
     let spec = SpeechJob::from_row(&job.request, job.lane, ctx.cfg.max_input_chars)
         .map_err(|e| WorkerError::BadRequest(e.message))?;
+    let chars = spec.request.text.chars().count();
+    let deadline = ctx.cfg.render_deadline(chars);
+    // A render that hangs would otherwise hold its slot forever: its heartbeats keep the lease.
+    tokio::time::timeout(deadline, render(ctx, job, spec, progress))
+        .await
+        .unwrap_or_else(|_| {
+            Err(WorkerError::Synthesis(polyvox_core::Error::new(
+                polyvox_core::ErrorCode::Timeout,
+                format!(
+                    "the render passed its deadline of {:.1} s for {chars} characters",
+                    deadline.as_secs_f64()
+                ),
+            )))
+        })
+}
+
+/// Renders and stores the job's audio (see [`attempt`] for the deadline around it).
+async fn render(
+    ctx: &Ctx,
+    job: &Job,
+    spec: SpeechJob,
+    progress: Arc<ProgressSink>,
+) -> Result<Stored, WorkerError> {
     let format = spec.request.format;
     let cache_key = spec.cache_key();
     // A relayed stream goes out piece by piece as the pipeline encodes it; the stored file is
@@ -298,17 +336,30 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<Do
         seconds,
         expires_at: ctx.cfg.retention.map(|r| std::time::SystemTime::now() + r),
     };
-    let job = ctx
-        .backends
-        .store
-        .succeed(&job.id, &ctx.cfg.id, audio.clone())
-        .await?;
-    Ok(Done {
-        job,
+    Ok(Stored {
         audio,
         format,
         cache_key,
         pieces: if live { seq } else { 0 },
+    })
+}
+
+/// Records a stored render as the job's result. Runs after the heartbeat has stopped and
+/// outside the stop signal's reach: a heartbeat that found the row already succeeded could
+/// otherwise cut the job task short between `succeed` and its side effects (metering, cache
+/// entry, relay, ack), which would then never run.
+async fn succeed(ctx: &Ctx, job: &Job, stored: Stored) -> Result<Done, WorkerError> {
+    let row = ctx
+        .backends
+        .store
+        .succeed(&job.id, &ctx.cfg.id, stored.audio.clone())
+        .await?;
+    Ok(Done {
+        job: row,
+        audio: stored.audio,
+        format: stored.format,
+        cache_key: stored.cache_key,
+        pieces: stored.pieces,
     })
 }
 

@@ -110,6 +110,9 @@ pub struct WorkerConfig {
     pub retention: Option<Duration>,
     /// Period of the retention sweeper; `None` runs no sweeper in this process.
     pub sweep_every: Option<Duration>,
+    /// Render deadline of a job: this much, plus `render_per_kchar` per 1,000 characters.
+    pub render_base: Duration,
+    pub render_per_kchar: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -131,11 +134,21 @@ impl Default for WorkerConfig {
             webhook: None,
             retention: None,
             sweep_every: None,
+            render_base: Duration::from_secs(120),
+            render_per_kchar: Duration::from_secs(60),
         }
     }
 }
 
 impl WorkerConfig {
+    /// How long one attempt at a job of `chars` characters may render before it fails with
+    /// `timeout` (and is retried while attempts last).
+    pub fn render_deadline(&self, chars: usize) -> Duration {
+        let kchars = u32::try_from(chars.div_ceil(1000)).unwrap_or(u32::MAX);
+        self.render_base
+            .saturating_add(self.render_per_kchar.saturating_mul(kchars))
+    }
+
     /// Delay before retry number `attempt` (1-based): base × 2^(attempt-1), capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let shift = attempt.saturating_sub(1).min(16);
@@ -148,6 +161,14 @@ impl WorkerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_render_deadline_grows_with_the_text() {
+        let cfg = WorkerConfig::default();
+        assert_eq!(cfg.render_deadline(0).as_secs(), 120);
+        assert_eq!(cfg.render_deadline(1).as_secs(), 180);
+        assert_eq!(cfg.render_deadline(100_000).as_secs(), 120 + 100 * 60);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -553,3 +553,31 @@ async fn every_ending_gets_its_signed_webhook_through_refusals() {
     stop.cancel();
     handle.await.expect("worker exits");
 }
+
+/// A render that never ends would keep its lease alive through its heartbeats; the deadline
+/// derived from the text's size ends each attempt instead, and the job fails with `timeout`.
+#[tokio::test]
+async fn a_hung_render_is_ended_by_its_deadline() {
+    let e = env().await;
+    let cfg = WorkerConfig {
+        render_base: Duration::from_millis(300),
+        render_per_kchar: Duration::ZERO,
+        ..config("w1")
+    };
+    let render = Arc::new(Scripted::new(Duration::from_secs(3600)));
+    let (stop, handle) = start(&e.backends, cfg, render.clone());
+    let job = submit(&e.backends, "this never finishes", None, None).await;
+    let done = wait_terminal(&e.backends, &job.id).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.attempts, 3, "each attempt was ended and retried");
+    let err = done.last_error.expect("error");
+    assert_eq!(err.code, "timeout");
+    assert!(
+        err.message.contains("deadline of 0.3 s for 19 characters"),
+        "{}",
+        err.message
+    );
+    assert_eq!(render.calls.load(Ordering::SeqCst), 3);
+    stop.cancel();
+    handle.await.expect("worker exits");
+}

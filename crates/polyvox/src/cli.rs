@@ -327,7 +327,7 @@ pub struct InfraArgs {
     #[arg(long, env = "POLYVOX_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Job database: `postgres://user@host/db` or `sqlite://path?mode=rwc` (default: SQLite in the data dir).
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// PostgreSQL schema to use (created if missing); lets deployments share a database.
     #[arg(long, env = "POLYVOX_DB_SCHEMA")]
@@ -337,7 +337,7 @@ pub struct InfraArgs {
     pub db_max_connections: u32,
     /// Redis for the queue and the cache (`redis://host:6379/`). Unset = in-process queue, and
     /// `serve` runs the workers itself.
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so deployments (or tests) can share a server.
     #[arg(long, env = "POLYVOX_REDIS_PREFIX", default_value = "polyvox")]
@@ -355,7 +355,12 @@ pub struct InfraArgs {
     #[arg(long, env = "POLYVOX_S3_REGION", default_value = "us-east-1")]
     pub s3_region: String,
     /// S3 access key id.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub s3_access_key_id: String,
     /// S3 secret access key (never logged).
     #[arg(
@@ -415,6 +420,11 @@ pub struct JobArgs {
     /// A job queued this long is re-enqueued by the reconciler (the queue may have lost it).
     #[arg(long, env = "POLYVOX_JOB_STALE_SECS", default_value_t = 60)]
     pub job_stale_secs: u64,
+    /// Render deadline of one job attempt: 120 s plus this many seconds per 1,000 characters.
+    /// An attempt past it fails with `timeout` (retried while attempts last), so a hung render
+    /// cannot hold a worker slot forever while its heartbeats keep the lease alive.
+    #[arg(long, env = "POLYVOX_JOB_RENDER_SECS_PER_KCHAR", default_value_t = 60)]
+    pub job_render_secs_per_kchar: u64,
     /// Period of the lease reaper and reconciler, in seconds.
     #[arg(long, env = "POLYVOX_JOB_MAINTENANCE_SECS", default_value_t = 5)]
     pub job_maintenance_secs: u64,

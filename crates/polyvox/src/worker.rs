@@ -36,6 +36,7 @@ pub fn worker_config(
         key_prefix,
         retention: jobs.retention(),
         sweep_every: Some(Duration::from_secs(jobs.retention_sweep_secs.max(1))),
+        render_per_kchar: Duration::from_secs(jobs.job_render_secs_per_kchar.max(1)),
         webhook: jobs.webhook_secret.clone().map(|secret| WebhookConfig {
             secret,
             max_age: Duration::from_secs(jobs.webhook_max_age_secs.max(1)),

@@ -114,3 +114,48 @@ fn clap_rejects_malformed_numbers_without_panicking() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--max-chunk-ids"), "{}", stderr(&o));
 }
+
+/// Secrets given through the environment never show in `--help`: clap prints an env var's
+/// current value beside its flag unless told not to, and these carry passwords and keys.
+#[test]
+fn help_never_prints_configured_secrets() {
+    let secrets = [
+        (
+            "DATABASE_URL",
+            "postgres://app:pw-db-hunter2@db.internal/polyvox",
+        ),
+        (
+            "REDIS_URL",
+            "redis://:pw-redis-hunter2@cache.internal:6379/",
+        ),
+        ("AWS_ACCESS_KEY_ID", "AKIAHUNTER2EXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-hunter2-key"),
+        ("POLYVOX_WEBHOOK_SECRET", "whsec_aHVudGVyMi13ZWJob29r"),
+    ];
+    for sub in ["serve", "worker", "migrate", "keys"] {
+        let mut cmd = polyvox();
+        cmd.args([sub, "--help"]);
+        for (k, v) in secrets {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(out.status.success(), "{sub} --help: {text}");
+        for (name, value) in secrets {
+            assert!(!text.contains(value), "{sub} --help shows {name}'s value");
+        }
+    }
+    // The flags themselves are still documented with their variables.
+    let mut cmd = polyvox();
+    cmd.args(["serve", "--help"]);
+    let out = run(&mut cmd);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "AWS_SECRET_ACCESS_KEY",
+        "POLYVOX_WEBHOOK_SECRET",
+    ] {
+        assert!(help.contains(name), "serve --help lost {name}");
+    }
+}

@@ -40,7 +40,7 @@ impl std::fmt::Debug for S3Config {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("bucket", &self.bucket)
-            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id", &"<redacted>")
             .field("secret_access_key", &"<redacted>")
             .field("path_style", &self.path_style)
             .field("call_timeout", &self.call_timeout)

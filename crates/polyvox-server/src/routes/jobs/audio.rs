@@ -1,6 +1,7 @@
 //! `GET /v1/jobs/{id}/audio`: a finished job's audio through the API with single byte ranges
-//! (RFC 9110: 206 + `Content-Range`, 416 with `Content-Range: bytes */len`, unparseable or
-//! multipart ranges answered with the whole file), or a redirect to a presigned storage URL.
+//! (RFC 9110: 206 + `Content-Range`, 416 with `Content-Range: bytes */len`; a header it must
+//! ignore — another unit, an inverted or unparseable range, several ranges — gets the whole file
+//! as a plain 200), or a redirect to a presigned storage URL.
 
 use std::ops::Range;
 
@@ -77,8 +78,9 @@ pub(crate) async fn job_audio(
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(r) => match parse_range(r, audio.bytes) {
-            Some(r) => Some(r),
-            None => return Ok(unsatisfiable(audio.bytes)),
+            RangeAnswer::Partial(r) => Some(r),
+            RangeAnswer::Whole => None,
+            RangeAnswer::Unsatisfiable => return Ok(unsatisfiable(audio.bytes)),
         },
         None => None,
     };
@@ -124,27 +126,43 @@ fn unsatisfiable(len: u64) -> Response {
     res
 }
 
-/// One `bytes=` range against an object of `len` bytes, as a half-open range; `None` when it
-/// cannot be satisfied. Unparseable headers are ignored per RFC 9110 (whole file), which the
-/// caller gets by passing the full range.
-pub(crate) fn parse_range(header: &str, len: u64) -> Option<Range<u64>> {
+/// How to answer a `Range` header.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RangeAnswer {
+    /// 206 with this half-open byte range.
+    Partial(Range<u64>),
+    /// A header RFC 9110 says to ignore (another unit, an invalid or several ranges): 200.
+    Whole,
+    /// 416: the range starts at or past the end.
+    Unsatisfiable,
+}
+
+/// One `bytes=` range against an object of `len` bytes.
+pub(crate) fn parse_range(header: &str, len: u64) -> RangeAnswer {
     let Some(spec) = header.trim().strip_prefix("bytes=") else {
-        return Some(0..len);
+        return RangeAnswer::Whole;
     };
     if spec.contains(',') {
         // Multipart ranges are not supported; the whole file is a valid answer.
-        return Some(0..len);
+        return RangeAnswer::Whole;
     }
-    let (a, b) = spec.split_once('-')?;
+    let Some((a, b)) = spec.split_once('-') else {
+        return RangeAnswer::Whole;
+    };
     let (a, b) = (a.trim(), b.trim());
     let r = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (Some(s), Some(e)) if e >= s => s..e.saturating_add(1).min(len),
-        (Some(_), Some(_)) => return Some(0..len),
         (Some(s), None) if b.is_empty() => s..len,
-        (None, Some(n)) if a.is_empty() => len.saturating_sub(n)..len,
-        _ => return Some(0..len),
+        (None, Some(n)) if a.is_empty() && n > 0 => len.saturating_sub(n)..len,
+        // `bytes=-0` asks for no bytes at all: nothing can satisfy it.
+        (None, Some(0)) if a.is_empty() => return RangeAnswer::Unsatisfiable,
+        _ => return RangeAnswer::Whole,
     };
-    (r.start < len && r.start < r.end).then_some(r)
+    if r.start < len && r.start < r.end {
+        RangeAnswer::Partial(r)
+    } else {
+        RangeAnswer::Unsatisfiable
+    }
 }
 
 #[cfg(test)]
@@ -153,22 +171,26 @@ mod tests {
 
     #[test]
     fn ranges_follow_rfc_9110() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(0..10));
-        assert_eq!(parse_range("bytes=90-", 100), Some(90..100));
-        assert_eq!(parse_range("bytes=-10", 100), Some(90..100));
-        assert_eq!(parse_range("bytes=95-200", 100), Some(95..100));
-        assert_eq!(parse_range("bytes=100-", 100), None, "starts at the end");
-        assert_eq!(parse_range("bytes=200-300", 100), None);
+        use RangeAnswer::*;
+        assert_eq!(parse_range("bytes=0-9", 100), Partial(0..10));
+        assert_eq!(parse_range("bytes=90-", 100), Partial(90..100));
+        assert_eq!(parse_range("bytes=-10", 100), Partial(90..100));
+        assert_eq!(parse_range("bytes=95-200", 100), Partial(95..100));
         assert_eq!(
-            parse_range("items=0-1", 100),
-            Some(0..100),
-            "unknown unit: whole file"
+            parse_range("bytes=100-", 100),
+            Unsatisfiable,
+            "starts at the end"
         );
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Some(0..100));
+        assert_eq!(parse_range("bytes=200-300", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("items=0-1", 100), Whole, "unknown unit: 200");
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Whole);
         assert_eq!(
             parse_range("bytes=9-3", 100),
-            Some(0..100),
-            "invalid: ignored"
+            Whole,
+            "inverted: ignored, 200"
         );
+        assert_eq!(parse_range("bytes=x-y", 100), Whole);
+        assert_eq!(parse_range("bytes=5", 100), Whole);
     }
 }
