@@ -45,6 +45,36 @@ impl WorkerError {
         }
     }
 
+    /// The message recorded on the job, which its owner reads (`GET /v1/jobs/{id}`, the
+    /// webhook): input errors as they are (they name the field and the limit), machine errors as
+    /// a stable sentence per code, because their text carries internals (object-store URIs,
+    /// database and runtime messages). The full error goes to the worker's log under the job id.
+    pub fn public_message(&self) -> String {
+        let machine = match self.code() {
+            ErrorCode::SynthesisFailed => "the model failed on this input",
+            ErrorCode::ModelUnavailable => "no model session could take the job",
+            ErrorCode::QueueFull => "the model was overloaded",
+            ErrorCode::Timeout => "an operation timed out",
+            ErrorCode::ServiceUnavailable => "a storage, database or queue service was unavailable",
+            ErrorCode::Internal | ErrorCode::OutputUnwritable => "an internal error occurred",
+            _ => {
+                return match self {
+                    Self::BadRequest(m) => format!("job request is invalid: {m}"),
+                    Self::Synthesis(e) => e.message.clone(),
+                    Self::Infra(_) => "a storage, database or queue call failed".to_string(),
+                };
+            }
+        };
+        // A deadline message names only the job's own size: safe, and useful to its owner.
+        if let Self::Synthesis(e) = self
+            && e.code == ErrorCode::Timeout
+            && e.message.contains("deadline")
+        {
+            return e.message.clone();
+        }
+        format!("{machine}; details are in the worker's log under this job's id")
+    }
+
     /// [`WorkerError::is_retryable`] for attempt number `attempt` (1-based). The model failing
     /// on an input (`synthesis_failed`) may be a fluke once; twice on the same input it is the
     /// input, and further attempts would only take worker time from other jobs. Storage,
@@ -82,5 +112,30 @@ mod tests {
             WorkerError::Synthesis(polyvox_core::Error::new(ErrorCode::SynthesisFailed, "x"));
         assert!(model.retry_at(1) && !model.retry_at(2));
         assert!(busy.retry_at(5), "overload retries while attempts last");
+    }
+
+    #[test]
+    fn job_messages_keep_internals_out() {
+        let leaky = WorkerError::Infra(InfraError::Timeout {
+            system: "s3",
+            op: "put s3://secret-bucket/audio/x.wav",
+            after_ms: 10_000,
+        });
+        let m = leaky.public_message();
+        assert!(!m.contains("secret-bucket") && !m.contains("s3://"), "{m}");
+        assert!(m.contains("timed out"), "{m}");
+        let model = WorkerError::Synthesis(polyvox_core::Error::new(
+            ErrorCode::SynthesisFailed,
+            "inference failed: Non-zero status code returned while running Conv node /dec/x",
+        ));
+        assert!(!model.public_message().contains("/dec/x"));
+        let input = WorkerError::Synthesis(polyvox_core::Error::new(
+            ErrorCode::VoiceNotFound,
+            "voice 'zz' does not exist; GET /v1/voices lists them",
+        ));
+        assert_eq!(
+            input.public_message(),
+            "voice 'zz' does not exist; GET /v1/voices lists them"
+        );
     }
 }

@@ -389,7 +389,7 @@ async fn record_failure(
     let b = &ctx.backends;
     let error = JobError {
         code: e.code().as_str().to_string(),
-        message: e.to_string(),
+        message: e.public_message(),
     };
     tracing::warn!(code = %error.code, retryable, error = %e, "job attempt failed");
     metrics::counter!(m::JOB_ERRORS_TOTAL,
