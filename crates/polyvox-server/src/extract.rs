@@ -4,9 +4,19 @@
 //! `unsupported_media_type`, an oversized body 413 `payload_too_large`, broken JSON 400
 //! `invalid_json`, and a well-formed body with a bad or missing field 400 `invalid_request` whose
 //! message names the field (via `serde_path_to_error`).
+//!
+//! A refused oversized body is read and thrown away up to [`DRAIN_MAX`] bytes (and
+//! [`DRAIN_TIME`]) before the 413 goes out, the lingering close nginx does: a client that sends
+//! its whole body before reading (most do) would otherwise see the connection reset under it
+//! instead of the error. A body past the bound is not read: its client may see a reset.
 
+use std::time::Duration;
+
+use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
@@ -40,33 +50,65 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            // Refused before reading a byte of it.
+        if let Some(n) = declared
+            && n > limit as u64
+        {
+            // Refused without parsing a byte of it; read (and dropped) only so the client can
+            // finish sending and read the answer.
+            if n <= DRAIN_MAX {
+                drain(req.into_body(), DRAIN_MAX).await;
+            }
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|err| {
-                if is_length_limit(&err) {
-                    ApiError::PayloadTooLarge { limit }
-                } else {
-                    ApiError::InvalidRequest(format!("could not read the request body: {err}"))
-                }
-            })?;
+        let bytes = read_limited(req.into_body(), limit).await?;
         parse(&bytes).map(ApiJson)
     }
 }
 
-/// Whether reading the body failed because it passed the limit (chunked bodies have no length).
-fn is_length_limit(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// Most bytes of a refused body read and discarded before answering 413.
+pub(crate) const DRAIN_MAX: u64 = 8 * 1024 * 1024;
+/// Longest time spent discarding a refused body.
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// The body, or 413 once it passes `limit` (a chunked body has no length to refuse it by
+/// up front); the rest of a refused body is drained up to the bound.
+async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::InvalidRequest(format!("could not read the request body: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            drain(
+                body,
+                DRAIN_MAX.saturating_sub((buf.len() + data.len()) as u64),
+            )
+            .await;
+            return Err(ApiError::PayloadTooLarge { limit });
         }
-        source = e.source();
+        buf.extend_from_slice(&data);
     }
-    false
+    Ok(buf.freeze())
+}
+
+/// Reads and drops up to `max` more bytes of `body`, for at most [`DRAIN_TIME`].
+async fn drain(mut body: Body, max: u64) {
+    let mut left = max;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while left > 0 {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    left = left.saturating_sub(n);
+                }
+                _ => return,
+            }
+        }
+    })
+    .await;
 }
 
 fn is_json(content_type: &str) -> bool {

@@ -594,3 +594,56 @@ async fn cors_star_allows_any_origin() {
     let res = get_from_origin(&srv, "/v1/voices", "https://anyone.example").await;
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
 }
+
+/// A client that sends a whole oversized body before reading (as Python's urllib does) reads
+/// the 413 and its JSON error, every time, instead of a connection reset: the server drains the
+/// refused body up to a bound before answering. Both with a declared length and chunked. The
+/// body is 4 MB: a 1 MB one fits in loopback's socket buffers, so it passed even without the
+/// drain; at 4 MB the undrained server made every send fail with a broken pipe.
+#[tokio::test]
+async fn oversized_bodies_are_answered_not_reset() {
+    let srv = start(ServerConfig::default(), fake()).await;
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let body = format!(r#"{{"input": "{}"}}"#, "a".repeat(4 * 1024 * 1024));
+    for i in 0..20 {
+        let chunked = i % 5 == 4;
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = if chunked {
+            format!(
+                "POST /v1/audio/speech HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )
+        } else {
+            format!(
+                "POST /v1/audio/speech HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+        };
+        s.write_all(head.as_bytes()).await.expect("head");
+        if chunked {
+            for piece in body.as_bytes().chunks(64 * 1024) {
+                s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .await
+                    .expect("chunk size");
+                s.write_all(piece).await.expect("chunk");
+                s.write_all(b"\r\n").await.expect("chunk end");
+            }
+            s.write_all(b"0\r\n\r\n").await.expect("last chunk");
+        } else {
+            s.write_all(body.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("run {i}: the body could not be sent: {e}"));
+        }
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("answer within 10 s")
+            .unwrap_or_else(|e| panic!("run {i} (chunked: {chunked}): no answer read: {e}"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 413"), "run {i}: {text}");
+        assert!(text.contains("\"payload_too_large\""), "run {i}: {text}");
+    }
+}
