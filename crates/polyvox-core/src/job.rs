@@ -73,6 +73,11 @@ pub struct SpeechJob {
     /// their row.
     #[serde(default)]
     pub relay: bool,
+    /// With a per-key result cache (`--cache-scope key`), the key id whose private cache this
+    /// job's result belongs to; `None` = the one cache every caller shares. Part of the cache
+    /// key, so a worker caches where the API will look without knowing the setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_scope: Option<String>,
 }
 
 impl SpeechJob {
@@ -83,17 +88,22 @@ impl SpeechJob {
             delivery,
             lane,
             relay: false,
+            cache_scope: None,
         }
     }
 
     /// The content address of this job's audio (see [`crate::cache_key`]).
     pub fn cache_key(&self) -> String {
-        crate::cache_key::cache_key(
+        let key = crate::cache_key::cache_key(
             &self.request,
             self.delivery.low_latency_start,
             crate::MODEL_ID,
             crate::FRONTEND_VERSION,
-        )
+        );
+        match &self.cache_scope {
+            Some(owner) => format!("{key}:key={owner}"),
+            None => key,
+        }
     }
 
     /// What an `Idempotency-Key` is bound to: a digest of this validated job (text, voice,
@@ -235,6 +245,29 @@ mod tests {
         );
         let e = SpeechJob::from_row(&long.to_row(), Lane::Batch, 5).expect_err("too long");
         assert_eq!(e.code, ErrorCode::InputTooLong);
+    }
+
+    #[test]
+    fn a_scoped_job_has_a_key_of_its_own_and_keeps_it_through_the_row() {
+        let global = SpeechJob::new(
+            req("Hello.", Some("en-us")),
+            StreamOptions::default(),
+            Lane::Batch,
+        );
+        let mut a = global.clone();
+        a.cache_scope = Some("key_a".into());
+        let mut b = global.clone();
+        b.cache_scope = Some("key_b".into());
+        assert_ne!(a.cache_key(), global.cache_key());
+        assert_ne!(a.cache_key(), b.cache_key());
+        let back = SpeechJob::from_row(&a.to_row(), Lane::Batch, 100_000).unwrap();
+        assert_eq!(
+            back.cache_key(),
+            a.cache_key(),
+            "the worker derives the API's key"
+        );
+        // An unscoped payload serializes as before: rows and fingerprints are unchanged.
+        assert!(global.to_row().get("cache_scope").is_none());
     }
 
     #[test]

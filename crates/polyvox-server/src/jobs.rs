@@ -57,6 +57,9 @@ pub struct JobsConfig {
     /// Webhooks are signed and sent (a secret is configured); without, a `webhook_url` is
     /// refused at submission rather than accepted and never called.
     pub webhooks_enabled: bool,
+    /// One result cache per API key (`--cache-scope key` on a server with keys): lookups and
+    /// results of a keyed caller carry its key id in the cache key ([`SpeechJob::cache_scope`]).
+    pub cache_per_key: bool,
 }
 
 impl Default for JobsConfig {
@@ -70,6 +73,7 @@ impl Default for JobsConfig {
             retention: None,
             webhook_allow_private: false,
             webhooks_enabled: false,
+            cache_per_key: false,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct SubmitOptions {
     pub share: bool,
     /// Digest of the request body, kept with an idempotency key (see [`SpeechJob::fingerprint`]).
     pub fingerprint: Option<String>,
+    /// Do not answer from the cache: the caller looked it up already, under the right scope.
+    pub skip_cache: bool,
 }
 
 /// How a submission was answered.
@@ -110,6 +116,14 @@ impl JobService {
 
     pub fn config(&self) -> &JobsConfig {
         &self.cfg
+    }
+
+    /// Puts `spec` in `owner`'s private cache when the cache is per key (a keyless server has
+    /// one tenant, so its jobs stay global).
+    pub fn scope(&self, spec: &mut SpeechJob, owner: Option<&str>) {
+        if self.cfg.cache_per_key {
+            spec.cache_scope = owner.map(str::to_string);
+        }
     }
 
     /// The cached entry for `key` if its object still exists.
@@ -147,7 +161,11 @@ impl JobService {
         opts: SubmitOptions,
     ) -> Result<Submitted, ApiError> {
         let key = spec.cache_key();
-        let hit = self.cached(&key).await?;
+        let hit = if opts.skip_cache {
+            None
+        } else {
+            self.cached(&key).await?
+        };
         let share = opts.share && opts.webhook_url.is_none();
         let new = NewJob {
             owner: opts.owner,

@@ -29,7 +29,7 @@ use polyvox_core::{
     Error, ErrorCode, Lane, Lang, Progress, Readiness, SpeechJob, SpeechService, SpeechStream,
     StreamOptions, SynthesisRequest,
 };
-use polyvox_infra::db::{Job, JobStatus};
+use polyvox_infra::db::JobStatus;
 use polyvox_infra::relay::{RelayEvent, Subscription};
 use tokio::time::Instant;
 
@@ -135,16 +135,17 @@ impl SpeechService for RemoteSpeech {
             let mut spec = SpeechJob::new(req, delivery, Lane::Interactive);
             spec.relay = true;
             let format = spec.request.format;
+            // The route has looked the cache up already, under the caller's scope (this trait
+            // does not know the caller); looking again here, unscoped, would let one key hear
+            // another key's result. For the same reason a per-key cache shares no in-flight
+            // job here: these jobs have no owner to share within.
             let submit = SubmitOptions {
-                share: !live,
+                share: !live && !jobs.config().cache_per_key,
+                skip_cache: true,
                 ..SubmitOptions::default()
             };
             let submitted = jobs.submit(&spec, submit).await.map_err(to_domain)?;
             let id = submitted.job.id.clone();
-            if submitted.cache_hit {
-                let (bytes, chunks, audio_ms) = stored_file(&jobs, &submitted.job).await?;
-                return Ok(one_piece(format, bytes, chunks, audio_ms));
-            }
             let sub = jobs
                 .b
                 .relay
@@ -430,39 +431,6 @@ impl Drop for CancelOnDrop {
                 }
             });
         }
-    }
-}
-
-/// The stored audio of a finished job: bytes, chunk count, milliseconds.
-async fn stored_file(jobs: &JobService, job: &Job) -> Result<(Bytes, usize, u64), Error> {
-    let audio = job
-        .audio
-        .as_ref()
-        .ok_or_else(|| Error::new(ErrorCode::Internal, format!("job {} has no audio", job.id)))?;
-    let fetched = jobs
-        .read(&audio.key, None)
-        .await
-        .map_err(|e| Error::new(ErrorCode::ServiceUnavailable, e.to_string()))?;
-    let chunks = job.chunks_total.unwrap_or(1) as usize;
-    Ok((
-        fetched.bytes,
-        chunks,
-        (audio.seconds * 1000.0).round() as u64,
-    ))
-}
-
-fn one_piece(
-    format: polyvox_core::AudioFormat,
-    bytes: Bytes,
-    chunks: usize,
-    audio_ms: u64,
-) -> SpeechStream {
-    SpeechStream {
-        format,
-        chunks,
-        bytes: futures::stream::iter([Ok(bytes)]).boxed(),
-        progress: Progress::finished(chunks, audio_ms),
-        file: None,
     }
 }
 

@@ -16,7 +16,13 @@ type Env = Embedded;
 /// `open` runs without keys; otherwise keys are required, looked up fresh on every request
 /// (`key_cache_ttl` 0) so revocation is visible at once. Every job claims 2 s of audio.
 async fn env(open: bool) -> Env {
+    env_scoped(open, false).await
+}
+
+/// [`env`] with the result cache per key (`--cache-scope key`) or shared.
+async fn env_scoped(open: bool, per_key: bool) -> Env {
     let b = Embedded::builder(FakeSpeech::new(2, Duration::from_millis(1)))
+        .jobs(move |j| j.cache_per_key = per_key)
         .audio_seconds(2.0)
         .worker(|w| w.receive_wait = Duration::from_millis(50));
     let b = if open {
@@ -506,4 +512,60 @@ async fn retries_with_an_idempotency_key_are_charged_once() {
         "{usage}"
     );
     assert_eq!(usage["totals"]["requests"].as_u64(), Some(1), "{usage}");
+}
+
+/// With a per-key cache, key B's request identical to key A's cached one is a miss, synthesized
+/// for B (speech and jobs alike); with a shared cache the same request is a hit for B.
+#[tokio::test]
+async fn a_per_key_cache_keeps_one_keys_results_from_another() {
+    use std::sync::atomic::Ordering;
+    for per_key in [true, false] {
+        let e = env_scoped(false, per_key).await;
+        let (_, a) = e.key(KeyLimits::default()).await;
+        let (_, b) = e.key(KeyLimits::default()).await;
+        let text = "Only for key A.";
+        let cache_of = |res: &reqwest::Response| {
+            res.headers()["x-polyvox-cache"]
+                .to_str()
+                .expect("header")
+                .to_string()
+        };
+        let first = e.post("/v1/audio/speech", Some(&a), speech(text)).await;
+        assert_eq!(cache_of(&first), "miss");
+        first.bytes().await.expect("body");
+        let mut cached = false;
+        for _ in 0..100 {
+            let again = e.post("/v1/audio/speech", Some(&a), speech(text)).await;
+            cached = cache_of(&again) == "hit";
+            again.bytes().await.expect("body");
+            if cached {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(cached, "key A's repeat never hit its cache");
+        let before = e.fake.stats.started.load(Ordering::SeqCst);
+        let other = e.post("/v1/audio/speech", Some(&b), speech(text)).await;
+        let answer = cache_of(&other);
+        other.bytes().await.expect("body");
+        let job = e
+            .post(
+                "/v1/jobs",
+                Some(&b),
+                json!({"input": text, "response_format": "wav"}),
+            )
+            .await;
+        let job_answer = cache_of(&job);
+        let after = e.fake.stats.started.load(Ordering::SeqCst);
+        if per_key {
+            assert_eq!((answer.as_str(), job_answer.as_str()), ("miss", "miss"));
+            assert!(after > before, "key B's request was synthesized for B");
+        } else {
+            assert_eq!(
+                answer, "hit",
+                "a shared cache answers key B from key A's result"
+            );
+            assert_eq!(after, before, "no synthesis for B's speech request");
+        }
+    }
 }

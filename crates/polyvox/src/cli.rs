@@ -376,6 +376,12 @@ pub struct InfraArgs {
     /// Result cache: `auto` (Redis when REDIS_URL is set, else memory), `memory`, `redis` or `off`.
     #[arg(long, env = "POLYVOX_CACHE", value_enum, default_value_t = CacheArg::Auto)]
     pub cache: CacheArg,
+    /// Whose results a cached answer may come from: `key` (default) keeps one cache per API key,
+    /// so no key can learn what another synthesized (from `X-Polyvox-Cache: hit`, a job born
+    /// succeeded, or timing); `global` shares results between keys (more hits, that leak).
+    /// See docs/security.md.
+    #[arg(long, env = "POLYVOX_CACHE_SCOPE", value_enum, default_value_t = CacheScopeArg::Key)]
+    pub cache_scope: CacheScopeArg,
     /// How long a cache entry lives, in seconds.
     #[arg(long, env = "POLYVOX_CACHE_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub cache_ttl_secs: u64,
@@ -398,6 +404,13 @@ pub enum CacheArg {
     Memory,
     Redis,
     Off,
+}
+
+/// `--cache-scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheScopeArg {
+    Key,
+    Global,
 }
 
 /// Job behaviour shared by `serve` (API and in-process workers) and `worker`.

@@ -89,6 +89,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             retention: args.jobs.retention(),
             webhook_allow_private: args.jobs.webhook_allow_private,
             webhooks_enabled: args.jobs.webhook_secret.is_some(),
+            // Without keys every caller is one tenant: nothing to keep apart.
+            cache_per_key: args.infra.cache_scope == crate::cli::CacheScopeArg::Key
+                && !args.auth.no_auth,
         };
         let backends = infra.backends();
         let jobs = Arc::new(JobService::new(backends, jobs_cfg));

@@ -312,6 +312,7 @@ pub(crate) async fn create_job(
         idempotency_key,
         share: true,
         fingerprint: None,
+        skip_cache: false,
     };
     submit_charged(&st, jobs, &caller, req, opts).await
 }
@@ -330,7 +331,8 @@ pub(crate) async fn submit_charged(
         whole_file: true,
         ..Default::default()
     };
-    let spec = polyvox_core::SpeechJob::new(req, delivery, polyvox_core::Lane::Batch);
+    let mut spec = polyvox_core::SpeechJob::new(req, delivery, polyvox_core::Lane::Batch);
+    jobs.scope(&mut spec, opts.owner.as_deref());
     let mut opts = opts;
     // A retry of a submission that already made its job is answered before any charge: rate
     // tokens, quota and usage are taken once per job, however often the client retries.

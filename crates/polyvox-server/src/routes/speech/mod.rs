@@ -144,7 +144,8 @@ pub(crate) async fn create_speech(
     // the whole-file render of the same request, which sounds the same to a listener.
     let cache = match (&st.jobs, delivery) {
         (Some(jobs), Delivery::Audio) => {
-            let spec = SpeechJob::new(req.clone(), opts, Lane::Interactive);
+            let mut spec = SpeechJob::new(req.clone(), opts, Lane::Interactive);
+            jobs.scope(&mut spec, caller.owner());
             let key = spec.cache_key();
             let mut lookups = vec![key.clone()];
             if !whole_file {
