@@ -150,7 +150,8 @@ async fn fifty_jobs_succeed_into_s3_with_cache_sharing_and_idempotency() {
         "ten identical requests, one synthesis"
     );
 
-    // The same Idempotency-Key returns the same job, even with another body.
+    // The same Idempotency-Key with the same body returns the same job; with another body it is
+    // refused, since its audio would be of the wrong text.
     let a = c
         .submit(
             json!({"input": "Idempotent request one."}),
@@ -159,11 +160,22 @@ async fn fifty_jobs_succeed_into_s3_with_cache_sharing_and_idempotency() {
         .await;
     let b = c
         .submit(
-            json!({"input": "Something else entirely."}),
+            json!({"input": "Idempotent request one."}),
             Some("order-42"),
         )
         .await;
     assert_eq!(a["id"], b["id"]);
+    let reused = c
+        .http
+        .post(c.url("/v1/jobs"))
+        .header("Idempotency-Key", "order-42")
+        .json(&json!({"input": "Something else entirely."}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(reused.status(), 409);
+    let err: serde_json::Value = reused.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "idempotency_key_reused", "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
