@@ -12,7 +12,9 @@
 //!   memory) seeded once per key and month, not a `SUM` per request.
 //! - Key lookups are cached for a few seconds (hits and misses), so the hot path, a cache hit,
 //!   costs no database round trip; revocation therefore takes effect within that TTL on every
-//!   instance. The secret is checked on every request, cached or not.
+//!   instance. The secret is checked on every request, cached or not. Known keys and unknown ids
+//!   are cached apart, each bounded: unknown ids (anyone can make them up) only ever evict each
+//!   other, and a full key cache lets its least recently looked-up key go, never all of them.
 //! - If the rate limiter's store (Redis) fails, requests are let through and the failure is
 //!   counted: an outage of a protective layer must not become an outage of the service. The
 //!   quota check fails open the same way; failed usage writes are retried by the meter.
@@ -38,9 +40,11 @@ use polyvox_infra::tenancy::{
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// Bound on cached key lookups; past it the cache starts over (an attacker spraying random ids
-/// must not grow memory).
-const KEY_CACHE_MAX: usize = 10_000;
+/// Bound on cached keys that exist. Past it the least recently looked-up one makes room: valid
+/// keys are never dropped in bulk, so a flood of unknown ids cannot push them out.
+const KEY_CACHE_MAX: usize = 100_000;
+/// Bound on cached unknown ids (the negative cache); past it they, and only they, start over.
+const MISS_CACHE_MAX: usize = 10_000;
 
 /// Settings of key authentication and limits.
 #[derive(Debug, Clone)]
@@ -98,13 +102,65 @@ impl Caller {
     }
 }
 
-type CachedKey = (Option<Arc<ApiKey>>, Instant);
+/// Recent key lookups: keys found (with when) and ids found to be unknown (with when), kept
+/// apart so that unknown ids, which anyone can make up, never evict real keys.
+#[derive(Default)]
+struct KeyCache {
+    found: HashMap<String, (Arc<ApiKey>, Instant)>,
+    missing: HashMap<String, Instant>,
+}
+
+impl KeyCache {
+    fn get(&self, id: &str, ttl: Duration) -> Option<Option<Arc<ApiKey>>> {
+        if let Some((key, at)) = self.found.get(id)
+            && at.elapsed() < ttl
+        {
+            return Some(Some(Arc::clone(key)));
+        }
+        match self.missing.get(id) {
+            Some(at) if at.elapsed() < ttl => Some(None),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, id: &str, key: Option<Arc<ApiKey>>, ttl: Duration) {
+        let now = Instant::now();
+        match key {
+            Some(key) => {
+                self.missing.remove(id);
+                if self.found.len() >= KEY_CACHE_MAX && !self.found.contains_key(id) {
+                    self.found.retain(|_, (_, at)| at.elapsed() < ttl);
+                }
+                if self.found.len() >= KEY_CACHE_MAX
+                    && let Some(oldest) = self
+                        .found
+                        .iter()
+                        .min_by_key(|(_, (_, at))| *at)
+                        .map(|(k, _)| k.clone())
+                {
+                    self.found.remove(&oldest);
+                }
+                self.found.insert(id.to_string(), (key, now));
+            }
+            None => {
+                self.found.remove(id);
+                if self.missing.len() >= MISS_CACHE_MAX {
+                    self.missing.retain(|_, at| at.elapsed() < ttl);
+                    if self.missing.len() >= MISS_CACHE_MAX {
+                        self.missing.clear();
+                    }
+                }
+                self.missing.insert(id.to_string(), now);
+            }
+        }
+    }
+}
 
 /// Keys, limits and usage for the API.
 pub struct Tenancy {
     cfg: TenancyConfig,
     b: TenancyBackends,
-    keys: Mutex<HashMap<String, CachedKey>>,
+    keys: Mutex<KeyCache>,
 }
 
 impl Tenancy {
@@ -112,7 +168,7 @@ impl Tenancy {
         Self {
             cfg,
             b,
-            keys: Mutex::new(HashMap::new()),
+            keys: Mutex::new(KeyCache::default()),
         }
     }
 
@@ -122,10 +178,9 @@ impl Tenancy {
     }
 
     async fn lookup(&self, id: &str) -> Result<Option<Arc<ApiKey>>, ApiError> {
-        if let Some((key, at)) = self.keys_map().get(id)
-            && at.elapsed() < self.cfg.key_cache_ttl
-        {
-            return Ok(key.clone());
+        let ttl = self.cfg.key_cache_ttl;
+        if let Some(known) = self.key_cache().get(id, ttl) {
+            return Ok(known);
         }
         let key = self
             .b
@@ -134,15 +189,11 @@ impl Tenancy {
             .await
             .map_err(crate::jobs::infra)?
             .map(Arc::new);
-        let mut map = self.keys_map();
-        if map.len() >= KEY_CACHE_MAX {
-            map.clear();
-        }
-        map.insert(id.to_string(), (key.clone(), Instant::now()));
+        self.key_cache().put(id, key.clone(), ttl);
         Ok(key)
     }
 
-    fn keys_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
+    fn key_cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
         self.keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -353,5 +404,59 @@ fn rate_limit_headers(h: &mut HeaderMap, d: &Decision) {
     h.insert("ratelimit-reset", HeaderValue::from(reset));
     if let Ok(v) = HeaderValue::from_str(&format!("{};w=60", d.limit)) {
         h.insert("ratelimit-policy", v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polyvox_infra::tenancy::KeyLimits;
+
+    fn key(id: &str) -> Arc<ApiKey> {
+        Arc::new(ApiKey {
+            id: id.into(),
+            name: "t".into(),
+            secret_sha256: String::new(),
+            limits: KeyLimits::default(),
+            created_at: SystemTime::now(),
+            revoked_at: None,
+        })
+    }
+
+    #[test]
+    fn a_flood_of_unknown_ids_never_evicts_a_real_key() {
+        let ttl = Duration::from_secs(60);
+        let mut c = KeyCache::default();
+        c.put("real", Some(key("real")), ttl);
+        for i in 0..(MISS_CACHE_MAX * 2 + 7) {
+            c.put(&format!("made-up-{i}"), None, ttl);
+        }
+        assert!(
+            c.missing.len() <= MISS_CACHE_MAX,
+            "bounded: {}",
+            c.missing.len()
+        );
+        assert_eq!(c.get("real", ttl).map(|k| k.is_some()), Some(true));
+        // A recent unknown id is answered from the negative cache, without a lookup.
+        let last = format!("made-up-{}", MISS_CACHE_MAX * 2 + 6);
+        assert_eq!(c.get(&last, ttl).map(|k| k.is_none()), Some(true));
+        assert!(c.get("never-seen", ttl).is_none());
+    }
+
+    #[test]
+    fn a_full_key_cache_lets_only_its_oldest_entry_go() {
+        let ttl = Duration::from_secs(60);
+        let mut c = KeyCache::default();
+        c.put("k0", Some(key("k0")), ttl);
+        // Strictly older than the rest, whatever the clock's resolution.
+        std::thread::sleep(Duration::from_millis(2));
+        for i in 1..KEY_CACHE_MAX {
+            c.put(&format!("k{i}"), Some(key("k")), ttl);
+        }
+        c.put("newest", Some(key("newest")), ttl);
+        assert_eq!(c.found.len(), KEY_CACHE_MAX);
+        assert!(c.get("newest", ttl).is_some());
+        assert!(c.get("k0", ttl).is_none(), "the oldest made room");
+        assert!(c.get("k1", ttl).is_some(), "nothing else went");
     }
 }
