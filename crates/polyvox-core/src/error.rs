@@ -46,6 +46,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// A `webhook_url` was given but this deployment sends no webhooks (no signing secret).
     WebhooksDisabled,
+    /// The client stopped sending its request (body bytes stopped arriving).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -81,6 +83,7 @@ impl ErrorCode {
             Self::JobCancelled => "job_cancelled",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::WebhooksDisabled => "webhooks_disabled",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -103,6 +106,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::JobCancelled | Self::IdempotencyKeyReused => 409,
             Self::WebhooksDisabled => 422,
+            Self::RequestTimeout => 408,
             Self::AudioExpired => 410,
             Self::QueueFull | Self::RateLimited | Self::QuotaExceeded => 429,
             Self::Unauthorized => 401,

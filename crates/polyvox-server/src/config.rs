@@ -18,6 +18,8 @@ pub struct ServerConfig {
     /// Time allowed until a response's head is ready (queue wait included). Streamed audio bodies
     /// are not bounded by it: a long text may legitimately stream for minutes.
     pub request_timeout: Duration,
+    /// Longest wait for the next byte of a request body; past it, 408 `request_timeout`.
+    pub body_idle_timeout: Duration,
     /// Syntheses that may run at once.
     pub max_concurrent: usize,
     /// Requests that may wait for a synthesis slot; past that, 429 `queue_full` at once.
@@ -37,6 +39,7 @@ impl Default for ServerConfig {
             max_body_bytes: 256 * 1024,
             max_input_chars: 10_000,
             request_timeout: Duration::from_secs(60),
+            body_idle_timeout: Duration::from_secs(30),
             max_concurrent: 4,
             max_queued: 16,
             retry_after: Duration::from_secs(1),

@@ -60,7 +60,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        let bytes = read_limited(req.into_body(), limit).await?;
+        let bytes = read_limited(req.into_body(), limit, state.cfg.body_idle_timeout).await?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -71,10 +71,25 @@ pub(crate) const DRAIN_MAX: u64 = 8 * 1024 * 1024;
 pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// The body, or 413 once it passes `limit` (a chunked body has no length to refuse it by
-/// up front); the rest of a refused body is drained up to the bound.
-async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// up front); the rest of a refused body is drained up to the bound. A body whose next bytes
+/// take longer than `idle` is 408: the connection then closes (its body is unread), so a client
+/// trickling a body holds it for `idle` at most.
+async fn read_limited(mut body: Body, limit: usize, idle: Duration) -> Result<Bytes, ApiError> {
     let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(idle, body.frame()).await else {
+            return Err(ApiError::Domain(polyvox_core::Error::new(
+                polyvox_core::ErrorCode::RequestTimeout,
+                format!(
+                    "request body: no byte arrived for {} s after {} bytes; send the body at once",
+                    idle.as_secs(),
+                    buf.len()
+                ),
+            )));
+        };
+        let Some(frame) = next else {
+            break;
+        };
         let frame = frame.map_err(|e| {
             ApiError::InvalidRequest(format!("could not read the request body: {e}"))
         })?;

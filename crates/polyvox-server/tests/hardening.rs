@@ -647,3 +647,49 @@ async fn oversized_bodies_are_answered_not_reset() {
         assert!(text.contains("\"payload_too_large\""), "run {i}: {text}");
     }
 }
+
+/// Clients that send their headers and then trickle nothing of their body (slowloris on the
+/// body) are answered 408 and disconnected once the body idle timeout passes, while a good
+/// request is served meanwhile.
+#[tokio::test]
+async fn stalled_bodies_are_cut_off_and_do_not_block_others() {
+    let cfg = ServerConfig {
+        body_idle_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    };
+    let srv = start(cfg, fake()).await;
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /v1/audio/speech HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100000\r\n\r\n{{"
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        slow.push(s);
+    }
+    let good = reqwest::Client::new()
+        .post(format!("{}/v1/audio/speech", srv.base))
+        .json(&json!({"input": "Served while others stall.", "response_format": "wav"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(good.status(), 200);
+    good.bytes().await.expect("body");
+    for (i, mut s) in slow.into_iter().enumerate() {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .unwrap_or_else(|_| panic!("slow connection {i} still open after 10 s"))
+            .expect("read");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 408"), "connection {i}: {text}");
+        assert!(
+            text.contains("\"request_timeout\""),
+            "connection {i}: {text}"
+        );
+    }
+}

@@ -265,6 +265,10 @@ pub struct ServeArgs {
     /// Requests that may wait for a synthesis slot; beyond that the answer is 429 at once.
     #[arg(long, env = "POLYVOX_MAX_QUEUED", default_value_t = 16)]
     pub max_queued: usize,
+    /// A request body that sends no byte for this long is answered 408 `request_timeout` and its
+    /// connection closed, so a client trickling a body cannot hold a connection, in seconds.
+    #[arg(long, env = "POLYVOX_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_idle_timeout_secs: u64,
     /// Timeout for non-streaming requests, in seconds.
     #[arg(long, env = "POLYVOX_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
     pub request_timeout_secs: u64,

@@ -70,6 +70,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent,
         max_queued: args.max_queued,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
         cors_origins: args.cors_origins.clone(),
         metrics: Some(crate::telemetry::install()?),
         ..ServerConfig::default()
