@@ -121,6 +121,9 @@ pub const AUTH_FAILURES_TOTAL: &str = "polyvox_auth_failures_total";
 /// Counter: rate-limiter calls that failed (Redis down); such requests are let through, label `reason`.
 pub const RATE_LIMIT_ERRORS_TOTAL: &str = "polyvox_rate_limit_errors_total";
 
+/// Counter: connections closed on accept because `--max-connections` were open.
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "polyvox_connections_refused_total";
+
 // --- Engine (model threads) ------------------------------------------------------------------
 
 /// Gauge: model sessions (threads) started.
@@ -296,6 +299,7 @@ pub const ALL: &[MetricDef] = &[
     counter(REJECTIONS_TOTAL, "Requests turned away by load shedding or rate limiting.", &[REASON]),
     counter(AUTH_FAILURES_TOTAL, "Requests refused for a missing, invalid or revoked API key.", &[REASON]),
     counter(RATE_LIMIT_ERRORS_TOTAL, "Rate-limit checks that failed and let the request through.", &[REASON]),
+    counter(CONNECTIONS_REFUSED_TOTAL, "Connections closed on accept at the connection cap.", &[]),
     gauge(ENGINE_SESSIONS, "Model sessions (threads) started.", &[]),
     gauge(ENGINE_SESSIONS_BUSY, "Model sessions computing right now.", &[]),
     gauge(ENGINE_QUEUE_LENGTH, "Model calls waiting for a free session.", &[]),

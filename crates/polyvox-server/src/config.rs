@@ -20,6 +20,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Longest wait for the next byte of a request body; past it, 408 `request_timeout`.
     pub body_idle_timeout: Duration,
+    /// Longest time to receive a whole request head; also how long a keep-alive connection may
+    /// sit idle (see `listen`).
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more are closed on accept.
+    pub max_connections: usize,
     /// Syntheses that may run at once.
     pub max_concurrent: usize,
     /// Requests that may wait for a synthesis slot; past that, 429 `queue_full` at once.
@@ -40,6 +45,8 @@ impl Default for ServerConfig {
             max_input_chars: 10_000,
             request_timeout: Duration::from_secs(60),
             body_idle_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(75),
+            max_connections: 16_384,
             max_concurrent: 4,
             max_queued: 16,
             retry_after: Duration::from_secs(1),

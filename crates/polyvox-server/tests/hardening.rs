@@ -693,3 +693,83 @@ async fn stalled_bodies_are_cut_off_and_do_not_block_others() {
         );
     }
 }
+
+/// Slowloris on the head: clients that trickle header bytes are disconnected once the header
+/// read timeout passes, while a good request is served; and past the connection cap a new
+/// connection is closed at once instead of queueing.
+#[tokio::test]
+async fn trickled_heads_are_cut_off_and_connections_are_capped() {
+    let cfg = ServerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        max_connections: 24,
+        ..ServerConfig::default()
+    };
+    let srv = start(cfg, fake()).await;
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        s.write_all(b"POST /v1/audio/speech HTTP/1.1\r\nHo")
+            .await
+            .expect("head");
+        slow.push(s);
+    }
+    let good = reqwest::Client::new()
+        .get(format!("{}/v1/voices", srv.base))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(good.status(), 200);
+    // Keep trickling: a byte every 300 ms does not extend the deadline of a head.
+    let trickle = async {
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for s in &mut slow {
+                let _ = s.write_all(b"s").await;
+            }
+        }
+    };
+    trickle.await;
+    for (i, mut s) in slow.into_iter().enumerate() {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .unwrap_or_else(|_| panic!("slow connection {i} still open after 10 s"));
+        // Closed: EOF (possibly after a 408 hyper writes) or a reset; never a served request.
+        if read.is_ok() {
+            let text = String::from_utf8_lossy(&out);
+            assert!(
+                !text.contains("200 OK"),
+                "connection {i} was served: {text}"
+            );
+        }
+    }
+    // The cap: hold 24 idle connections, then a 25th is closed without an answer.
+    let mut held = Vec::new();
+    for _ in 0..24 {
+        held.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _ = extra
+        .write_all(format!("GET /v1/voices HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), extra.read_to_end(&mut out))
+        .await
+        .expect("the connection past the cap was closed");
+    assert!(
+        out.is_empty(),
+        "served past the cap: {}",
+        String::from_utf8_lossy(&out)
+    );
+    drop(held);
+}

@@ -269,6 +269,14 @@ pub struct ServeArgs {
     /// connection closed, so a client trickling a body cannot hold a connection, in seconds.
     #[arg(long, env = "POLYVOX_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub body_idle_timeout_secs: u64,
+    /// A client must send a whole request head within this many seconds or is disconnected
+    /// (slowloris); it is also how long an idle keep-alive connection stays open, so keep it
+    /// above the idle timeout of any proxy in front (nginx upstream keep-alive: 60 s).
+    #[arg(long, env = "POLYVOX_HEADER_READ_TIMEOUT_SECS", default_value_t = 75)]
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; a connection past it is closed on accept.
+    #[arg(long, env = "POLYVOX_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
     /// Timeout for non-streaming requests, in seconds.
     #[arg(long, env = "POLYVOX_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
     pub request_timeout_secs: u64,

@@ -71,6 +71,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_queued: args.max_queued,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        max_connections: args.max_connections.max(1),
         cors_origins: args.cors_origins.clone(),
         metrics: Some(crate::telemetry::install()?),
         ..ServerConfig::default()
