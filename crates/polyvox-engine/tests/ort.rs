@@ -136,14 +136,13 @@ fn the_optimized_graph_cache_is_written_once_and_reused() {
     assert!(third.infer(&ids, &style, 1.0).is_ok());
 }
 
-#[test]
-fn the_engine_serves_the_real_model() {
-    let assets = assets();
+/// An engine of one real session (no graph cache, a short warm-up).
+fn real_engine(assets: &AssetDir) -> Engine {
     let cfg = OrtConfig {
         optimized_cache: None,
-        ..OrtConfig::from_assets(&assets, 1)
+        ..OrtConfig::from_assets(assets, 1)
     };
-    let engine = Engine::start(
+    Engine::start(
         &EngineConfig {
             sessions: 1,
             queue_capacity: 4,
@@ -151,7 +150,13 @@ fn the_engine_serves_the_real_model() {
         },
         move |_| Ok(Box::new(OrtBackend::load(&cfg)?) as Box<dyn Backend>),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_engine_serves_the_real_model() {
+    let assets = assets();
+    let engine = real_engine(&assets);
     let ids = ids_for(&assets, "hˈɛlO");
     let audio = engine
         .infer_blocking(ids.clone(), heart_style(&assets, ids.len()), 1.0)
@@ -168,19 +173,7 @@ fn the_engine_serves_the_real_model() {
 #[test]
 fn an_interactive_call_stops_a_running_batch_call_of_the_real_model() {
     let assets = assets();
-    let cfg = OrtConfig {
-        optimized_cache: None,
-        ..OrtConfig::from_assets(&assets, 1)
-    };
-    let engine = Engine::start(
-        &EngineConfig {
-            sessions: 1,
-            queue_capacity: 4,
-            warmup_ids: 16,
-        },
-        move |_| Ok(Box::new(OrtBackend::load(&cfg)?) as Box<dyn Backend>),
-    )
-    .unwrap();
+    let engine = real_engine(&assets);
     let phrase = ids_for(&assets, "hˈɛlO wˈɜɹld, ");
     let long: Vec<i64> = phrase.iter().copied().cycle().take(500).collect();
     let style = heart_style(&assets, long.len());
