@@ -92,7 +92,7 @@ struct Shared {
     tx_background: Sender<Job>,
     busy: Arc<AtomicUsize>,
     /// One per session: the background call it is computing, if that call may be preempted.
-    running: Arc<[Mutex<Option<Preemptible>>]>,
+    running: Arc<[Mutex<Option<Interrupter>>]>,
     sessions: usize,
     capacity: usize,
 }
@@ -105,13 +105,6 @@ struct Job {
     background: bool,
     /// Times this (background) call was stopped for interactive work.
     preemptions: u32,
-}
-
-/// A background call in progress that an interactive one may stop.
-struct Preemptible {
-    stop: Interrupter,
-    /// Already stopped once in this run: one stop per run is enough.
-    raised: bool,
 }
 
 /// Where a job's answer goes: an async waiter, or a thread blocked in [`Engine::infer_blocking`].
@@ -156,7 +149,7 @@ impl Engine {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(cfg.queue_capacity);
         let (tx_background, rx_background) = crossbeam_channel::bounded::<Job>(cfg.queue_capacity);
         let busy = Arc::new(AtomicUsize::new(0));
-        let running: Arc<[Mutex<Option<Preemptible>>]> =
+        let running: Arc<[Mutex<Option<Interrupter>>]> =
             (0..cfg.sessions).map(|_| Mutex::new(None)).collect();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), EngineError>>();
         for index in 0..cfg.sessions {
@@ -273,12 +266,12 @@ impl Engine {
             return;
         }
         for slot in self.shared.running.iter() {
-            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(call) = slot.as_mut()
-                && !call.raised
+            let slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            // One stop per run is enough: a raised call is already on its way out.
+            if let Some(call) = slot.as_ref()
+                && !call.is_raised()
             {
-                call.raised = true;
-                call.stop.raise();
+                call.raise();
                 metrics::counter!(m::ENGINE_PREEMPTIONS_TOTAL).increment(1);
                 return;
             }
@@ -323,7 +316,7 @@ struct Worker {
     rx_background: Receiver<Job>,
     factory: Arc<BackendFactory>,
     busy: Arc<AtomicUsize>,
-    running: Arc<[Mutex<Option<Preemptible>>]>,
+    running: Arc<[Mutex<Option<Interrupter>>]>,
 }
 
 impl Worker {
@@ -418,10 +411,7 @@ impl Worker {
         let mut slot = self.running[self.index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *slot = stop.map(|stop| Preemptible {
-            stop: stop.clone(),
-            raised: false,
-        });
+        *slot = stop.cloned();
     }
 
     /// The next job, interactive ones first; `None` once the engine is dropped. `held` keeps

@@ -162,16 +162,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let cfg_limits = (cfg.max_connections, cfg.header_read_timeout);
+    let limits = crate::listen::ConnectionLimits {
+        max_connections: cfg.max_connections,
+        header_read_timeout: cfg.header_read_timeout,
+    };
     let app = app(cfg, services);
     match listener.local_addr() {
         Ok(addr) => tracing::info!(%addr, "polyvox API listening"),
         Err(e) => tracing::warn!(error = %e, "polyvox API listening on an unknown address"),
     }
-    let limits = crate::listen::ConnectionLimits {
-        max_connections: cfg_limits.0,
-        header_read_timeout: cfg_limits.1,
-    };
     crate::listen::serve(listener, app, limits, shutdown).await
 }
 

@@ -16,6 +16,12 @@ pub enum WorkerError {
     /// A database, queue, storage or cache call failed.
     #[error(transparent)]
     Infra(#[from] InfraError),
+    /// The render passed the deadline derived from the text's size.
+    #[error("the render passed its deadline of {:.1} s for {chars} characters", limit.as_secs_f64())]
+    Deadline {
+        limit: std::time::Duration,
+        chars: usize,
+    },
 }
 
 impl WorkerError {
@@ -25,6 +31,7 @@ impl WorkerError {
             Self::BadRequest(_) => ErrorCode::InvalidRequest,
             Self::Synthesis(e) => e.code,
             Self::Infra(e) => e.code(),
+            Self::Deadline { .. } => ErrorCode::Timeout,
         }
     }
 
@@ -42,6 +49,7 @@ impl WorkerError {
                     | ErrorCode::Internal
             ),
             Self::Infra(e) => e.is_retryable(),
+            Self::Deadline { .. } => true,
         }
     }
 
@@ -50,6 +58,10 @@ impl WorkerError {
     /// a stable sentence per code, because their text carries internals (object-store URIs,
     /// database and runtime messages). The full error goes to the worker's log under the job id.
     pub fn public_message(&self) -> String {
+        // It names only the job's own size: safe, and useful to its owner.
+        if let Self::Deadline { .. } = self {
+            return self.to_string();
+        }
         let machine = match self.code() {
             ErrorCode::SynthesisFailed => "the model failed on this input",
             ErrorCode::ModelUnavailable => "no model session could take the job",
@@ -61,17 +73,12 @@ impl WorkerError {
                 return match self {
                     Self::BadRequest(m) => format!("job request is invalid: {m}"),
                     Self::Synthesis(e) => e.message.clone(),
-                    Self::Infra(_) => "a storage, database or queue call failed".to_string(),
+                    Self::Infra(_) | Self::Deadline { .. } => {
+                        "a storage, database or queue call failed".to_string()
+                    }
                 };
             }
         };
-        // A deadline message names only the job's own size: safe, and useful to its owner.
-        if let Self::Synthesis(e) = self
-            && e.code == ErrorCode::Timeout
-            && e.message.contains("deadline")
-        {
-            return e.message.clone();
-        }
         format!("{machine}; details are in the worker's log under this job's id")
     }
 

@@ -130,9 +130,9 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
     metrics::histogram!(m::JOB_RUN_SECONDS, m::label::LANE => lane)
         .record(started.elapsed().as_secs_f64());
     let finished = match (outcome, reason) {
-        (Some(Ok(done)), _) => {
+        (Some(Ok((row, done))), _) => {
             // Out here, not in `attempt`, so a stop signal cannot cut the record short.
-            meter(&ctx, &done.job).await;
+            meter(&ctx, &row).await;
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 bytes = done.audio.bytes,
@@ -196,17 +196,9 @@ fn set_reason(slot: &std::sync::Mutex<Option<Stop>>, reason: Stop) {
     g.get_or_insert(reason);
 }
 
-/// A render stored in the audio store, not yet recorded on the job.
+/// A render stored in the audio store (what the cache entry and the relay need), not yet
+/// recorded on the job.
 struct Stored {
-    audio: AudioOutput,
-    format: polyvox_core::AudioFormat,
-    cache_key: String,
-    pieces: u32,
-}
-
-/// A successful attempt: the updated row plus what the cache needs.
-struct Done {
-    job: Job,
     audio: AudioOutput,
     format: polyvox_core::AudioFormat,
     cache_key: String,
@@ -236,15 +228,10 @@ async fn attempt(ctx: &Ctx, job: &Job, progress: Arc<ProgressSink>) -> Result<St
     // A render that hangs would otherwise hold its slot forever: its heartbeats keep the lease.
     tokio::time::timeout(deadline, render(ctx, job, spec, progress))
         .await
-        .unwrap_or_else(|_| {
-            Err(WorkerError::Synthesis(polyvox_core::Error::new(
-                polyvox_core::ErrorCode::Timeout,
-                format!(
-                    "the render passed its deadline of {:.1} s for {chars} characters",
-                    deadline.as_secs_f64()
-                ),
-            )))
-        })
+        .unwrap_or(Err(WorkerError::Deadline {
+            limit: deadline,
+            chars,
+        }))
 }
 
 /// Renders and stores the job's audio (see [`attempt`] for the deadline around it).
@@ -348,19 +335,13 @@ async fn render(
 /// outside the stop signal's reach: a heartbeat that found the row already succeeded could
 /// otherwise cut the job task short between `succeed` and its side effects (metering, cache
 /// entry, relay, ack), which would then never run.
-async fn succeed(ctx: &Ctx, job: &Job, stored: Stored) -> Result<Done, WorkerError> {
+async fn succeed(ctx: &Ctx, job: &Job, stored: Stored) -> Result<(Job, Stored), WorkerError> {
     let row = ctx
         .backends
         .store
         .succeed(&job.id, &ctx.cfg.id, stored.audio.clone())
         .await?;
-    Ok(Done {
-        job: row,
-        audio: stored.audio,
-        format: stored.format,
-        cache_key: stored.cache_key,
-        pieces: stored.pieces,
-    })
+    Ok((row, stored))
 }
 
 /// Bills the job's audio to its owner. Called only after the fenced `succeed` returned the row,

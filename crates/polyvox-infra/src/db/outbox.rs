@@ -163,16 +163,7 @@ impl SqlJobStore {
             .bind(sender.to_string())
             .bind(millis(lease))
             .bind(i64::from(limit));
-        instrumented(
-            self.engine().system(),
-            "outbox_claim",
-            self.call_timeout(),
-            async {
-                let rows: Vec<AnyRow> = q.fetch_all(self.pool()).await?;
-                rows.iter().map(decode).collect()
-            },
-        )
-        .await
+        self.fetch_deliveries("outbox_claim", q).await
     }
 
     /// Records a send by `sender`; `false` when its claim lapsed and someone else took the row.
@@ -213,15 +204,18 @@ impl SqlJobStore {
     /// Every delivery owed for `job_id`, oldest first.
     pub(super) async fn outbox_of_job(&self, job_id: &str) -> Result<Vec<WebhookDelivery>> {
         let q = sqlx::query(&self.outbox.of_job).bind(job_id.to_string());
-        instrumented(
-            self.engine().system(),
-            "outbox_of_job",
-            self.call_timeout(),
-            async {
-                let rows: Vec<AnyRow> = q.fetch_all(self.pool()).await?;
-                rows.iter().map(decode).collect()
-            },
-        )
+        self.fetch_deliveries("outbox_of_job", q).await
+    }
+
+    async fn fetch_deliveries<'q>(
+        &self,
+        op: &'static str,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<WebhookDelivery>> {
+        instrumented(self.engine().system(), op, self.call_timeout(), async {
+            let rows: Vec<AnyRow> = q.fetch_all(self.pool()).await?;
+            rows.iter().map(decode).collect()
+        })
         .await
     }
 }
