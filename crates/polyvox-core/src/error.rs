@@ -48,6 +48,10 @@ pub enum ErrorCode {
     WebhooksDisabled,
     /// The client stopped sending its request (body bytes stopped arriving).
     RequestTimeout,
+    /// The key already has as many syntheses in progress as it may (per-key concurrency cap).
+    ConcurrencyLimited,
+    /// Too many failed authentications came from this client address; retry later.
+    TooManyAuthFailures,
 }
 
 impl ErrorCode {
@@ -84,6 +88,8 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::WebhooksDisabled => "webhooks_disabled",
             Self::RequestTimeout => "request_timeout",
+            Self::ConcurrencyLimited => "concurrency_limited",
+            Self::TooManyAuthFailures => "too_many_auth_failures",
         }
     }
 
@@ -108,7 +114,11 @@ impl ErrorCode {
             Self::WebhooksDisabled => 422,
             Self::RequestTimeout => 408,
             Self::AudioExpired => 410,
-            Self::QueueFull | Self::RateLimited | Self::QuotaExceeded => 429,
+            Self::QueueFull
+            | Self::RateLimited
+            | Self::QuotaExceeded
+            | Self::ConcurrencyLimited
+            | Self::TooManyAuthFailures => 429,
             Self::Unauthorized => 401,
             Self::Timeout => 504,
             Self::ModelUnavailable | Self::AssetMissing | Self::ServiceUnavailable => 503,

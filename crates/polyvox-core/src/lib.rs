@@ -4,6 +4,7 @@
 //! This crate does no IO, so it is cheap to depend on from every layer and fast to test.
 
 pub mod cache_key;
+pub mod client_ip;
 pub mod detect;
 pub mod error;
 pub mod format;

@@ -66,6 +66,10 @@ pub mod reason {
     pub const CHARS_RATE_LIMITED: &str = "chars_rate_limited";
     /// A key's monthly character quota is used up.
     pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// A key already had its most syntheses in progress.
+    pub const CONCURRENCY_LIMITED: &str = "concurrency_limited";
+    /// A client address had too many failed authentications.
+    pub const AUTH_FAILURES: &str = "auth_failures";
 }
 
 /// Values of the `reason` label of [`AUTH_FAILURES_TOTAL`].
@@ -123,6 +127,9 @@ pub const RATE_LIMIT_ERRORS_TOTAL: &str = "polyvox_rate_limit_errors_total";
 
 /// Counter: connections closed on accept because `--max-connections` were open.
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "polyvox_connections_refused_total";
+/// Counter: connections ended because the client read nothing of the response for
+/// `--send-timeout-secs`.
+pub const SEND_TIMEOUTS_TOTAL: &str = "polyvox_send_timeouts_total";
 
 // --- Engine (model threads) ------------------------------------------------------------------
 
@@ -300,6 +307,7 @@ pub const ALL: &[MetricDef] = &[
     counter(AUTH_FAILURES_TOTAL, "Requests refused for a missing, invalid or revoked API key.", &[REASON]),
     counter(RATE_LIMIT_ERRORS_TOTAL, "Rate-limit checks that failed and let the request through.", &[REASON]),
     counter(CONNECTIONS_REFUSED_TOTAL, "Connections closed on accept at the connection cap.", &[]),
+    counter(SEND_TIMEOUTS_TOTAL, "Connections ended because the client stopped reading the response.", &[]),
     gauge(ENGINE_SESSIONS, "Model sessions (threads) started.", &[]),
     gauge(ENGINE_SESSIONS_BUSY, "Model sessions computing right now.", &[]),
     gauge(ENGINE_QUEUE_LENGTH, "Model calls waiting for a free session.", &[]),

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{DbFixture, redis_url, unique};
 use polyvox_infra::InfraError;
-use polyvox_infra::ratelimit::{MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter};
+use polyvox_infra::ratelimit::{
+    MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter, RedisSlots, SlotLimiter,
+};
 use polyvox_infra::tenancy::{
     KeyLimits, KeyStore, KeyToken, MemoryQuota, QuotaCounter, QuotaDecision, RedisQuota,
     SqlTenancy, UsageDelta, UsageRow, UsageStore, next_month_start, utc_day, utc_month,
@@ -20,6 +22,7 @@ async fn keys_and_usage(f: &DbFixture) {
         requests_per_minute: Some(10),
         chars_per_minute: None,
         monthly_chars: Some(5_000),
+        concurrent_syntheses: Some(3),
     };
     let created = t.create_key("ci robot", limits).await.unwrap();
     let token = KeyToken::parse(&created.token).expect("token parses");
@@ -307,4 +310,86 @@ async fn the_memory_limiter_refills_at_the_configured_rate() {
         l.acquire("k", rate, 1).await.unwrap().allowed,
         "one unit per 100 ms"
     );
+}
+
+/// A key's synthesis slots on Redis, taken from two limiter instances (two API processes): 20
+/// concurrent takes against a cap of 5 give exactly 5 slots; a released slot is free at once;
+/// a holder that stops renewing (its process crashed) loses its slot when the lease runs out,
+/// and the bucket itself then leaves nothing behind in Redis.
+#[tokio::test]
+async fn two_instances_share_a_keys_synthesis_slots_and_lapsed_leases_come_back() {
+    let prefix = unique("pvslots");
+    let a = Arc::new(
+        RedisSlots::connect(&redis_url(), &prefix, Duration::from_secs(5))
+            .await
+            .expect("redis (is it running?)"),
+    );
+    let b = Arc::new(
+        RedisSlots::connect(&redis_url(), &prefix, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+    let lease = Duration::from_secs(30);
+    let takes = (0..20).map(|i| {
+        let l: Arc<dyn SlotLimiter> = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { l.take("key1", &format!("h{i}"), 5, lease).await.unwrap() }
+    });
+    let taken: Vec<bool> = futures::future::join_all(takes).await;
+    assert_eq!(taken.iter().filter(|t| **t).count(), 5, "{taken:?}");
+    let holder = taken.iter().position(|t| *t).expect("a holder");
+    assert!(!a.take("key1", "late", 5, lease).await.unwrap());
+    b.release("key1", &format!("h{holder}")).await.unwrap();
+    assert!(
+        a.take("key1", "late", 5, lease).await.unwrap(),
+        "released slot"
+    );
+    assert!(
+        a.take("key2", "other", 5, lease).await.unwrap(),
+        "keys apart"
+    );
+
+    let short = Duration::from_millis(400);
+    assert!(a.take("crash", "gone", 1, short).await.unwrap());
+    assert!(a.renew("crash", "gone", short).await.unwrap());
+    assert!(!b.take("crash", "next", 1, short).await.unwrap(), "held");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(!a.renew("crash", "gone", short).await.unwrap(), "lapsed");
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}:slots:crash"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "an idle bucket expires with its last lease");
+    assert!(
+        b.take("crash", "next", 1, short).await.unwrap(),
+        "came back"
+    );
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{prefix}:slots:key1"))
+        .arg(format!("{prefix}:slots:key2"))
+        .arg(format!("{prefix}:slots:crash"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_redis_peek_takes_nothing() {
+    let prefix = unique("pvpeek");
+    let l = RedisRateLimiter::connect(&redis_url(), &prefix, Duration::from_secs(5))
+        .await
+        .expect("redis (is it running?)");
+    let rate = Rate::per_minute(2);
+    for _ in 0..5 {
+        assert!(l.peek("ip", rate, 1).await.unwrap().allowed);
+    }
+    assert!(l.acquire("ip", rate, 1).await.unwrap().allowed);
+    assert!(l.acquire("ip", rate, 1).await.unwrap().allowed);
+    let full = l.peek("ip", rate, 1).await.unwrap();
+    assert!(!full.allowed && full.retry_after.is_some());
 }

@@ -4,7 +4,9 @@
 //! failing that it may queue only while fewer than `max_queued` others are queued, otherwise it is
 //! refused at once with 429 — the server never lets an unbounded crowd hang on the semaphore.
 //! The slot (an owned permit) moves into the response body, so it is held until the audio is
-//! fully sent or the client goes away, which is when the synthesis really stops.
+//! fully sent or the client goes away, which is when the synthesis really stops. It travels
+//! there with the caller's key slot as one [`Held`]; a client that stops reading is cut off by
+//! the listener's send timeout, which drops the body and so both slots.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +15,22 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+
+/// What a running synthesis holds until its response has ended: this instance's admission slot
+/// and, with keys, one of the caller's key's synthesis slots.
+pub(crate) struct Held {
+    _admission: OwnedSemaphorePermit,
+    _key: Option<crate::key_slots::KeySlot>,
+}
+
+impl Held {
+    pub fn new(admission: OwnedSemaphorePermit, key: Option<crate::key_slots::KeySlot>) -> Self {
+        Self {
+            _admission: admission,
+            _key: key,
+        }
+    }
+}
 
 /// Admission control shared by all speech requests.
 #[derive(Debug)]

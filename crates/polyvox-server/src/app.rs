@@ -165,6 +165,7 @@ pub async fn serve(
     let limits = crate::listen::ConnectionLimits {
         max_connections: cfg.max_connections,
         header_read_timeout: cfg.header_read_timeout,
+        send_timeout: cfg.send_timeout,
     };
     let app = app(cfg, services);
     match listener.local_addr() {

@@ -25,6 +25,12 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Open connections at most; more are closed on accept.
     pub max_connections: usize,
+    /// Longest a write to the client may make no progress before the connection is ended (the
+    /// client stopped reading); a streamed synthesis then stops and frees its slots.
+    pub send_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (for per-client limits); empty = the
+    /// TCP peer is the client.
+    pub trusted_proxies: polyvox_core::client_ip::TrustedProxies,
     /// Syntheses that may run at once.
     pub max_concurrent: usize,
     /// Requests that may wait for a synthesis slot; past that, 429 `queue_full` at once.
@@ -47,6 +53,8 @@ impl Default for ServerConfig {
             body_idle_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(75),
             max_connections: 16_384,
+            send_timeout: Duration::from_secs(30),
+            trusted_proxies: polyvox_core::client_ip::TrustedProxies::default(),
             max_concurrent: 4,
             max_queued: 16,
             retry_after: Duration::from_secs(1),

@@ -18,6 +18,7 @@ mod extract;
 pub mod hardening;
 pub mod jobs;
 mod jobs_sync;
+mod key_slots;
 mod listen;
 pub mod metrics;
 mod openapi;

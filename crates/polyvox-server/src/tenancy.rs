@@ -15,6 +15,14 @@
 //!   instance. The secret is checked on every request, cached or not. Known keys and unknown ids
 //!   are cached apart, each bounded: unknown ids (anyone can make them up) only ever evict each
 //!   other, and a full key cache lets its least recently looked-up key go, never all of them.
+//! - Failed authentications (a well-formed token that does not authenticate) are counted per
+//!   client address (IPv4 address or IPv6 /64, see `polyvox_core::client_ip`) in a GCRA bucket.
+//!   Once a client's bucket is empty, an id this instance has never seen as a key is refused
+//!   (429 `too_many_auth_failures`) *before* the database is asked, so made-up tokens cost at
+//!   most the bucket's rate in lookups per client. Ids known to be keys are still looked up
+//!   when their cache entry expires, so a valid key behind the same address (a NAT, a proxy)
+//!   keeps working through a flood.
+//! - A per-key cap on syntheses in progress ([`crate::key_slots`]).
 //! - If the rate limiter's store (Redis) fails, requests are let through and the failure is
 //!   counted: an outage of a protective layer must not become an outage of the service. The
 //!   quota check fails open the same way; failed usage writes are retried by the meter.
@@ -30,8 +38,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use polyvox_core::ErrorCode;
+use polyvox_core::client_ip::ClientIp;
 use polyvox_core::metrics as m;
-use polyvox_infra::ratelimit::{Decision, Rate, RateLimiter};
+use polyvox_infra::ratelimit::{Decision, Rate, RateLimiter, SlotLimiter};
 use polyvox_infra::tenancy::{
     ApiKey, KeyStore, KeyToken, QuotaCounter, UsageDelta, UsageMeter, UsageStore, next_month_start,
     utc_month,
@@ -53,6 +62,10 @@ pub struct TenancyConfig {
     pub default_requests_per_minute: u64,
     /// Characters per minute for keys without their own limit; 0 = unlimited.
     pub default_chars_per_minute: u64,
+    /// Speech requests in progress at once for keys without their own cap; 0 = unlimited.
+    pub default_concurrent_syntheses: u64,
+    /// Failed authentications allowed per client address (a limit of 0 = no limit).
+    pub auth_failures: Rate,
     /// How long a key lookup is reused; also the longest a revoked key keeps working.
     pub key_cache_ttl: Duration,
 }
@@ -62,6 +75,8 @@ impl Default for TenancyConfig {
         Self {
             default_requests_per_minute: 600,
             default_chars_per_minute: 200_000,
+            default_concurrent_syntheses: 4,
+            auth_failures: Rate::per_minute(30),
             key_cache_ttl: Duration::from_secs(5),
         }
     }
@@ -75,7 +90,10 @@ pub struct TenancyBackends {
     pub usage: Arc<UsageMeter>,
     /// Monthly quota counters, seeded from `usage`.
     pub quota: Arc<dyn QuotaCounter>,
+    /// Per-key and per-client rate limits.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Per-key synthesis slots.
+    pub slots: Arc<dyn SlotLimiter>,
 }
 
 /// The authenticated caller of a request.
@@ -84,6 +102,7 @@ pub struct Caller {
     key: Option<Arc<ApiKey>>,
     requests_per_minute: u64,
     chars_per_minute: u64,
+    concurrent_syntheses: u64,
 }
 
 impl Caller {
@@ -100,6 +119,21 @@ impl Caller {
     pub fn key(&self) -> Option<&ApiKey> {
         self.key.as_deref()
     }
+
+    /// Speech requests this caller may have in progress at once; 0 = unlimited.
+    pub fn concurrent_syntheses(&self) -> u64 {
+        self.concurrent_syntheses
+    }
+}
+
+/// What the key cache knows about an id.
+enum Cached {
+    /// Looked up within the TTL: the key, or `None` for an id that is no key.
+    Fresh(Option<Arc<ApiKey>>),
+    /// A key once, its entry expired: looked up again whatever the client's failures.
+    Stale,
+    /// Never seen (or forgotten).
+    Unknown,
 }
 
 /// Recent key lookups: keys found (with when) and ids found to be unknown (with when), kept
@@ -111,15 +145,16 @@ struct KeyCache {
 }
 
 impl KeyCache {
-    fn get(&self, id: &str, ttl: Duration) -> Option<Option<Arc<ApiKey>>> {
-        if let Some((key, at)) = self.found.get(id)
-            && at.elapsed() < ttl
-        {
-            return Some(Some(Arc::clone(key)));
+    fn get(&self, id: &str, ttl: Duration) -> Cached {
+        if let Some((key, at)) = self.found.get(id) {
+            if at.elapsed() < ttl {
+                return Cached::Fresh(Some(Arc::clone(key)));
+            }
+            return Cached::Stale;
         }
         match self.missing.get(id) {
-            Some(at) if at.elapsed() < ttl => Some(None),
-            _ => None,
+            Some(at) if at.elapsed() < ttl => Cached::Fresh(None),
+            _ => Cached::Unknown,
         }
     }
 
@@ -177,10 +212,19 @@ impl Tenancy {
         self.b.usage.as_ref()
     }
 
-    async fn lookup(&self, id: &str) -> Result<Option<Arc<ApiKey>>, ApiError> {
+    /// The key with this id: from the cache, else from the store, unless `client` has used up
+    /// its failed authentications and the id was never a key (see the module note).
+    async fn lookup(
+        &self,
+        id: &str,
+        client: Option<&ClientIp>,
+    ) -> Result<Option<Arc<ApiKey>>, ApiError> {
         let ttl = self.cfg.key_cache_ttl;
-        if let Some(known) = self.key_cache().get(id, ttl) {
-            return Ok(known);
+        let cached = self.key_cache().get(id, ttl);
+        match cached {
+            Cached::Fresh(known) => return Ok(known),
+            Cached::Stale => {}
+            Cached::Unknown => self.check_failures(client).await?,
         }
         let key = self
             .b
@@ -199,8 +243,62 @@ impl Tenancy {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Resolves the `Authorization: Bearer` token to a caller, or 401.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    /// The per-client bucket of failed authentications, when limited and the client is known.
+    fn failure_bucket(&self, client: Option<&ClientIp>) -> Option<String> {
+        let client = client?;
+        (self.cfg.auth_failures.limit > 0).then(|| format!("authfail:{}", client.bucket()))
+    }
+
+    /// Refuses, without a key lookup, a client with no failed authentications left.
+    async fn check_failures(&self, client: Option<&ClientIp>) -> Result<(), ApiError> {
+        let Some(bucket) = self.failure_bucket(client) else {
+            return Ok(());
+        };
+        match self
+            .b
+            .limiter
+            .peek(&bucket, self.cfg.auth_failures, 1)
+            .await
+        {
+            Ok(d) if !d.allowed => Err(too_many_failures(d.retry_after)),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                limiter_failed(m::reason::AUTH_FAILURES, &e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a failed authentication of `client`; `refusal` is the answer, unless this failure
+    /// used up the client's allowance (then 429, so a client that keeps guessing learns it).
+    async fn failed(&self, client: Option<&ClientIp>, refusal: ApiError) -> ApiError {
+        let Some(bucket) = self.failure_bucket(client) else {
+            return refusal;
+        };
+        match self
+            .b
+            .limiter
+            .acquire(&bucket, self.cfg.auth_failures, 1)
+            .await
+        {
+            Ok(d) if !d.allowed => too_many_failures(d.retry_after),
+            Ok(_) => refusal,
+            Err(e) => {
+                limiter_failed(m::reason::AUTH_FAILURES, &e);
+                refusal
+            }
+        }
+    }
+
+    /// Resolves the `Authorization: Bearer` token to a caller, or 401 (429 for a client with
+    /// too many failed authentications). `client` is the request's client address, for that
+    /// limit; `None` leaves it out.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        client: Option<ClientIp>,
+    ) -> Result<Caller, ApiError> {
+        let client = client.as_ref();
         let Some(raw) = headers.get(header::AUTHORIZATION) else {
             return Err(unauthorized(
                 m::auth::MISSING,
@@ -221,16 +319,17 @@ impl Tenancy {
                 )
             })?;
         let invalid = || unauthorized(m::auth::INVALID, "invalid API key");
+        // A token of another shape costs no lookup, so it is not counted against the client.
         let token = KeyToken::parse(token).ok_or_else(invalid)?;
-        let key = self.lookup(&token.id).await?.ok_or_else(invalid)?;
+        let Some(key) = self.lookup(&token.id, client).await? else {
+            return Err(self.failed(client, invalid()).await);
+        };
         if !token.matches(&key.secret_sha256) {
-            return Err(invalid());
+            return Err(self.failed(client, invalid()).await);
         }
         if key.is_revoked() {
-            return Err(unauthorized(
-                m::auth::REVOKED,
-                "this API key has been revoked",
-            ));
+            let revoked = unauthorized(m::auth::REVOKED, "this API key has been revoked");
+            return Err(self.failed(client, revoked).await);
         }
         let pick = |own: Option<u64>, default: u64| own.unwrap_or(default);
         Ok(Caller {
@@ -242,8 +341,21 @@ impl Tenancy {
                 key.limits.chars_per_minute,
                 self.cfg.default_chars_per_minute,
             ),
+            concurrent_syntheses: pick(
+                key.limits.concurrent_syntheses,
+                self.cfg.default_concurrent_syntheses,
+            ),
             key: Some(key),
         })
+    }
+
+    /// Takes one of the caller's synthesis slots, held until the returned guard is dropped
+    /// (see [`crate::key_slots`]); 429 `concurrency_limited` when all are in use.
+    pub(crate) async fn hold_synthesis(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<crate::key_slots::KeySlot>, ApiError> {
+        crate::key_slots::take(&self.b.slots, caller, crate::key_slots::SLOT_LEASE).await
     }
 
     /// Takes one request from the caller's per-minute bucket. `Ok(None)` when unlimited or when
@@ -346,6 +458,17 @@ fn unauthorized(reason: &'static str, message: &str) -> ApiError {
     ApiError::Unauthorized(message.to_string())
 }
 
+fn too_many_failures(retry_after: Option<Duration>) -> ApiError {
+    rejected(m::reason::AUTH_FAILURES);
+    ApiError::Limited {
+        code: ErrorCode::TooManyAuthFailures,
+        message: "too many failed authentications from this address; check the API key and \
+                  retry after the Retry-After seconds"
+            .into(),
+        retry_after: retry_after.or(Some(Duration::from_secs(1))),
+    }
+}
+
 fn rejected(reason: &'static str) {
     metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => reason).increment(1);
 }
@@ -366,7 +489,15 @@ pub(crate) async fn authenticate(
         req.extensions_mut().insert(Caller::anonymous());
         return next.run(req).await;
     };
-    let caller = match t.authenticate(req.headers()).await {
+    let client = crate::listen::peer(req.extensions()).map(|peer| {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        st.cfg.trusted_proxies.client(peer.ip(), forwarded)
+    });
+    let caller = match t.authenticate(req.headers(), client).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -436,11 +567,14 @@ mod tests {
             "bounded: {}",
             c.missing.len()
         );
-        assert_eq!(c.get("real", ttl).map(|k| k.is_some()), Some(true));
+        assert!(matches!(c.get("real", ttl), Cached::Fresh(Some(_))));
         // A recent unknown id is answered from the negative cache, without a lookup.
         let last = format!("made-up-{}", MISS_CACHE_MAX * 2 + 6);
-        assert_eq!(c.get(&last, ttl).map(|k| k.is_none()), Some(true));
-        assert!(c.get("never-seen", ttl).is_none());
+        assert!(matches!(c.get(&last, ttl), Cached::Fresh(None)));
+        assert!(matches!(c.get("never-seen", ttl), Cached::Unknown));
+        // An expired key is stale (looked up again unconditionally), an expired miss unknown.
+        assert!(matches!(c.get("real", Duration::ZERO), Cached::Stale));
+        assert!(matches!(c.get(&last, Duration::ZERO), Cached::Unknown));
     }
 
     #[test]
@@ -455,8 +589,14 @@ mod tests {
         }
         c.put("newest", Some(key("newest")), ttl);
         assert_eq!(c.found.len(), KEY_CACHE_MAX);
-        assert!(c.get("newest", ttl).is_some());
-        assert!(c.get("k0", ttl).is_none(), "the oldest made room");
-        assert!(c.get("k1", ttl).is_some(), "nothing else went");
+        assert!(matches!(c.get("newest", ttl), Cached::Fresh(Some(_))));
+        assert!(
+            matches!(c.get("k0", ttl), Cached::Unknown),
+            "the oldest made room"
+        );
+        assert!(
+            matches!(c.get("k1", ttl), Cached::Fresh(Some(_))),
+            "nothing else went"
+        );
     }
 }

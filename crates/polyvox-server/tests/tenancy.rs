@@ -569,3 +569,89 @@ async fn a_per_key_cache_keeps_one_keys_results_from_another() {
         }
     }
 }
+
+/// Polls until the fake has been asked for `n` syntheses in all.
+async fn started(e: &Env, n: usize) {
+    let stats = std::sync::Arc::clone(&e.fake.stats);
+    common::eventually(&format!("{n} syntheses started"), move || {
+        stats.started.load(std::sync::atomic::Ordering::SeqCst) >= n
+    })
+    .await;
+}
+
+/// The per-key cap on speech requests in progress: a key at its cap gets 429
+/// `concurrency_limited` with `Retry-After` (and is not billed for it), other keys are not
+/// affected, the server default applies to keys without their own cap, 0 is unlimited, and a
+/// slot is free again once its response has ended.
+#[tokio::test]
+async fn a_key_has_at_most_its_cap_of_syntheses_in_progress() {
+    let e = Embedded::builder(FakeSpeech::new(2, Duration::from_millis(1)).gated())
+        .server(polyvox_server::ServerConfig {
+            max_concurrent: 8,
+            ..polyvox_server::ServerConfig::default()
+        })
+        .tenancy(TenancyConfig {
+            default_concurrent_syntheses: 2,
+            ..TenancyConfig::default()
+        })
+        .start()
+        .await;
+    let cap = |n| KeyLimits {
+        concurrent_syntheses: n,
+        ..KeyLimits::default()
+    };
+    let (one_id, one) = e.key(cap(Some(1))).await;
+    let (_, default) = e.key(cap(None)).await;
+    let (_, unlimited) = e.key(cap(Some(0))).await;
+    let body = |text: &str| json!({"input": text, "voice": "af_bella", "response_format": "pcm"});
+    let spawn = |token: &str, text: &str| {
+        let req = e
+            .client
+            .post(format!("{}/v1/audio/speech", e.base))
+            .bearer_auth(token)
+            .json(&body(text));
+        tokio::spawn(async move { req.send().await.expect("sent") })
+    };
+
+    // Each request below blocks in the (gated) synthesis, holding its slot.
+    let mut running = vec![spawn(&one, "One, first.")];
+    started(&e, 1).await;
+    let refused = e
+        .post("/v1/audio/speech", Some(&one), body("One, second."))
+        .await;
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let (status, code, msg) = error_of(refused).await;
+    assert_eq!((status, code.as_str()), (429, "concurrency_limited"));
+    assert!(msg.contains("1 speech requests in progress"), "{msg}");
+
+    running.push(spawn(&default, "Default, first."));
+    running.push(spawn(&default, "Default, second."));
+    started(&e, 3).await;
+    let (status, code, _) = error_of(
+        e.post("/v1/audio/speech", Some(&default), body("Default, third."))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (429, "concurrency_limited"));
+    for i in 0..3 {
+        running.push(spawn(&unlimited, &format!("Unlimited {i}.")));
+    }
+    started(&e, 6).await;
+
+    e.fake.release();
+    for r in running {
+        let res = r.await.expect("task");
+        assert_eq!(res.status(), 200);
+        res.bytes().await.expect("body");
+    }
+    // Every response has ended: the slot is free, at once.
+    let again = e
+        .post("/v1/audio/speech", Some(&one), body("One, third."))
+        .await;
+    assert_eq!(again.status(), 200);
+    again.bytes().await.expect("body");
+    e.meter.flush().await.expect("flush");
+    let today = utc_day(std::time::SystemTime::now());
+    let usage = e.keys.days(&one_id, &today, &today).await.expect("usage");
+    assert_eq!(usage[0].requests, 2, "the refused request was not billed");
+}

@@ -74,6 +74,10 @@ pub enum KeysAction {
         /// Characters per calendar month (UTC); default: no quota.
         #[arg(long)]
         monthly_chars: Option<u64>,
+        /// Speech requests in progress at once (0 = unlimited; default: the server's
+        /// --max-concurrent-per-key).
+        #[arg(long)]
+        max_concurrent: Option<u64>,
         /// Print JSON (`id`, `token`, ...) instead of text.
         #[arg(long)]
         json: bool,
@@ -270,13 +274,29 @@ pub struct ServeArgs {
     #[arg(long, env = "POLYVOX_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub body_idle_timeout_secs: u64,
     /// A client must send a whole request head within this many seconds or is disconnected
-    /// (slowloris); it is also how long an idle keep-alive connection stays open, so keep it
-    /// above the idle timeout of any proxy in front (nginx upstream keep-alive: 60 s).
-    #[arg(long, env = "POLYVOX_HEADER_READ_TIMEOUT_SECS", default_value_t = 75)]
+    /// (slowloris). It is also the keep-alive idle timeout (hyper runs one timer for both): an
+    /// idle connection is closed after it, so keep it above the idle timeout of any proxy in
+    /// front (nginx upstream keep-alive: 60 s).
+    #[arg(
+        long,
+        visible_alias = "keep-alive-timeout-secs",
+        env = "POLYVOX_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 75
+    )]
     pub header_read_timeout_secs: u64,
+    /// A response the client reads nothing of for this many seconds is ended (nginx's
+    /// `send_timeout`); a streamed synthesis then stops and frees its slots. A player paused
+    /// longer than this loses its stream.
+    #[arg(long, env = "POLYVOX_SEND_TIMEOUT_SECS", default_value_t = 30)]
+    pub send_timeout_secs: u64,
     /// Open connections at most; a connection past it is closed on accept.
     #[arg(long, env = "POLYVOX_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` names the
+    /// client, for limits kept per client address. Default: none, the TCP peer is the client.
+    /// Behind nginx or a load balancer, list their addresses, or every client shares theirs.
+    #[arg(long, env = "POLYVOX_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Timeout for non-streaming requests, in seconds.
     #[arg(long, env = "POLYVOX_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
     pub request_timeout_secs: u64,
@@ -321,6 +341,15 @@ pub struct AuthArgs {
         default_value_t = 200_000
     )]
     pub default_chars_per_minute: u64,
+    /// Speech requests in progress at once per key, for keys without their own cap (0 =
+    /// unlimited); past it, 429 `concurrency_limited`. Shared by all API instances through Redis.
+    #[arg(long, env = "POLYVOX_MAX_CONCURRENT_PER_KEY", default_value_t = 4)]
+    pub max_concurrent_per_key: u64,
+    /// Failed authentications per minute allowed from one client address (IPv4 address or IPv6
+    /// /64; see --trusted-proxies), in bursts of as many; past it, tokens not known to be keys
+    /// get 429 `too_many_auth_failures` without a database lookup (0 = no limit).
+    #[arg(long, env = "POLYVOX_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    pub auth_failures_per_minute: u64,
     /// Seconds a key lookup is reused; a revoked key keeps working at most this long.
     #[arg(long, env = "POLYVOX_KEY_CACHE_SECS", default_value_t = 5)]
     pub key_cache_secs: u64,

@@ -31,12 +31,14 @@ async fn act(keys: &SqlTenancy, action: KeysAction) -> anyhow::Result<()> {
             requests_per_minute,
             chars_per_minute,
             monthly_chars,
+            max_concurrent,
             json,
         } => {
             let limits = KeyLimits {
                 requests_per_minute,
                 chars_per_minute,
                 monthly_chars,
+                concurrent_syntheses: max_concurrent,
             };
             let created = keys.create_key(&name, limits).await?;
             if json {
@@ -77,12 +79,12 @@ fn limit(v: Option<u64>, none: &str) -> String {
 
 fn print_table(keys: &[ApiKey]) {
     println!(
-        "{:<16}  {:<24}  {:>10}  {:>10}  {:>12}  status",
-        "id", "name", "req/min", "chars/min", "chars/month"
+        "{:<16}  {:<24}  {:>10}  {:>10}  {:>12}  {:>10}  status",
+        "id", "name", "req/min", "chars/min", "chars/month", "concurrent"
     );
     for k in keys {
         println!(
-            "{:<16}  {:<24}  {:>10}  {:>10}  {:>12}  {}",
+            "{:<16}  {:<24}  {:>10}  {:>10}  {:>12}  {:>10}  {}",
             k.id,
             k.name.chars().take(24).collect::<String>(),
             limit(k.limits.requests_per_minute, "default"),
@@ -90,6 +92,7 @@ fn print_table(keys: &[ApiKey]) {
             k.limits
                 .monthly_chars
                 .map_or_else(|| "none".to_string(), |q| q.to_string()),
+            limit(k.limits.concurrent_syntheses, "default"),
             if k.is_revoked() { "revoked" } else { "active" }
         );
     }

@@ -15,7 +15,9 @@ use polyvox_synth::LocalSpeech;
 use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
-use polyvox_infra::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use polyvox_infra::ratelimit::{
+    MemoryRateLimiter, MemorySlots, RateLimiter, RedisRateLimiter, RedisSlots, SlotLimiter,
+};
 use polyvox_infra::tenancy::{
     KeyStore, MemoryQuota, MeterConfig, QuotaCounter, RedisQuota, SqlTenancy, UsageMeter,
 };
@@ -49,6 +51,8 @@ fn frontend_languages(args: &crate::cli::EngineArgs) -> anyhow::Result<Vec<Lang>
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // A mistyped origin would fail silently in browsers; refuse it before loading anything.
     polyvox_server::cors::parse_origins(&args.cors_origins).map_err(anyhow::Error::msg)?;
+    let trusted_proxies = polyvox_core::client_ip::TrustedProxies::parse(&args.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("--trusted-proxies / POLYVOX_TRUSTED_PROXIES: {e}"))?;
     let distributed = args.infra.redis_url.is_some();
     let (local, languages) = if distributed {
         (None, frontend_languages(&args.engine)?)
@@ -73,6 +77,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
         max_connections: args.max_connections.max(1),
+        send_timeout: Duration::from_secs(args.send_timeout_secs.max(1)),
+        trusted_proxies,
         cors_origins: args.cors_origins.clone(),
         metrics: Some(crate::telemetry::install()?),
         ..ServerConfig::default()
@@ -207,6 +213,14 @@ async fn tenancy(
         ),
         None => Arc::new(MemoryRateLimiter::new()),
     };
+    let slots: Arc<dyn SlotLimiter> = match &args.infra.redis_url {
+        Some(url) => Arc::new(
+            RedisSlots::connect(url, &args.infra.redis_prefix, call_timeout)
+                .await
+                .context("connecting the per-key synthesis slots to Redis (REDIS_URL)")?,
+        ),
+        None => Arc::new(MemorySlots::new()),
+    };
     let quota: Arc<dyn QuotaCounter> = match &args.infra.redis_url {
         Some(url) => Arc::new(
             RedisQuota::connect(url, &args.infra.redis_prefix, call_timeout, usage.clone())
@@ -233,6 +247,10 @@ async fn tenancy(
     let cfg = TenancyConfig {
         default_requests_per_minute: args.auth.default_requests_per_minute,
         default_chars_per_minute: args.auth.default_chars_per_minute,
+        default_concurrent_syntheses: args.auth.max_concurrent_per_key,
+        auth_failures: polyvox_infra::ratelimit::Rate::per_minute(
+            args.auth.auth_failures_per_minute,
+        ),
         key_cache_ttl: Duration::from_secs(args.auth.key_cache_secs),
     };
     let backends = TenancyBackends {
@@ -240,6 +258,7 @@ async fn tenancy(
         usage,
         quota,
         limiter,
+        slots,
     };
     Ok(Arc::new(Tenancy::new(backends, cfg)))
 }

@@ -37,9 +37,8 @@ impl MemoryRateLimiter {
     }
 }
 
-#[async_trait::async_trait]
-impl RateLimiter for MemoryRateLimiter {
-    async fn acquire(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision> {
+impl MemoryRateLimiter {
+    fn step(&self, bucket: &str, rate: Rate, cost: u64, take: bool) -> Decision {
         let now = self.now_us();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= SWEEP_AT {
@@ -47,10 +46,21 @@ impl RateLimiter for MemoryRateLimiter {
         }
         let stored = map.get(bucket).copied().unwrap_or(0);
         let (allowed, tat, used, over) = gcra(now, stored, rate, cost);
-        if allowed {
+        if allowed && take {
             map.insert(bucket.to_string(), tat);
         }
-        Ok(Decision::from_occupancy(rate, cost, allowed, used, over))
+        Decision::from_occupancy(rate, cost, allowed, used, over)
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn acquire(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision> {
+        Ok(self.step(bucket, rate, cost, true))
+    }
+
+    async fn peek(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision> {
+        Ok(self.step(bucket, rate, cost, false))
     }
 }
 
@@ -73,5 +83,18 @@ mod tests {
         assert!(rl.acquire("b", rate, 2).await.unwrap().allowed);
         tokio::time::sleep(refused.retry_after.unwrap() + Duration::from_millis(5)).await;
         assert!(rl.acquire("a", rate, 1).await.unwrap().allowed);
+    }
+
+    #[tokio::test]
+    async fn a_peek_answers_without_taking() {
+        let rl = MemoryRateLimiter::new();
+        let rate = Rate::per_minute(2);
+        for _ in 0..5 {
+            assert!(rl.peek("a", rate, 1).await.unwrap().allowed);
+        }
+        assert!(rl.acquire("a", rate, 1).await.unwrap().allowed);
+        assert!(rl.acquire("a", rate, 1).await.unwrap().allowed);
+        let full = rl.peek("a", rate, 1).await.unwrap();
+        assert!(!full.allowed && full.retry_after.is_some());
     }
 }

@@ -10,9 +10,12 @@
 //!   N API instances share one limit and their clocks never matter.
 //! - A cost larger than the whole burst can never pass; that is reported as such instead of as a
 //!   retry, so the client gets a clear error instead of waiting forever.
+//! - Caps on things held at once (a key's syntheses in progress) are leases, not rates: see
+//!   [`SlotLimiter`].
 
 mod memory;
 mod redis;
+mod slots;
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use crate::Result;
 
 pub use memory::MemoryRateLimiter;
 pub use redis::RedisRateLimiter;
+pub use slots::{MemorySlots, RedisSlots, SlotLimiter};
 
 /// `limit` units per `period`, with bursts of up to `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,9 @@ impl Decision {
 pub trait RateLimiter: Send + Sync {
     /// Takes `cost` units from `bucket` if the rate allows it now.
     async fn acquire(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision>;
+    /// Whether `cost` units would pass `bucket` now, taking nothing: for limits on outcomes
+    /// known only afterwards (a failed authentication), checked before the work they limit.
+    async fn peek(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision>;
 }
 
 /// The GCRA step on plain numbers (microseconds): `(allowed, new_tat, used, over)`.

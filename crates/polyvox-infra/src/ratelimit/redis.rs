@@ -10,7 +10,8 @@ use crate::Result;
 use crate::call::{instrumented, redis_manager};
 use crate::names::system::REDIS;
 
-/// KEYS[1] = bucket; ARGV = interval µs, period µs, cost. Returns {allowed, used µs, over µs}.
+/// KEYS[1] = bucket; ARGV = interval µs, period µs, cost, take (1) or only look (0). Returns
+/// {allowed, used µs, over µs}.
 /// The clock is Redis's own `TIME`, so instances with skewed clocks agree. Microseconds since the
 /// epoch stay below 2^53, exact in Lua's doubles.
 const SCRIPT: &str = r"
@@ -25,7 +26,9 @@ local period = tonumber(ARGV[2])
 if used > period then
   return {0, tat - now, used - period}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(used / 1000) + 1)
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(used / 1000) + 1)
+end
 return {1, used, 0}
 ";
 
@@ -62,13 +65,29 @@ impl RedisRateLimiter {
 #[async_trait::async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn acquire(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision> {
+        self.step(bucket, rate, cost, true).await
+    }
+
+    async fn peek(&self, bucket: &str, rate: Rate, cost: u64) -> Result<Decision> {
+        self.step(bucket, rate, cost, false).await
+    }
+}
+
+impl RedisRateLimiter {
+    async fn step(&self, bucket: &str, rate: Rate, cost: u64, take: bool) -> Result<Decision> {
         let mut conn = self.conn.clone();
         let mut inv = self.script.key(format!("{}{bucket}", self.prefix));
         inv.arg(rate.interval_us())
             .arg(period_us(rate.period))
-            .arg(cost);
+            .arg(cost)
+            .arg(u8::from(take));
+        let op = if take {
+            "rate_limit"
+        } else {
+            "rate_limit_peek"
+        };
         let (allowed, used, over): (i64, i64, i64) =
-            instrumented(REDIS, "rate_limit", self.timeout, async move {
+            instrumented(REDIS, op, self.timeout, async move {
                 Ok(inv.invoke_async(&mut conn).await?)
             })
             .await?;

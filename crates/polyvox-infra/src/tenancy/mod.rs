@@ -36,6 +36,8 @@ pub struct KeyLimits {
     pub chars_per_minute: Option<u64>,
     /// Characters per calendar month (UTC); `None` = no quota.
     pub monthly_chars: Option<u64>,
+    /// Syntheses (`/v1/audio/speech` requests) in progress at once.
+    pub concurrent_syntheses: Option<u64>,
 }
 
 /// An API key as stored (never the secret).

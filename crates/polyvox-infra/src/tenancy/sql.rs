@@ -15,7 +15,7 @@ use crate::{InfraError, Result};
 macro_rules! key_columns {
     () => {
         "id, name, secret_sha256, requests_per_minute, chars_per_minute, monthly_chars, \
-         created_at, revoked_at"
+         concurrent_syntheses, created_at, revoked_at"
     };
 }
 
@@ -27,7 +27,8 @@ const KEY_LIST: &str = concat!(
 );
 const KEY_INSERT: &str = concat!(
     "INSERT INTO api_keys (id, name, secret_sha256, requests_per_minute, chars_per_minute, \
-     monthly_chars, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+     monthly_chars, concurrent_syntheses, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     RETURNING ",
     key_columns!()
 );
 // COALESCE keeps the first revocation time when a key is revoked twice.
@@ -109,6 +110,7 @@ fn decode_key(row: &AnyRow) -> Result<ApiKey> {
             requests_per_minute: limit("requests_per_minute")?,
             chars_per_minute: limit("chars_per_minute")?,
             monthly_chars: limit("monthly_chars")?,
+            concurrent_syntheses: limit("concurrent_syntheses")?,
         },
         created_at: from_unix_millis(row.try_get("created_at")?),
         revoked_at: row
@@ -134,6 +136,7 @@ impl KeyStore for SqlTenancy {
             .bind(opt_u64(limits.requests_per_minute))
             .bind(opt_u64(limits.chars_per_minute))
             .bind(opt_u64(limits.monthly_chars))
+            .bind(opt_u64(limits.concurrent_syntheses))
             .bind(to_i64(unix_millis(SystemTime::now())));
         let key = instrumented(self.system, "key_create", self.timeout, async {
             decode_key(&q.fetch_one(&self.pool).await?)

@@ -17,10 +17,10 @@ use polyvox_infra::Backends;
 use polyvox_infra::cache::MemoryCache;
 use polyvox_infra::db::{DbConfig, SqlJobStore};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
-use polyvox_infra::ratelimit::MemoryRateLimiter;
+use polyvox_infra::ratelimit::{MemoryRateLimiter, MemorySlots};
 use polyvox_infra::relay::MemoryRelay;
 use polyvox_infra::storage::{AudioStore, FsAudioStore};
-use polyvox_infra::tenancy::{MemoryQuota, MeterConfig, SqlTenancy, UsageMeter};
+use polyvox_infra::tenancy::{KeyStore, MemoryQuota, MeterConfig, SqlTenancy, UsageMeter};
 use polyvox_server::{
     JobService, JobsConfig, Readiness, RemoteSpeech, ServerConfig, Services, SpeechService,
     SpeechStream, StreamOptions, Tenancy, TenancyBackends, TenancyConfig,
@@ -107,9 +107,11 @@ pub struct Builder {
     tenancy: Option<TenancyConfig>,
     remote: Option<Vec<Lang>>,
     wrap_audio: Option<AudioWrapper>,
+    wrap_keys: Option<KeysWrapper>,
 }
 
 type AudioWrapper = Box<dyn FnOnce(Arc<dyn AudioStore>) -> Arc<dyn AudioStore> + Send>;
+type KeysWrapper = Box<dyn FnOnce(Arc<dyn KeyStore>) -> Arc<dyn KeyStore> + Send>;
 
 impl Builder {
     /// Changes the worker's settings (by default: fast heartbeats and receive waits).
@@ -124,6 +126,15 @@ impl Builder {
         wrap: impl FnOnce(Arc<dyn AudioStore>) -> Arc<dyn AudioStore> + Send + 'static,
     ) -> Self {
         self.wrap_audio = Some(Box::new(wrap));
+        self
+    }
+
+    /// Puts `wrap` around the key store the API authenticates with (to count lookups).
+    pub fn wrap_keys(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn KeyStore>) -> Arc<dyn KeyStore> + Send + 'static,
+    ) -> Self {
+        self.wrap_keys = Some(Box::new(wrap));
         self
     }
 
@@ -211,13 +222,19 @@ impl Builder {
             )),
             None => fake.clone(),
         };
+        let key_store: Arc<dyn KeyStore> = Arc::new(keys.clone());
+        let key_store = match self.wrap_keys {
+            Some(wrap) => wrap(key_store),
+            None => key_store,
+        };
         let tenancy = self.tenancy.map(|cfg| {
             Arc::new(Tenancy::new(
                 TenancyBackends {
-                    keys: Arc::new(keys.clone()),
+                    keys: key_store,
                     usage: meter.clone(),
                     quota: Arc::new(MemoryQuota::new(meter.clone())),
                     limiter: Arc::new(MemoryRateLimiter::new()),
+                    slots: Arc::new(MemorySlots::new()),
                 },
                 cfg,
             ))
@@ -293,6 +310,7 @@ impl Embedded {
             tenancy: None,
             remote: None,
             wrap_audio: None,
+            wrap_keys: None,
         }
     }
 

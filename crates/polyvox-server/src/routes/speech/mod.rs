@@ -76,7 +76,7 @@ pub struct SpeechRequest {
         (status = 400, description = "Invalid field (the message names it)", body = crate::error::ErrorBody),
         (status = 413, description = "Body or input too large", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not application/json", body = crate::error::ErrorBody),
-        (status = 429, description = "Synthesis queue full; retry after `Retry-After` seconds", body = crate::error::ErrorBody),
+        (status = 429, description = "Synthesis queue full (`queue_full`), a per-key limit (`rate_limited`, `quota_exceeded`, `concurrency_limited`: the key's speech requests in progress) or too many failed authentications from this address (`too_many_auth_failures`); retry after `Retry-After` seconds", body = crate::error::ErrorBody),
         (status = 503, description = "Synthesis unavailable", body = crate::error::ErrorBody),
         (status = 504, description = "No audio could start within the request timeout", body = crate::error::ErrorBody),
     )
@@ -123,6 +123,12 @@ pub(crate) async fn create_speech(
     };
     let req = raw.validate(&st.limits, FieldNames::OPENAI)?;
     let input_chars = req.text.chars().count();
+    // The key's slot comes before the charge, so a request refused for it is not billed; it is
+    // held through a cache hit too, which ends at once.
+    let key_slot = match &st.tenancy {
+        Some(t) => t.hold_synthesis(&caller).await?,
+        None => None,
+    };
     if let Some(t) = &st.tenancy {
         t.charge(&caller, input_chars as u64).await?;
     }
@@ -182,7 +188,7 @@ pub(crate) async fn create_speech(
         }
     }
 
-    let permit = st.admission.admit().await?;
+    let held = crate::admission::Held::new(st.admission.admit().await?, key_slot);
     let stream = st.speech.synthesize(req, opts).await.map_err(|e| {
         if e.code == ErrorCode::QueueFull {
             // The service's own queue is full: same answer as ours, with our Retry-After.
@@ -201,7 +207,7 @@ pub(crate) async fn create_speech(
         _ => stream,
     };
     let meter = st.tenancy.clone().map(|tenancy| Meter { tenancy, caller });
-    let mut res = streaming::respond(stream, permit, delivery, input_chars, meter).await?;
+    let mut res = streaming::respond(stream, held, delivery, input_chars, meter).await?;
     if cache.is_some() {
         res.headers_mut()
             .insert(CACHE_HEADER, HeaderValue::from_static("miss"));

@@ -23,8 +23,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use polyvox_core::{AudioFormat, Error};
-use tokio::sync::OwnedSemaphorePermit;
 use tracing::Span;
+
+use crate::admission::Held;
 
 use crate::error::{ApiError, ErrorReport};
 use crate::speech::{Progress, SpeechStream};
@@ -48,7 +49,7 @@ const SSE_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 pub(crate) async fn respond(
     stream: SpeechStream,
-    permit: OwnedSemaphorePermit,
+    held: Held,
     delivery: Delivery,
     input_chars: usize,
     meter: Option<Meter>,
@@ -56,7 +57,7 @@ pub(crate) async fn respond(
     let format = stream.format;
     let mut audio = Tracked {
         inner: stream.bytes,
-        _permit: permit,
+        _held: held,
         span: Span::current(),
         bytes: 0,
         finished: false,
@@ -152,13 +153,13 @@ fn error_event(e: &Error) -> Event {
     Event::default().data(serde_json::json!({ "type": "error", "error": error }).to_string())
 }
 
-/// The service's audio stream plus what must live exactly as long as it: the synthesis slot,
+/// The service's audio stream plus what must live exactly as long as it: the synthesis slots,
 /// the request's span (body polling happens outside the handler, so it is re-entered here) and
 /// the usage meter, which bills the audio actually produced when the body is dropped (finished,
 /// failed or abandoned by the client).
 struct Tracked {
     inner: BoxStream<'static, Result<Bytes, Error>>,
-    _permit: OwnedSemaphorePermit,
+    _held: Held,
     span: Span,
     bytes: u64,
     finished: bool,

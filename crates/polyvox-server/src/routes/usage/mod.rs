@@ -55,6 +55,8 @@ pub struct UsageLimits {
     pub requests_per_minute: Option<u64>,
     pub chars_per_minute: Option<u64>,
     pub monthly_chars: Option<u64>,
+    /// Speech requests in progress at once; `null` = the server's default, 0 = unlimited.
+    pub concurrent_syntheses: Option<u64>,
 }
 
 /// This month's standing against the quota.
@@ -152,6 +154,7 @@ pub(crate) async fn usage(
         requests_per_minute,
         chars_per_minute,
         monthly_chars,
+        concurrent_syntheses,
     } = key.limits;
     let report = UsageReport {
         key_id: key.id.clone(),
@@ -164,6 +167,7 @@ pub(crate) async fn usage(
             requests_per_minute,
             chars_per_minute,
             monthly_chars,
+            concurrent_syntheses,
         },
         month: MonthUsage {
             month,

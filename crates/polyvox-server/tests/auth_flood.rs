@@ -1,0 +1,255 @@
+//! Issue 22: authentication cannot be used to load the database. Over real HTTP on a port-0
+//! server with the embedded twins (SQLite keys), a key store that counts its lookups, and the
+//! per-client limit on failed authentications; plus which address a request is counted against
+//! behind a trusted proxy.
+
+mod common;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::FakeSpeech;
+use common::embedded::Embedded;
+use futures::StreamExt;
+use polyvox_core::client_ip::TrustedProxies;
+use polyvox_infra::ratelimit::Rate;
+use polyvox_infra::tenancy::{ApiKey, CreatedKey, KeyLimits, KeyStore};
+use polyvox_server::{ServerConfig, TenancyConfig};
+
+/// Lookups that reach the store, split by whether the id was a key.
+#[derive(Default)]
+struct Lookups {
+    found: AtomicUsize,
+    missing: AtomicUsize,
+}
+
+/// The key store as the API sees it, counting every lookup: the database queries authentication
+/// costs.
+struct Counting {
+    inner: Arc<dyn KeyStore>,
+    lookups: Arc<Lookups>,
+}
+
+#[async_trait::async_trait]
+impl KeyStore for Counting {
+    async fn create_key(&self, name: &str, limits: KeyLimits) -> polyvox_infra::Result<CreatedKey> {
+        self.inner.create_key(name, limits).await
+    }
+
+    async fn key(&self, id: &str) -> polyvox_infra::Result<Option<ApiKey>> {
+        let key = self.inner.key(id).await?;
+        let counter = match key {
+            Some(_) => &self.lookups.found,
+            None => &self.lookups.missing,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(key)
+    }
+
+    async fn list_keys(&self) -> polyvox_infra::Result<Vec<ApiKey>> {
+        self.inner.list_keys().await
+    }
+
+    async fn revoke_key(&self, id: &str) -> polyvox_infra::Result<ApiKey> {
+        self.inner.revoke_key(id).await
+    }
+}
+
+/// An embedded stack whose key lookups are counted in the returned [`Lookups`].
+async fn stack(tenancy: TenancyConfig, server: ServerConfig) -> (Embedded, Arc<Lookups>) {
+    let lookups = Arc::new(Lookups::default());
+    let counted = Arc::clone(&lookups);
+    let e = Embedded::builder(FakeSpeech::new(1, Duration::ZERO))
+        .tenancy(tenancy)
+        .server(server)
+        .wrap_keys(move |inner| {
+            Arc::new(Counting {
+                inner,
+                lookups: counted,
+            })
+        })
+        .start()
+        .await;
+    (e, lookups)
+}
+
+/// A well-formed token with a random id and secret: what a flood of guesses sends.
+fn made_up_token() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    format!("pvx_{}_{secret}", &id[..16])
+}
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address is local on Linux).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+async fn usage_status(client: &reqwest::Client, base: &str, token: &str) -> u16 {
+    client
+        .get(format!("{base}/v1/usage"))
+        .bearer_auth(token)
+        .header("x-forwarded-for", "198.51.100.77")
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
+}
+
+/// 10,000 requests with random well-formed tokens, 32 at a time, from one address: at most the
+/// address's allowance of failed authentications (plus the requests already past the check when
+/// it ran out) reaches the key store; every other guess is refused 429 without a lookup. A valid
+/// key from the same address keeps working all along (its id is known, so it is looked up again
+/// when its cache entry expires), another address still gets plain 401s, and a forged
+/// `X-Forwarded-For` (no proxy is trusted here) changes nothing.
+#[tokio::test]
+async fn ten_thousand_made_up_tokens_cost_a_bounded_number_of_lookups() {
+    const ALLOWANCE: u64 = 20;
+    const CONCURRENCY: usize = 32;
+    let tenancy = TenancyConfig {
+        // An hour's period: the allowance does not refill noticeably during the test.
+        auth_failures: Rate {
+            limit: ALLOWANCE,
+            period: Duration::from_secs(3600),
+        },
+        key_cache_ttl: Duration::from_millis(100),
+        ..TenancyConfig::default()
+    };
+    let (e, lookups) = stack(tenancy, ServerConfig::default()).await;
+    let valid = e
+        .keys
+        .create_key("real", KeyLimits::default())
+        .await
+        .expect("key")
+        .token;
+    let client = client_from("127.0.0.1");
+    assert_eq!(usage_status(&client, &e.base, &valid).await, 200);
+
+    let mut refused = 0;
+    let mut unauthorized = 0;
+    let mut valid_ok = 0;
+    let mut answers = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let (client, base, valid) = (client.clone(), e.base.clone(), valid.clone());
+            async move {
+                // Every 500th request is the real key, mixed into the flood.
+                let token = if i % 500 == 0 { valid } else { made_up_token() };
+                (i % 500 == 0, usage_status(&client, &base, &token).await)
+            }
+        })
+        .buffer_unordered(CONCURRENCY);
+    while let Some((is_valid, status)) = answers.next().await {
+        match (is_valid, status) {
+            (true, 200) => valid_ok += 1,
+            (false, 401) => unauthorized += 1,
+            (false, 429) => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(valid_ok, 20, "the valid key was served throughout");
+    let missing = lookups.missing.load(Ordering::SeqCst);
+    let bound = ALLOWANCE as usize + CONCURRENCY;
+    assert!(
+        missing <= bound,
+        "{missing} lookups of made-up ids; the bound is {bound}"
+    );
+    assert!(missing >= 1, "the store was asked at all");
+    assert_eq!(unauthorized + refused, 9_980);
+    assert!(unauthorized <= bound, "{unauthorized} plain 401s");
+    // The valid key's lookups: at most one per request (its cache entry lives 100 ms).
+    assert!(lookups.found.load(Ordering::SeqCst) <= 21);
+
+    // The refusal: 429 with the standard body and a Retry-After.
+    let res = client
+        .get(format!("{}/v1/usage", e.base))
+        .bearer_auth(made_up_token())
+        .send()
+        .await
+        .expect("sent");
+    assert!(res.headers().contains_key("retry-after"));
+    let (status, code, msg) = common::error_of(res).await;
+    assert_eq!((status, code.as_str()), (429, "too_many_auth_failures"));
+    assert!(msg.contains("failed authentications"), "{msg}");
+
+    // Another address has its own allowance.
+    let other = client_from("127.0.0.2");
+    assert_eq!(usage_status(&other, &e.base, &made_up_token()).await, 401);
+}
+
+/// Behind a trusted proxy the client is the address the proxy appended to `X-Forwarded-For`:
+/// each forwarded client has its own allowance, and a client-forged left part of the header is
+/// not read.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_is_counted() {
+    let tenancy = TenancyConfig {
+        auth_failures: Rate {
+            limit: 3,
+            period: Duration::from_secs(3600),
+        },
+        ..TenancyConfig::default()
+    };
+    let server = ServerConfig {
+        trusted_proxies: TrustedProxies::parse(&["127.0.0.1"]).expect("proxies"),
+        ..ServerConfig::default()
+    };
+    let (e, lookups) = stack(tenancy, server).await;
+    let send = |forwarded: &'static str| {
+        let req = e
+            .client
+            .get(format!("{}/v1/usage", e.base))
+            .bearer_auth(made_up_token())
+            .header("x-forwarded-for", forwarded);
+        async move { req.send().await.expect("sent").status().as_u16() }
+    };
+    for _ in 0..3 {
+        assert_eq!(send("198.51.100.1").await, 401);
+    }
+    assert_eq!(send("198.51.100.1").await, 429);
+    assert_eq!(
+        send("6.6.6.6, 198.51.100.1").await,
+        429,
+        "forged part ignored"
+    );
+    assert_eq!(send("198.51.100.2").await, 401, "another client");
+    assert_eq!(lookups.missing.load(Ordering::SeqCst), 4);
+}
+
+/// Without trusted proxies `X-Forwarded-For` is never read: a client cannot escape its limit by
+/// naming another address.
+#[tokio::test]
+async fn without_trusted_proxies_forwarded_for_is_ignored() {
+    let tenancy = TenancyConfig {
+        auth_failures: Rate {
+            limit: 3,
+            period: Duration::from_secs(3600),
+        },
+        ..TenancyConfig::default()
+    };
+    let (e, lookups) = stack(tenancy, ServerConfig::default()).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let status = e
+            .client
+            .get(format!("{}/v1/usage", e.base))
+            .bearer_auth(made_up_token())
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .expect("sent")
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    assert_eq!(lookups.missing.load(Ordering::SeqCst), 3);
+}
