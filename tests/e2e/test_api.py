@@ -139,3 +139,18 @@ def test_keys_are_required_and_reported_like_openai(server):
     with urllib.request.urlopen(req, timeout=30) as r:
         usage = json.loads(r.read())
     assert usage["totals"]["requests"] >= 1 and usage["totals"]["characters"] >= len("With a key.")
+
+
+def test_oversized_bodies_read_their_413(server):
+    """Issue 22: a plain client (urllib) sends each 1 MB body whole before reading; 20 of 20 read
+    the JSON 413, none a reset connection. A body refused for a missing key is read the same way,
+    so its 401 arrives too."""
+    big = {"model": "tts-1", "voice": "alloy", "input": "a" * (1024 * 1024)}
+    for i in range(20):
+        status, _, raw = post(server, big, timeout=60)
+        assert status == 413, f"body {i}: {status}"
+        assert json.loads(raw)["error"]["code"] == "payload_too_large", f"body {i}"
+    for i in range(5):
+        status, _, raw = post(server, big, timeout=60, key="")
+        assert status == 401, f"keyless body {i}: {status}"
+        assert json.loads(raw)["error"]["code"] == "unauthorized"

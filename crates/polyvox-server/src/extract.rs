@@ -8,7 +8,8 @@
 //! A refused oversized body is read and thrown away up to [`DRAIN_MAX`] bytes (and
 //! [`DRAIN_TIME`]) before the 413 goes out, the lingering close nginx does: a client that sends
 //! its whole body before reading (most do) would otherwise see the connection reset under it
-//! instead of the error. A body past the bound is not read: its client may see a reset.
+//! instead of the error. A body past the bound is not read: its client may see a reset. Requests
+//! refused before their body is read (401, 429) are drained the same way ([`discard`]).
 
 use std::time::Duration;
 
@@ -107,6 +108,14 @@ async fn read_limited(mut body: Body, limit: usize, idle: Duration) -> Result<By
         buf.extend_from_slice(&data);
     }
     Ok(buf.freeze())
+}
+
+/// Reads and drops the body of a request refused before its body was read (a failed
+/// authentication, a rate limit), up to [`DRAIN_MAX`] bytes and [`DRAIN_TIME`], so a client still
+/// sending it reads the refusal instead of a reset connection. A request without a body costs
+/// nothing.
+pub(crate) async fn discard(body: Body) {
+    drain(body, DRAIN_MAX).await;
 }
 
 /// Reads and drops up to `max` more bytes of `body`, for at most [`DRAIN_TIME`].

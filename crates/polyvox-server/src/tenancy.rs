@@ -499,12 +499,16 @@ pub(crate) async fn authenticate(
     });
     let caller = match t.authenticate(req.headers(), client).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            crate::extract::discard(req.into_body()).await;
+            return e.into_response();
+        }
     };
     let decision = t.limit_requests(&caller).await;
     let mut res = match decision {
         Some(d) if !d.allowed => {
             rejected(m::reason::RATE_LIMITED);
+            crate::extract::discard(req.into_body()).await;
             ApiError::Limited {
                 code: ErrorCode::RateLimited,
                 message: format!(

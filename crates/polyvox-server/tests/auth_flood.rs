@@ -253,3 +253,36 @@ async fn without_trusted_proxies_forwarded_for_is_ignored() {
     assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
     assert_eq!(lookups.missing.load(Ordering::SeqCst), 3);
 }
+
+/// A request refused before its body is read (here: no key) has that body read and dropped, up
+/// to the drain bound, so a client that sends all of it before reading gets its 401 instead of
+/// a connection reset under its feet (4 MB: beyond what loopback's socket buffers absorb).
+#[tokio::test]
+async fn a_refused_request_s_body_is_drained_so_its_client_reads_the_401() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (e, _) = stack(TenancyConfig::default(), ServerConfig::default()).await;
+    let addr = e.base.trim_start_matches("http://").to_string();
+    let body = format!(r#"{{"input": "{}"}}"#, "a".repeat(4 * 1024 * 1024));
+    for i in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /v1/jobs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        s.write_all(body.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("run {i}: the body could not be sent: {e}"));
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("answer within 10 s")
+            .unwrap_or_else(|e| panic!("run {i}: no answer read: {e}"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 401"), "run {i}: {text}");
+        assert!(text.contains("\"unauthorized\""), "run {i}: {text}");
+    }
+}
