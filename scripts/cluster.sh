@@ -83,7 +83,7 @@ polyvox_env() {
     AWS_ACCESS_KEY_ID=polyvox AWS_SECRET_ACCESS_KEY=polyvoxsecret \
     POLYVOX_QUEUE_VISIBILITY_SECS=30 POLYVOX_JOB_LEASE_SECS="${POLYVOX_CLUSTER_LEASE_SECS:-10}" \
     POLYVOX_JOB_STALE_SECS="${POLYVOX_CLUSTER_STALE_SECS:-15}" POLYVOX_JOB_MAINTENANCE_SECS=2 POLYVOX_NO_FETCH=true POLYVOX_LOG_FORMAT=json POLYVOX_LOG="info,ort=warn" \
-    POLYVOX_DATA_DIR="$CDIR/data"
+    POLYVOX_DATA_DIR="$CDIR/data" POLYVOX_TRUSTED_PROXIES=127.0.0.1
   # API keys (issue 4) are not used by the cluster yet: once `serve` requires them, this keeps the
   # cluster keyless. A keyed cluster would drop it and pass `Authorization: Bearer <key>` in clients.
   export POLYVOX_NO_AUTH=true
