@@ -71,21 +71,41 @@ pub(crate) const DRAIN_MAX: u64 = 8 * 1024 * 1024;
 /// Longest time spent discarding a refused body.
 pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
 
+/// Slowest average a request body may arrive at, after a grace of the idle timeout (Apache's
+/// `mod_reqtimeout` `MinRate`): a client that keeps trickling a byte just inside the idle
+/// timeout would otherwise hold its connection for as long as the body lasts (days, at a byte
+/// every 25 s).
+pub(crate) const MIN_BODY_RATE: u64 = 500;
+
 /// The body, or 413 once it passes `limit` (a chunked body has no length to refuse it by
-/// up front); the rest of a refused body is drained up to the bound. A body whose next bytes
-/// take longer than `idle` is 408: the connection then closes (its body is unread), so a client
-/// trickling a body holds it for `idle` at most.
+/// up front); the rest of a refused body is drained up to the bound. A body is 408 when its next
+/// bytes take longer than `idle`, or when it falls below [`MIN_BODY_RATE`] bytes a second on
+/// average after the first `idle`: the connection then closes (its body is unread), so a client
+/// trickling a body holds it for about `idle` at most.
 async fn read_limited(mut body: Body, limit: usize, idle: Duration) -> Result<Bytes, ApiError> {
+    let started = tokio::time::Instant::now();
     let mut buf = BytesMut::new();
     loop {
-        let Ok(next) = tokio::time::timeout(idle, body.frame()).await else {
-            return Err(ApiError::Domain(polyvox_core::Error::new(
-                polyvox_core::ErrorCode::RequestTimeout,
+        let allowed = idle + Duration::from_millis(buf.len() as u64 * 1000 / MIN_BODY_RATE);
+        let wait = idle.min(allowed.saturating_sub(started.elapsed()));
+        let Ok(next) = tokio::time::timeout(wait, body.frame()).await else {
+            let message = if wait < idle {
+                format!(
+                    "request body: {} bytes in {} s, slower than the minimum of {MIN_BODY_RATE} \
+                     bytes a second; send the body at once",
+                    buf.len(),
+                    started.elapsed().as_secs()
+                )
+            } else {
                 format!(
                     "request body: no byte arrived for {} s after {} bytes; send the body at once",
                     idle.as_secs(),
                     buf.len()
-                ),
+                )
+            };
+            return Err(ApiError::Domain(polyvox_core::Error::new(
+                polyvox_core::ErrorCode::RequestTimeout,
+                message,
             )));
         };
         let Some(frame) = next else {

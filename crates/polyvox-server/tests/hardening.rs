@@ -773,3 +773,66 @@ async fn trickled_heads_are_cut_off_and_connections_are_capped() {
     );
     drop(held);
 }
+
+/// Slowloris on the body, done right: 20 clients each send a body byte every 300 ms, well inside
+/// the 1 s idle timeout, so only the minimum average rate (500 bytes a second after the first
+/// idle timeout) can end them. Each is answered 408 and closed within seconds, while a good
+/// request is served; without the minimum rate they would hold their connections for the 100,000
+/// bytes' 8 hours.
+#[tokio::test]
+async fn trickled_bodies_are_cut_off_at_the_minimum_rate() {
+    let cfg = ServerConfig {
+        body_idle_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    };
+    let srv = start(cfg, fake()).await;
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /v1/audio/speech HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100000\r\n\r\n{{"
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        slow.push(s);
+    }
+    let trickle = async {
+        // At most 30 rounds (9 s): a bound for the test, far past when the server must answer.
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut open = 0;
+            for s in &mut slow {
+                open += usize::from(s.write_all(b" ").await.is_ok());
+            }
+            if open == 0 {
+                break;
+            }
+        }
+    };
+    let good = async {
+        let res = reqwest::Client::new()
+            .post(format!("{}/v1/audio/speech", srv.base))
+            .json(&json!({"input": "Served while others trickle.", "response_format": "wav"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+        res.bytes().await.expect("body");
+    };
+    tokio::join!(trickle, good);
+    for (i, mut s) in slow.into_iter().enumerate() {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .unwrap_or_else(|_| panic!("trickling connection {i} still open"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 408"), "connection {i}: {text}");
+        assert!(
+            text.contains("slower than the minimum of 500 bytes a second"),
+            "connection {i}: {text}"
+        );
+    }
+}
