@@ -1,7 +1,9 @@
 //! Tenancy acceptance on real services: two `polyvox serve` API instances on one PostgreSQL schema
 //! and one Redis prefix, keys made with `polyvox keys`. A limit of 10 requests per minute and a
 //! monthly quota hold across both instances; usage flushed by one instance is read on the other;
-//! key A gets 404 for key B's job and audio; a revoked key gets 401.
+//! key A gets 404 for key B's job and audio; a revoked key gets 401; a key's cap of one speech
+//! request in progress holds across both instances and its slot comes back when the client
+//! goes away.
 //!
 //! Ignored by default (needs PostgreSQL, Redis and the front-end assets); the project's test
 //! command runs it.
@@ -250,6 +252,49 @@ async fn limits_isolation_and_revocation_across_two_api_instances() {
     assert!(
         !String::from_utf8_lossy(&list.stdout).contains(&token(&a)[21..]),
         "keys list must never print secrets"
+    );
+
+    // One cap of one speech request in progress, across both instances (leases in Redis). No
+    // worker runs, so a speech request waits for one, holding its key's slot the while.
+    let single = d.key("single", &["--max-concurrent", "1"]);
+    let slots = format!("{}:slots:{}", d.prefix, single["id"].as_str().expect("id"));
+    let held = || {
+        let out = Command::new("redis-cli")
+            .args(["-u", &redis_url(), "ZCARD", &slots])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().expect("ZCARD")
+    };
+    let speech = |base: &String| {
+        http.post(format!("{base}/v1/audio/speech"))
+            .bearer_auth(token(&single))
+            .json(&json!({"input": "Waiting for a worker.", "voice": "af_bella"}))
+    };
+    let waiting = {
+        let req = speech(&base1);
+        tokio::spawn(async move { req.send().await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held() == 0 {
+        assert!(Instant::now() < deadline, "api-1 never took the slot");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = speech(&base2).send().await.expect("sent");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "concurrency_limited", "{body}");
+    // The waiting client goes away: api-1 gives the slot back, and api-2 can take it.
+    waiting.abort();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held() != 0 {
+        assert!(Instant::now() < deadline, "the slot was never given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let taken = speech(&base2).timeout(Duration::from_secs(2)).send().await;
+    assert!(
+        matches!(&taken, Err(e) if e.is_timeout()),
+        "api-2's request waits for a worker with the slot: {taken:?}"
     );
     drop((api1, api2));
 }
