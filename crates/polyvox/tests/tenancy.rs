@@ -263,7 +263,10 @@ async fn limits_isolation_and_revocation_across_two_api_instances() {
             .args(["-u", &redis_url(), "ZCARD", &slots])
             .output()
             .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().expect("ZCARD")
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .expect("ZCARD")
     };
     let speech = |base: &String| {
         http.post(format!("{base}/v1/audio/speech"))
