@@ -111,6 +111,8 @@ struct SendTimeout<T> {
     limit: Duration,
     /// Running while a write is blocked; dropped at the first byte that gets through.
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set once the limit has passed (the connection is over; counted once).
+    timed_out: bool,
 }
 
 impl<T> SendTimeout<T> {
@@ -119,6 +121,7 @@ impl<T> SendTimeout<T> {
             inner,
             limit,
             stalled: None,
+            timed_out: false,
         }
     }
 
@@ -134,7 +137,9 @@ impl<T> SendTimeout<T> {
         if timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        metrics::counter!(m::SEND_TIMEOUTS_TOTAL).increment(1);
+        if !std::mem::replace(&mut self.timed_out, true) {
+            metrics::counter!(m::SEND_TIMEOUTS_TOTAL).increment(1);
+        }
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("the client read nothing for {} s", limit.as_secs_f32()),
