@@ -4,7 +4,8 @@
 # Usage: scripts/bench-cache-hit.sh URL [SECONDS] [CONNECTIONS]
 # The first request synthesizes and caches the file; wrk then measures hits only (the script
 # checks the X-Polyvox-Cache header says hit before it starts). With API keys on, set POLYVOX_API_KEY
-# to a token from `polyvox keys create`; against `serve --no-auth` leave it unset.
+# to a token from `polyvox keys create --max-concurrent 0` (more than 8 connections on one key would
+# otherwise meet the per-key concurrency cap); against `serve --no-auth` leave it unset.
 source "$(dirname "$0")/lib.sh"
 url="${1:?usage: bench-cache-hit.sh URL [SECONDS] [CONNECTIONS]}"
 secs="${2:-10}"

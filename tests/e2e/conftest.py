@@ -63,7 +63,8 @@ def server():
 
 @pytest.fixture(scope="session")
 def small_server():
-    """A server with a tiny admission queue, for load-shedding tests."""
-    s = Server("--max-concurrent", "1", "--max-queued", "2")
+    """A server with a tiny admission queue, for load-shedding tests. One key sends everything, so
+    its per-key cap is lifted: the shedding under test is the admission queue's."""
+    s = Server("--max-concurrent", "1", "--max-queued", "2", "--max-concurrent-per-key", "0")
     yield s
     s.stop()

@@ -75,7 +75,7 @@ impl Default for TenancyConfig {
         Self {
             default_requests_per_minute: 600,
             default_chars_per_minute: 200_000,
-            default_concurrent_syntheses: 4,
+            default_concurrent_syntheses: 8,
             auth_failures: Rate::per_minute(30),
             key_cache_ttl: Duration::from_secs(5),
         }

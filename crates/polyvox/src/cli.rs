@@ -343,7 +343,7 @@ pub struct AuthArgs {
     pub default_chars_per_minute: u64,
     /// Speech requests in progress at once per key, for keys without their own cap (0 =
     /// unlimited); past it, 429 `concurrency_limited`. Shared by all API instances through Redis.
-    #[arg(long, env = "POLYVOX_MAX_CONCURRENT_PER_KEY", default_value_t = 4)]
+    #[arg(long, env = "POLYVOX_MAX_CONCURRENT_PER_KEY", default_value_t = 8)]
     pub max_concurrent_per_key: u64,
     /// Failed authentications per minute allowed from one client address (IPv4 address or IPv6
     /// /64; see --trusted-proxies), in bursts of as many; past it, tokens not known to be keys
