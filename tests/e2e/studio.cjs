@@ -181,8 +181,10 @@ const scenarios = {
     }
     if (f.id !== 'voice-search') throw new Error(`Tab never reached the voice search: ${JSON.stringify(stops)}`);
     await page.keyboard.type('Michael');
-    f = await tab(false);
-    if (f.name !== 'Preview Michael (am_michael)') throw new Error(`after the search, Tab went to ${JSON.stringify(f)}`);
+    // Past the two filters and the preview player to the first (only) card.
+    const afterSearch = [];
+    for (let i = 0; i < 8 && f.name !== 'Preview Michael (am_michael)'; i++) afterSearch.push((f = await tab(false)).name);
+    if (f.name !== 'Preview Michael (am_michael)') throw new Error(`after the search, Tab went to ${JSON.stringify(afterSearch)}`);
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => {
       const a = document.querySelector('#preview-audio');
@@ -204,7 +206,7 @@ const scenarios = {
         || (e.tagName === 'BUTTON' && e.textContent.trim())))
       .map((e) => e.outerHTML.slice(0, 80)));
     const live = await page.$eval('#status', (s) => s.getAttribute('aria-live') || s.getAttribute('role'));
-    return { stops: stops.map((s) => s.name || s.tag), voice, duration, unnamed, live };
+    return { stops: stops.map((s) => s.name || s.tag), afterSearch, voice, duration, unnamed, live };
   },
 
   // A phone-width screen: nothing wider than the viewport, even with a blend and long ids.
@@ -225,12 +227,11 @@ const scenarios = {
     return { widths, shot };
   },
 
-  // Screenshots for the README (not a test): the studio at desktop and phone width.
+  // Screenshots for the README (not a test; `ARG` is a long .txt for the job in progress).
   async screenshots(page) {
     await page.waitForSelector('#gallery .voice-card', { state: 'attached', timeout: 30000 });
     await enterKey(page);
-    await page.fill('#voice-search', 'a');
-    await page.selectOption('#filter-lang', 'en-us');
+    await page.evaluate(() => { document.querySelector('#key-panel').open = false; });
     for (const id of ['af_bella', 'af_sky']) {
       await page.selectOption('#blend-voice', id);
       await page.click('#blend-add');
@@ -240,10 +241,23 @@ const scenarios = {
     await page.click('#blend-use');
     await page.click('#speak');
     await waitAudio(page, '#audio');
-    await page.screenshot({ path: path.join(outDir, 'studio.png'), fullPage: false });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(outDir, 'studio.png') });
+    await page.selectOption('#filter-lang', 'en-gb');
+    await page.click('button[aria-label="Preview Emma (bf_emma)"]');
+    await waitAudio(page, '#preview-audio');
+    await (await page.$('#voices')).screenshot({ path: path.join(outDir, 'studio-gallery.png') });
+    await (await page.$('#blend')).screenshot({ path: path.join(outDir, 'studio-blend.png') });
+    await page.setInputFiles('#file', arg);
+    await page.click('#speak');
+    await page.waitForFunction(() => Number(document.querySelector('#progress').dataset.percent) >= 10,
+      null, { timeout: 600000 });
+    await (await page.$('#compose')).screenshot({ path: path.join(outDir, 'studio-job.png') });
+    await page.click('#cancel');
+    await page.waitForFunction(() => /cancelled/.test(document.querySelector('#status').textContent));
     await page.setViewportSize({ width: 390, height: 844 });
     await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: path.join(outDir, 'studio-phone.png'), fullPage: false });
+    await page.screenshot({ path: path.join(outDir, 'studio-phone.png') });
     return {};
   },
 

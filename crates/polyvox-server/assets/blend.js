@@ -46,10 +46,9 @@ export function initBlend({ voices, onUse, announce, showError }) {
       Object.assign(slider, { type: 'range', id, min: '1', max: '10', step: '1', value: String(p.weight) });
       const out = document.createElement('output');
       out.htmlFor = id;
-      out.textContent = String(p.weight);
+      out.className = 'share';
       slider.addEventListener('input', () => {
         p.weight = Number(slider.value);
-        out.textContent = slider.value;
         update();
       });
       const remove = document.createElement('button');
@@ -68,6 +67,12 @@ export function initBlend({ voices, onUse, announce, showError }) {
   }
 
   function update() {
+    const total = parts.reduce((t, p) => t + p.weight, 0);
+    list.querySelectorAll('.blend-row').forEach((row, i) => {
+      const p = parts[i];
+      row.querySelector('output').textContent = `${p.weight} · ${Math.round((100 * p.weight) / total)} %`;
+      row.querySelector('input').setAttribute('aria-valuetext', `weight ${p.weight}, ${Math.round((100 * p.weight) / total)} percent`);
+    });
     const ready = parts.length >= 2;
     spec.textContent = parts.length ? blendSpec(parts) : '(add two or more voices)';
     use.disabled = !ready;

@@ -67,6 +67,13 @@ export function initCompose({ announce, showError, onResult }) {
     return pct;
   }
 
+  function showJob(view) {
+    const pct = setProgress(view.chunks_done, view.chunks_total);
+    // A failed attempt starts over (the server retries it): say so rather than move back silently.
+    if (view.attempts > 1 && !TERMINAL.has(view.status)) els.progressText.textContent += ` · attempt ${view.attempts}`;
+    return pct;
+  }
+
   function request() {
     return {
       model: 'kokoro',
@@ -179,12 +186,12 @@ export function initCompose({ announce, showError, onResult }) {
     let said = -1;
     for (;;) {
       view = await getJson(`/v1/jobs/${accepted.id}`);
-      const pct = setProgress(view.chunks_done, view.chunks_total);
+      const pct = showJob(view);
       // A screen reader hears every quarter, not every poll.
       const quarter = Math.floor(pct / 25);
       if (view.status === 'running' && view.chunks_total && quarter !== said) {
         said = quarter;
-        announce(`Rendering: ${pct} % (chunk ${view.chunks_done} of ${view.chunks_total}).`);
+        announce(quarter === 0 ? `Rendering ${view.chunks_total} chunks…` : `Rendering: ${quarter * 25} % done…`);
       }
       if (TERMINAL.has(view.status)) break;
       await sleep(view.status === 'queued' ? 1000 : 500);
@@ -199,7 +206,8 @@ export function initCompose({ announce, showError, onResult }) {
       const e = view.error || {};
       throw new Error(`the job failed: ${e.message || 'no detail'} (${e.code || 'failed'})`);
     }
-    setProgress(1, 1);
+    // A job answered from the cache has no chunk counts of its own.
+    setProgress(view.chunks_total || 1, view.chunks_total || 1);
     const name = `polyvox-${accepted.id.slice(0, 8)}.${req.response_format}`;
     let url = view.audio_url;
     let bytes = view.audio_bytes;
