@@ -144,14 +144,20 @@ const scenarios = {
     const started = Date.now();
     await page.click('#speak');
     const seen = [];
-    for (;;) {
-      const [pct, status, error] = await page.evaluate(() => [Number(document.querySelector('#progress').dataset.percent),
-        document.querySelector('#status').textContent, document.querySelector('#error').hidden ? '' : document.querySelector('#error').textContent]);
-      if (!seen.length || seen[seen.length - 1] !== pct) seen.push(pct);
-      if (error) throw new Error(`page shows an error: ${error}`);
-      if (/ready to play and download/.test(status)) break;
-      if (Date.now() - started > 40 * 60 * 1000) throw new Error(`no result after 40 min; progress ${seen}`);
-      await page.waitForTimeout(500);
+    try {
+      for (;;) {
+        const [pct, status, error] = await page.evaluate(() => [Number(document.querySelector('#progress').dataset.percent),
+          document.querySelector('#status').textContent, document.querySelector('#error').hidden ? '' : document.querySelector('#error').textContent]);
+        if (!seen.length || seen[seen.length - 1] !== pct) seen.push(pct);
+        if (error) throw new Error(`page shows an error: ${error}`);
+        if (/ready to play and download/.test(status)) break;
+        if (Date.now() - started > 75 * 60 * 1000) throw new Error(`no result after 75 min; progress ${seen}`);
+        await page.waitForTimeout(500);
+      }
+    } catch (e) {
+      // Leave no job running for the tests after this one.
+      if (await page.isVisible('#cancel')) await page.click('#cancel').catch(() => {});
+      throw e;
     }
     const jobId = await page.$eval('#job', (e) => e.dataset.jobId);
     const bar = await page.$eval('#progress', (p) => ({ value: p.value, max: p.max, text: document.querySelector('#progress-text').textContent }));
