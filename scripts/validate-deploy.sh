@@ -3,7 +3,8 @@
 # machine kind has no container engine): Dockerfile → hadolint; compose → the Compose spec's JSON
 # schema (and `docker compose config` where the compose plugin exists); Kubernetes manifests →
 # kubernetes-validate --strict against the Kubernetes schemas; KEDA ScaledObject and the settings
-# named everywhere → scripts/deploy_check.py (cross-checked against the code).
+# named everywhere → scripts/deploy_check.py (cross-checked against the code); Prometheus config,
+# recording and alerting rules → promtool (Debian's `prometheus`), with the alerts' unit tests.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 venv="$POLYVOX_TOOLS_DIR/deploy-venv"
@@ -30,6 +31,10 @@ out=$("$venv/bin/kubernetes-validate" --strict deploy/k8s/*.yaml 2>&1) || { echo
 # The only resource without a schema there must be the KEDA one (checked below).
 if echo "$out" | grep -v "kind ScaledObject" | grep -qE "WARN|ERROR"; then echo "$out"; die "kubernetes-validate warned"; fi
 echo "$out" | grep -c passed | xargs printf '%s resources passed\n'
-log "KEDA ScaledObject and settings cross-check"
+log "Prometheus config and rules (promtool check), alert unit tests (promtool test rules)"
+apt_ensure prometheus
+promtool check config deploy/prometheus/prometheus.yml
+(cd deploy/prometheus && promtool test rules tests/*.yml)
+log "KEDA ScaledObject, settings and Prometheus rules cross-check"
 "$venv/bin/python" scripts/deploy_check.py
 log "deployment artefacts valid (statically; none was run)"

@@ -56,7 +56,10 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server():
-    s = Server("--max-concurrent", "2", "--max-queued", "16")
+    # The studio test renders a 20,000-character upload as one job on this 2-core machine's debug
+    # build, beside other tests: its render deadline (120 s + this per 1,000 characters) is set so
+    # that a slow but progressing render is not cut off and retried; a hang would still end.
+    s = Server("--max-concurrent", "2", "--max-queued", "16", "--job-render-secs-per-kchar", "240")
     yield s
     s.stop()
 

@@ -1,11 +1,25 @@
-// Renders /openapi.json as readable docs without any external library (works offline).
-// Only textContent is used, so nothing in the document can inject markup.
+// Renders /openapi.json as readable docs without any external library (works offline): each
+// operation with its Markdown description, parameters, body and responses, and two examples to
+// copy — curl, and the OpenAI Python SDK pointed at this server. Descriptions go through
+// markdown.js, which builds elements with textContent only, so the document cannot inject markup.
+// Browser tests run the examples (`pre.example[data-kind]`) against a real server.
 'use strict';
+
+import { render, renderInline } from './markdown.js';
+
+const ORIGIN = window.location.origin;
+/** Path parameters filled in the examples: shell/env variables or a real value. */
+const PATH_VALUES = { id: { sh: '$JOB_ID', py: 'job_id' }, voice: { sh: 'af_bella', py: 'af_bella' }, asset: { sh: 'app.js', py: 'app.js' } };
+/** Bodies for the examples where the schema's examples alone would show every optional field. */
+const BODIES = {
+  'post /v1/audio/speech': { model: 'tts-1', input: 'Hello from Polyvox.', voice: 'af_heart', response_format: 'mp3' },
+  'post /v1/jobs': { input: 'A long chapter to narrate.', voice: 'af_heart', response_format: 'mp3' },
+};
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
   Object.assign(e, props || {});
-  for (const c of children) e.append(c);
+  for (const c of children) if (c != null) e.append(c);
   return e;
 }
 
@@ -24,22 +38,127 @@ function resolve(schema, doc) {
   return s || {};
 }
 
+function table(head, rows) {
+  return el('div', { className: 'table-wrap' }, el('table', {},
+    el('thead', {}, el('tr', {}, ...head.map((h) => el('th', { textContent: h })))),
+    el('tbody', {}, ...rows)));
+}
+
 function schemaTable(schema, doc) {
   const s = resolve(schema, doc);
   if (!s.properties) return el('p', { textContent: `Type: ${typeOf(schema, doc)}` });
   const required = new Set(s.required || []);
-  const rows = Object.entries(s.properties).map(([name, p]) => el('tr', {},
-    el('td', {}, el('code', { textContent: name + (required.has(name) ? ' *' : '') })),
-    el('td', { textContent: typeOf(p, doc) }),
-    el('td', { textContent: (p.description || '') + (p.example !== undefined ? `  e.g. ${JSON.stringify(p.example)}` : '') })));
-  return el('table', {}, el('tr', {}, el('th', { textContent: 'field' }), el('th', { textContent: 'type' }), el('th', { textContent: 'description' })), ...rows);
+  const rows = Object.entries(s.properties).map(([name, p]) => {
+    const desc = el('td', {}, renderInline(p.description || ''));
+    if (p.example !== undefined) desc.append(' e.g. ', el('code', { textContent: JSON.stringify(p.example) }));
+    return el('tr', {},
+      el('td', {}, el('code', { textContent: name + (required.has(name) ? ' *' : '') })),
+      el('td', { textContent: typeOf(p, doc) }),
+      desc);
+  });
+  return table(['field', 'type', 'description'], rows);
+}
+
+/** Public operations declare an empty security requirement (`security: [{}]`). */
+function isPublic(op, doc) {
+  const sec = op.security || doc.security || [];
+  return !sec.length || sec.some((r) => Object.keys(r).length === 0);
+}
+
+/** An example body: curated where one exists, else required fields and those with examples. */
+function exampleBody(method, path, op, doc) {
+  if (BODIES[`${method} ${path}`]) return BODIES[`${method} ${path}`];
+  const content = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'];
+  if (!content) return null;
+  const s = resolve(content.schema, doc);
+  const body = {};
+  for (const [name, p] of Object.entries(s.properties || {})) {
+    if (p.example !== undefined) body[name] = p.example;
+    else if ((s.required || []).includes(name)) body[name] = typeOf(p, doc) === 'string' ? 'text' : 1;
+  }
+  return body;
+}
+
+/** The file extension of an audio response, or null for JSON/text. */
+function audioExtension(op) {
+  for (const r of Object.values(op.responses || {})) {
+    for (const type of Object.keys(r.content || {})) {
+      const m = /^audio\/(mpeg|ogg|flac|wav|pcm)/.exec(type);
+      if (m) return { mpeg: 'mp3', ogg: 'opus', flac: 'flac', wav: 'wav', pcm: 'pcm' }[m[1]];
+    }
+  }
+  return null;
+}
+
+function fill(path, kind) {
+  return path.replace(/\{(\w+)\}/g, (_, name) => (PATH_VALUES[name] || { sh: name, py: name })[kind]);
+}
+
+function curlExample(method, path, op, doc) {
+  const lines = [`curl -sS${method === 'get' ? '' : ` -X ${method.toUpperCase()}`} "${ORIGIN}${fill(path, 'sh')}"`];
+  if (!isPublic(op, doc)) lines.push('-H "Authorization: Bearer $POLYVOX_API_KEY"');
+  const body = exampleBody(method, path, op, doc);
+  if (body) lines.push('-H "Content-Type: application/json"', `-d '${JSON.stringify(body)}'`);
+  const ext = audioExtension(op);
+  if (ext) lines.push(`--output ${path.includes('preview') ? 'preview' : 'speech'}.${ext}`);
+  return lines.join(' \\\n  ');
+}
+
+function pyLiteral(v) {
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (v === null) return 'None';
+  if (typeof v === 'object') {
+    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyLiteral(x)}`).join(', ')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+function pythonExample(method, path, op, doc) {
+  const head = ['import os', 'from openai import OpenAI', '',
+    `client = OpenAI(base_url="${ORIGIN}/v1", api_key=os.environ.get("POLYVOX_API_KEY", "none"))`];
+  const ext = audioExtension(op);
+  const body = exampleBody(method, path, op, doc);
+  const lines = [];
+  if (method === 'post' && path === '/v1/audio/speech') {
+    const args = Object.entries(body).map(([k, v]) => `${k}=${pyLiteral(v)}`).join(', ');
+    lines.push(`with client.audio.speech.with_streaming_response.create(${args}) as r:`,
+      `    r.stream_to_file("speech.${ext}")`);
+    return head.concat(lines).join('\n');
+  }
+  if (method === 'get' && path === '/v1/models') {
+    lines.push('for model in client.models.list():', '    print(model.id)');
+    return head.concat(lines).join('\n');
+  }
+  // Other routes through the SDK's own HTTP methods: paths under /v1 are relative to base_url,
+  // others absolute. cast_to=httpx.Response keeps the raw response (audio, HTML, scripts).
+  if (path.includes('{id}')) lines.push('job_id = os.environ["JOB_ID"]');
+  const rel = path.startsWith('/v1/') ? fill(path.slice(3), 'py') : `${ORIGIN}${fill(path, 'py')}`;
+  const url = path.includes('{id}') ? `f"${rel.replace('job_id', '{job_id}')}"` : `"${rel}"`;
+  const raw = ext || !/json/.test(Object.keys(Object.values(op.responses || {})[0]?.content || {}).join(' '));
+  const cast = raw ? 'httpx.Response' : 'object';
+  const args = [url, `cast_to=${cast}`];
+  if (body) args.push(`body=${pyLiteral(body)}`);
+  lines.push(`r = client.${method}(${args.join(', ')})`);
+  if (ext) lines.push(`open("${path.includes('preview') ? 'preview' : 'speech'}.${ext}", "wb").write(r.content)`);
+  else if (raw) lines.push('print(r.status_code, r.headers["content-type"])');
+  else lines.push('print(r)');
+  if (raw) head.unshift('import httpx');
+  return head.concat(lines).join('\n');
 }
 
 function renderOp(path, method, op, doc) {
   const box = el('section', { className: 'op' });
-  box.append(el('h3', {}, el('span', { className: 'method', textContent: method }), path));
-  if (op.summary) box.append(el('p', { textContent: op.summary }));
-  if (op.description && op.description !== op.summary) box.append(el('p', { textContent: op.description }));
+  box.id = `${method}-${path}`.replace(/[^\w-]+/g, '-');
+  box.append(el('h3', {}, el('span', { className: 'method', textContent: method }), path,
+    isPublic(op, doc) ? el('span', { className: 'hint', textContent: '  public' }) : null));
+  if (op.summary) box.append(render(op.summary));
+  if (op.description && op.description !== op.summary) box.append(render(op.description));
+  const params = (op.parameters || []).map((p) => el('tr', {},
+    el('td', {}, el('code', { textContent: p.name + (p.required ? ' *' : '') })),
+    el('td', { textContent: p.in }),
+    el('td', {}, renderInline(p.description || ''))));
+  if (params.length) box.append(el('h4', { textContent: 'Parameters (* = required)' }), table(['name', 'in', 'description'], params));
   const body = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'];
   if (body) box.append(el('h4', { textContent: 'Request body (application/json, * = required)' }), schemaTable(body.schema, doc));
   const responses = Object.entries(op.responses || {}).map(([status, r]) => {
@@ -47,10 +166,22 @@ function renderOp(path, method, op, doc) {
     const schema = types.length && r.content[types[0]].schema;
     return el('tr', {},
       el('td', { textContent: status }),
-      el('td', { textContent: r.description || '' }),
+      el('td', {}, renderInline(r.description || '')),
       el('td', { textContent: types.join(', ') + (schema ? ` → ${typeOf(schema, doc)}` : '') }));
   });
-  box.append(el('h4', { textContent: 'Responses' }), el('table', {}, ...responses));
+  box.append(el('h4', { textContent: 'Responses' }), table(['status', 'description', 'content'], responses));
+  const curl = el('pre', { className: 'example', textContent: curlExample(method, path, op, doc) });
+  curl.dataset.kind = 'curl';
+  const py = el('pre', { className: 'example', textContent: pythonExample(method, path, op, doc) });
+  py.dataset.kind = 'python';
+  for (const pre of [curl, py]) {
+    pre.dataset.method = method;
+    pre.dataset.path = path;
+    pre.tabIndex = 0; // scrollable code must be reachable by keyboard
+  }
+  box.append(el('div', { className: 'examples' },
+    el('h4', { textContent: 'curl' }), curl,
+    el('h4', { textContent: 'OpenAI Python SDK (pip install openai)' }), py));
   return box;
 }
 
@@ -61,7 +192,7 @@ async function main() {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const doc = await res.json();
     document.getElementById('title').textContent = `${doc.info.title} API ${doc.info.version}`;
-    document.getElementById('description').textContent = doc.info.description || '';
+    document.getElementById('description').replaceChildren(render(doc.info.description || ''));
     const byTag = new Map();
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
@@ -74,8 +205,7 @@ async function main() {
     // Declared tag order first (speech before the plumbing), then any undeclared tag.
     const order = [...tagInfo.keys()].filter((t) => byTag.has(t)).concat([...byTag.keys()].filter((t) => !tagInfo.has(t)));
     for (const tag of order) {
-      const sections = byTag.get(tag);
-      ops.append(el('h2', { textContent: tagInfo.get(tag) || tag }), ...sections);
+      ops.append(el('h2', {}, renderInline(tagInfo.get(tag) || tag)), ...byTag.get(tag));
     }
   } catch (e) {
     const err = document.getElementById('error');

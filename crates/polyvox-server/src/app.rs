@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     pub jobs: Option<Arc<JobService>>,
     /// API keys, limits and usage; `None` = open mode (no keys).
     pub tenancy: Option<Arc<Tenancy>>,
+    /// Voice previews made so far (`/v1/voices/{voice}/preview`).
+    pub previews: Arc<catalog::preview::Previews>,
 }
 
 /// What the router serves besides its own routes.
@@ -100,7 +102,9 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
         openapi: Bytes::from(openapi::document()),
         jobs,
         tenancy,
+        previews: Arc::default(),
     };
+    metrics::register_zeroes();
 
     let protected = Router::new()
         .route("/v1/audio/speech", post(speech::create_speech))
@@ -113,15 +117,17 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
     let mut app = Router::new()
         .merge(protected)
         .route("/v1/voices", get(catalog::list_voices))
+        .route(
+            "/v1/voices/{voice}/preview",
+            get(catalog::preview::voice_preview),
+        )
         .route("/v1/languages", get(catalog::list_languages))
         .route("/v1/models", get(catalog::list_models))
         .route("/health/live", get(catalog::live))
         .route("/health/ready", get(catalog::ready))
         .route("/", get(web::index))
-        .route("/static/app.js", get(web::app_js))
-        .route("/static/style.css", get(web::style_css))
+        .route("/static/{asset}", get(web::static_asset))
         .route("/docs", get(web::docs))
-        .route("/static/docs.js", get(web::docs_js))
         .route("/openapi.json", get(web::openapi_json));
     if let Some(expo) = exposition {
         app = app.route(

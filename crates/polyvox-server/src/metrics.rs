@@ -147,6 +147,24 @@ pub(crate) fn record_error(code: polyvox_core::ErrorCode) {
     metrics::counter!(m::HTTP_ERRORS_TOTAL, m::label::CODE => code.as_str()).increment(1);
 }
 
+/// Creates the refusal counters at 0 for every reason, so dashboards and alerts see a flat 0
+/// rather than no series until the first refusal (and `rate()` counts that first one: a series'
+/// first sample is only its baseline).
+pub(crate) fn register_zeroes() {
+    for reason in [
+        m::reason::QUEUE_FULL,
+        m::reason::ENGINE_QUEUE_FULL,
+        m::reason::RATE_LIMITED,
+        m::reason::CHARS_RATE_LIMITED,
+        m::reason::QUOTA_EXCEEDED,
+    ] {
+        metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => reason).increment(0);
+    }
+    for reason in [m::auth::MISSING, m::auth::INVALID, m::auth::REVOKED] {
+        metrics::counter!(m::AUTH_FAILURES_TOTAL, m::label::REASON => reason).increment(0);
+    }
+}
+
 /// Counts a request turned away before any work, by reason.
 pub(crate) fn record_rejection(reason: &'static str) {
     metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => reason).increment(1);

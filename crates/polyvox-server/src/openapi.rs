@@ -26,15 +26,14 @@ use crate::routes::{catalog, jobs, speech, usage, web};
         jobs::audio::job_audio,
         jobs::compat::generate,
         catalog::list_voices,
+        catalog::preview::voice_preview,
         catalog::list_languages,
         catalog::list_models,
         catalog::live,
         catalog::ready,
         web::index,
-        web::app_js,
-        web::style_css,
+        web::static_asset,
         web::docs,
-        web::docs_js,
         web::openapi_json,
         usage::usage,
     ),
@@ -50,8 +49,8 @@ use crate::routes::{catalog, jobs, speech, usage, web};
 )]
 pub struct ApiDoc;
 
-/// Declares the bearer scheme and requires it by default (public routes are listed in the
-/// description; OpenAPI 3.0 cannot mark them individually without repeating this everywhere).
+/// Declares the bearer scheme and requires it by default; the public routes override it with an
+/// empty requirement (`security(())` on their paths: `"security": [{}]`).
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {

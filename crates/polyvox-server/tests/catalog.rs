@@ -10,21 +10,26 @@ use polyvox_server::ServerConfig;
 use serde_json::{Value, json};
 
 /// Every route the server has. The OpenAPI test checks both directions: each is documented, each
-/// documented path is here, and each really answers.
-const ROUTES: [(&str, &str); 12] = [
+/// documented path is here, and each really answers. All but speech are public.
+const ROUTES: [(&str, &str); 11] = [
     ("post", "/v1/audio/speech"),
     ("get", "/v1/voices"),
+    ("get", "/v1/voices/{voice}/preview"),
     ("get", "/v1/languages"),
     ("get", "/v1/models"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/"),
-    ("get", "/static/app.js"),
-    ("get", "/static/style.css"),
+    ("get", "/static/{asset}"),
     ("get", "/docs"),
-    ("get", "/static/docs.js"),
     ("get", "/openapi.json"),
 ];
+
+/// A real path for a documented path template.
+fn concrete(path: &str) -> String {
+    path.replace("{voice}", "af_bella")
+        .replace("{asset}", "app.js")
+}
 
 /// Routes that need a job backend.
 /// Routes that need a job backend or API keys to answer 200; tests/jobs.rs and tests/tenancy.rs
@@ -76,6 +81,12 @@ async fn voices_mark_supported_languages() {
     assert_eq!(find("jf_alpha")["supported"], true);
     assert_eq!(find("ff_siwis")["supported"], false);
     assert_eq!(find("zm_yunxi")["gender"], "male");
+    // The original service's catalogue (POST /tts/generate's voice_id) is findable by voice.
+    for (legacy, id) in [("1", "af_sky"), ("3", "af_bella"), ("5", "jf_alpha")] {
+        assert_eq!(find(id)["legacy_voice_id"], legacy, "{id}");
+    }
+    assert_eq!(find("jf_alpha")["name"], "Misaki");
+    assert!(find("af_heart").get("legacy_voice_id").is_none());
 }
 
 #[tokio::test]
@@ -153,13 +164,27 @@ async fn openapi_documents_every_route_and_only_real_ones() {
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     let paths = doc["paths"].as_object().expect("paths");
     for (method, path) in ROUTES {
-        assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} missing from /openapi.json"
+        let op = paths
+            .get(path)
+            .and_then(|p| p.get(method))
+            .unwrap_or_else(|| panic!("{method} {path} missing from /openapi.json"));
+        // Public routes override the document's bearer requirement with an empty one, which the
+        // docs page reads to show which examples need a key.
+        let public = op["security"] == json!([{}]);
+        assert_eq!(
+            public,
+            method == "get",
+            "{method} {path}: security {}",
+            op["security"]
         );
         let res = match method {
             "post" => srv.speech(json!({"input": "Hi"})).await,
-            _ => srv.client.get(srv.url(path)).send().await.expect("sent"),
+            _ => srv
+                .client
+                .get(srv.url(&concrete(path)))
+                .send()
+                .await
+                .expect("sent"),
         };
         assert_eq!(
             res.status(),
@@ -173,11 +198,16 @@ async fn openapi_documents_every_route_and_only_real_ones() {
         .sum();
     // Job routes answer 503 without a job backend; tests/jobs.rs exercises them with one.
     for (method, path) in JOB_ROUTES {
+        let op = paths
+            .get(path)
+            .and_then(|p| p.get(method))
+            .unwrap_or_else(|| panic!("{method} {path} missing from /openapi.json"));
         assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} missing from /openapi.json"
+            op.get("security").is_none(),
+            "{method} {path} must need a key"
         );
     }
+    assert_eq!(doc["security"], json!([{"bearer": []}]));
     assert_eq!(
         documented,
         ROUTES.len() + JOB_ROUTES.len(),
@@ -198,7 +228,26 @@ async fn pages_are_self_contained_with_security_headers() {
         (
             "/",
             &[
-                "text", "lang", "voice", "speak", "audio", "download", "error",
+                "text",
+                "file",
+                "lang",
+                "voice",
+                "speak",
+                "cancel",
+                "progress",
+                "status",
+                "audio",
+                "download",
+                "error",
+                "voice-search",
+                "filter-lang",
+                "filter-gender",
+                "gallery",
+                "preview-audio",
+                "blend-list",
+                "blend-spec",
+                "history-list",
+                "apikey",
             ][..],
         ),
         ("/docs", &["ops", "error"][..]),
@@ -231,17 +280,201 @@ async fn pages_are_self_contained_with_security_headers() {
             !html.contains("http://") && !html.contains("https://") && !html.contains("<script>"),
             "{page} must not load external or inline code"
         );
-        // Every referenced local asset is served.
-        for attr in ["src=\"", "href=\""] {
-            for part in html.split(attr).skip(1) {
-                let target = part.split('"').next().unwrap_or("");
-                if target.starts_with('/') {
-                    let res = srv.client.get(srv.url(target)).send().await.expect("sent");
-                    assert_eq!(res.status(), 200, "{page} references {target}");
+        // Every referenced local asset is served, and so is every module the scripts import.
+        let mut todo: Vec<String> = ["src=\"", "href=\""]
+            .iter()
+            .flat_map(|attr| html.split(attr).skip(1))
+            .filter_map(|part| part.split('"').next())
+            .filter(|t| t.starts_with('/') && !t.starts_with("/#"))
+            .map(str::to_string)
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(target) = todo.pop() {
+            if !seen.insert(target.clone()) {
+                continue;
+            }
+            let res = srv.client.get(srv.url(&target)).send().await.expect("sent");
+            assert_eq!(res.status(), 200, "{page} references {target}");
+            if target.ends_with(".js") {
+                let js = res.text().await.expect("script");
+                assert!(
+                    !js.contains("http://") && !js.contains("https://"),
+                    "{target} names an external URL"
+                );
+                for part in js.split(" from './").skip(1) {
+                    let module = part.split('\'').next().unwrap_or("");
+                    todo.push(format!("/static/{module}"));
                 }
             }
         }
+        assert!(
+            page != "/" || seen.contains("/static/compose.js"),
+            "the studio's modules were not followed: {seen:?}"
+        );
     }
+    // Unknown assets are 404s with the usual error body.
+    let (status, code, _) = error_of(
+        srv.client
+            .get(srv.url("/static/nope.js"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn the_page_knows_whether_the_server_wants_a_key() {
+    let srv = start(ServerConfig::default(), FakeSpeech::new(1, Duration::ZERO)).await;
+    let html = srv
+        .client
+        .get(srv.url("/"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(r#"<meta name="polyvox-auth" content="off">"#),
+        "a server without keys says so"
+    );
+    assert!(!html.contains("@AUTH@"));
+}
+
+#[tokio::test]
+async fn a_voice_preview_is_made_once_and_then_served_from_memory() {
+    let srv = start(ServerConfig::default(), FakeSpeech::new(3, Duration::ZERO)).await;
+    let res = srv
+        .client
+        .get(srv.url("/v1/voices/af_bella/preview"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/mpeg");
+    assert_eq!(res.headers()["cache-control"], "public, max-age=86400");
+    assert_eq!(res.bytes().await.expect("body"), srv.fake.expected_body());
+    let (req, opts) = srv
+        .fake
+        .stats
+        .last_request
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("a request");
+    assert_eq!(req.voice.canonical(), "af_bella");
+    assert_eq!(req.lang.code(), "en-us");
+    assert_eq!(req.format.as_str(), "mp3");
+    assert!(req.text.contains("Bella"), "{}", req.text);
+    assert!(opts.whole_file);
+    // Again, by display name and by OpenAI alias: the same voice, no new synthesis.
+    for path in [
+        "/v1/voices/af_bella/preview",
+        "/v1/voices/Bella/preview",
+        "/v1/voices/shimmer/preview",
+    ] {
+        let res = srv.client.get(srv.url(path)).send().await.expect("sent");
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.bytes().await.expect("body"), srv.fake.expected_body());
+    }
+    assert_eq!(srv.fake.stats.started.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn concurrent_first_previews_share_one_synthesis() {
+    let srv = start(
+        ServerConfig::default(),
+        FakeSpeech::new(2, Duration::ZERO).gated(),
+    )
+    .await;
+    let calls = (0..8).map(|_| {
+        let (client, url) = (srv.client.clone(), srv.url("/v1/voices/bm_george/preview"));
+        tokio::spawn(async move { client.get(url).send().await.expect("sent").status() })
+    });
+    let calls: Vec<_> = calls.collect();
+    // All eight are waiting on the one gated synthesis before it may finish.
+    for _ in 0..200 {
+        if srv.fake.stats.started.load(Ordering::SeqCst) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    srv.fake.release();
+    for c in calls {
+        assert_eq!(c.await.expect("task"), 200);
+    }
+    assert_eq!(srv.fake.stats.started.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn previews_of_unknown_or_unspoken_voices_are_refused_without_synthesis() {
+    let srv = start(ServerConfig::default(), FakeSpeech::new(1, Duration::ZERO)).await;
+    let get = |path: &'static str| srv.client.get(srv.url(path)).send();
+    let (status, code, msg) = error_of(get("/v1/voices/nobody/preview").await.expect("sent")).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    assert!(
+        msg.contains("'nobody'") && msg.contains("/v1/voices"),
+        "{msg}"
+    );
+    // The fake speaks English and Japanese only.
+    let (status, code, msg) =
+        error_of(get("/v1/voices/ff_siwis/preview").await.expect("sent")).await;
+    assert_eq!((status, code.as_str()), (400, "unsupported_language"));
+    assert!(msg.contains("ff_siwis") && msg.contains("fr"), "{msg}");
+    assert_eq!(srv.fake.stats.started.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_failed_preview_is_not_kept_and_a_full_server_sheds_previews() {
+    let failing = FakeSpeech::new(1, Duration::ZERO).with_mode(common::Mode::FailAtStart(
+        polyvox_core::Error::new(
+            polyvox_core::ErrorCode::ModelUnavailable,
+            "model not loaded",
+        ),
+    ));
+    let srv = start(ServerConfig::default(), failing).await;
+    for _ in 0..2 {
+        let res = srv
+            .client
+            .get(srv.url("/v1/voices/af_sky/preview"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 503);
+    }
+    // Both tried: a failure is not cached.
+    assert_eq!(srv.fake.stats.started.load(Ordering::SeqCst), 2);
+
+    let cfg = ServerConfig {
+        max_concurrent: 1,
+        max_queued: 0,
+        ..ServerConfig::default()
+    };
+    let srv = start(cfg, FakeSpeech::new(1, Duration::ZERO).gated()).await;
+    let holder = {
+        let (client, url) = (srv.client.clone(), srv.url("/v1/voices/am_adam/preview"));
+        tokio::spawn(async move { client.get(url).send().await.expect("sent").status() })
+    };
+    for _ in 0..200 {
+        if srv.fake.stats.started.load(Ordering::SeqCst) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, code, _) = error_of(
+        srv.client
+            .get(srv.url("/v1/voices/am_michael/preview"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (429, "queue_full"));
+    srv.fake.release();
+    assert_eq!(holder.await.expect("task"), 200);
 }
 
 #[tokio::test]

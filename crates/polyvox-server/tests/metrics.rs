@@ -205,6 +205,24 @@ async fn env() -> Env {
 async fn known_traffic_moves_the_counters_by_known_amounts() {
     let e = env().await;
     let before = e.scrape().await;
+    // Before any refusal, every reason already has its series at 0: a dashboard shows a flat
+    // 0 rather than "no data", and rate() counts the first refusal (a first sample is a baseline).
+    for series in [
+        r#"polyvox_rejections_total{reason="queue_full"}"#,
+        r#"polyvox_rejections_total{reason="engine_queue_full"}"#,
+        r#"polyvox_rejections_total{reason="rate_limited"}"#,
+        r#"polyvox_rejections_total{reason="chars_rate_limited"}"#,
+        r#"polyvox_rejections_total{reason="quota_exceeded"}"#,
+        r#"polyvox_auth_failures_total{reason="missing"}"#,
+        r#"polyvox_auth_failures_total{reason="invalid"}"#,
+        r#"polyvox_auth_failures_total{reason="revoked"}"#,
+    ] {
+        assert_eq!(
+            before.get(series),
+            Some(&0.0),
+            "{series} is not exported at 0"
+        );
+    }
 
     // A job, then the identical request again: the second is answered from the cache.
     let first = e.submit("Metrics, please.").await;

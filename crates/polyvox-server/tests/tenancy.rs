@@ -111,6 +111,7 @@ async fn synthesis_needs_a_valid_unrevoked_key_and_the_catalogue_does_not() {
 
     for public in [
         "/v1/voices",
+        "/v1/voices/af_bella/preview",
         "/v1/models",
         "/health/live",
         "/openapi.json",
@@ -118,6 +119,12 @@ async fn synthesis_needs_a_valid_unrevoked_key_and_the_catalogue_does_not() {
     ] {
         assert_eq!(e.get(public, None).await.status(), 200, "{public}");
     }
+    // The studio learns from the page itself that it must ask for a key.
+    let page = e.get("/", None).await.text().await.expect("html");
+    assert!(
+        page.contains(r#"<meta name="polyvox-auth" content="required">"#),
+        "the page does not say a key is required"
+    );
 
     e.keys.revoke_key(&id).await.expect("revoke");
     let (status, code, msg) =

@@ -2,7 +2,9 @@
 //!
 //! The catalogue itself is static (`polyvox_core::VOICES`, `Lang::ALL`); what the running service
 //! adds is which languages its loaded front ends can actually speak, so clients (and the web page)
-//! can offer only what works.
+//! can offer only what works. Voice previews are in [`preview`].
+
+pub(crate) mod preview;
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +16,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::edge::RequestId;
 use crate::error::{ErrorBody, ErrorReport};
+use crate::routes::jobs::compat::LEGACY_VOICES;
 use crate::routes::speech::MODEL_ALIASES;
 
 /// One voice of `/v1/voices`.
@@ -29,6 +32,10 @@ pub struct VoiceEntry {
     pub gender: Gender,
     /// Other names that select this voice (OpenAI voice names and the like).
     pub aliases: &'static [&'static str],
+    /// The `voice_id` that selects this voice in the legacy `POST /tts/generate` (the original
+    /// service's catalogue: 1 Sky, 2 Adam, 3 Bella, 4 Michael, 5 Misaki).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_voice_id: Option<&'static str>,
     /// Whether this server can speak the voice's language right now.
     pub supported: bool,
 }
@@ -107,7 +114,7 @@ pub struct ReadyBody {
 }
 
 /// Lists every voice, marking those whose language this server supports.
-#[utoipa::path(get, path = "/v1/voices", tag = "catalogue", responses((status = 200, description = "All voices", body = List<VoiceEntry>)))]
+#[utoipa::path(get, path = "/v1/voices", tag = "catalogue", security(()), responses((status = 200, description = "All voices", body = List<VoiceEntry>)))]
 pub(crate) async fn list_voices(State(st): State<AppState>) -> Json<List<VoiceEntry>> {
     let supported = st.speech.languages();
     let data = VOICES
@@ -118,6 +125,10 @@ pub(crate) async fn list_voices(State(st): State<AppState>) -> Json<List<VoiceEn
             language: v.lang.code(),
             gender: v.gender,
             aliases: v.aliases,
+            legacy_voice_id: LEGACY_VOICES
+                .iter()
+                .find(|(_, id)| *id == v.id)
+                .map(|(legacy, _)| *legacy),
             supported: supported.contains(&v.lang),
         })
         .collect();
@@ -125,7 +136,7 @@ pub(crate) async fn list_voices(State(st): State<AppState>) -> Json<List<VoiceEn
 }
 
 /// Lists every language Polyvox knows, marking those this server can speak.
-#[utoipa::path(get, path = "/v1/languages", tag = "catalogue", responses((status = 200, description = "All languages", body = List<LanguageEntry>)))]
+#[utoipa::path(get, path = "/v1/languages", tag = "catalogue", security(()), responses((status = 200, description = "All languages", body = List<LanguageEntry>)))]
 pub(crate) async fn list_languages(State(st): State<AppState>) -> Json<List<LanguageEntry>> {
     let supported = st.speech.languages();
     let data = Lang::ALL
@@ -146,7 +157,7 @@ pub(crate) async fn list_languages(State(st): State<AppState>) -> Json<List<Lang
 }
 
 /// Lists the model and the OpenAI names that select it.
-#[utoipa::path(get, path = "/v1/models", tag = "catalogue", responses((status = 200, description = "The model and its aliases", body = List<ModelEntry>)))]
+#[utoipa::path(get, path = "/v1/models", tag = "catalogue", security(()), responses((status = 200, description = "The model and its aliases", body = List<ModelEntry>)))]
 pub(crate) async fn list_models(State(st): State<AppState>) -> Json<List<ModelEntry>> {
     let ids = std::iter::once(st.speech.model_id().to_string())
         .chain(MODEL_ALIASES.iter().map(|s| s.to_string()));
@@ -162,13 +173,13 @@ pub(crate) async fn list_models(State(st): State<AppState>) -> Json<List<ModelEn
 }
 
 /// Liveness: the process answers HTTP. Checks no dependency.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive", body = Health)))]
+#[utoipa::path(get, path = "/health/live", tag = "health", security(()), responses((status = 200, description = "Alive", body = Health)))]
 pub(crate) async fn live() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// Readiness: the synthesis side can take requests (model loaded and warmed).
-#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+#[utoipa::path(get, path = "/health/ready", tag = "health", security(()), responses(
     (status = 200, description = "Ready for synthesis", body = ReadyBody),
     (status = 503, description = "Not ready; `error.code` is `model_unavailable`", body = ReadyBody),
 ))]
