@@ -13,6 +13,12 @@ const [scenario, url, executablePath, apiKey, outDir, arg] = process.argv.slice(
 
 const visibleIds = (page) => page.$$eval('#gallery .voice-card', (cards) => cards.filter((c) => !c.hidden).map((c) => c.dataset.voice));
 
+// Chooses a .txt file; the page reads it asynchronously, so wait until the text box holds it.
+async function upload(page, file) {
+  await page.setInputFiles('#file', file);
+  await page.waitForFunction(() => / from /.test(document.querySelector('#mode-hint').textContent), null, { timeout: 30000 });
+}
+
 async function waitAudio(page, sel, timeout = 180000) {
   await page.waitForFunction((s) => {
     const a = document.querySelector(s);
@@ -139,7 +145,7 @@ const scenarios = {
   // A .txt upload renders as a job: the progress bar climbs to 100 % and the file downloads.
   async long(page) {
     await enterKey(page);
-    await page.setInputFiles('#file', arg);
+    await upload(page, arg);
     const hint = await page.textContent('#mode-hint');
     const started = Date.now();
     await page.click('#speak');
@@ -151,7 +157,7 @@ const scenarios = {
         if (!seen.length || seen[seen.length - 1] !== pct) seen.push(pct);
         if (error) throw new Error(`page shows an error: ${error}`);
         if (/ready to play and download/.test(status)) break;
-        if (Date.now() - started > 75 * 60 * 1000) throw new Error(`no result after 75 min; progress ${seen}`);
+        if (Date.now() - started > 25 * 60 * 1000) throw new Error(`no result after 25 min; progress ${seen}`);
         await page.waitForTimeout(500);
       }
     } catch (e) {
@@ -254,7 +260,7 @@ const scenarios = {
     await waitAudio(page, '#preview-audio');
     await (await page.$('#voices')).screenshot({ path: path.join(outDir, 'studio-gallery.png') });
     await (await page.$('#blend')).screenshot({ path: path.join(outDir, 'studio-blend.png') });
-    await page.setInputFiles('#file', arg);
+    await upload(page, arg);
     await page.click('#speak');
     await page.waitForFunction(() => Number(document.querySelector('#progress').dataset.percent) >= 10,
       null, { timeout: 600000 });

@@ -70,6 +70,16 @@ pub mod reason {
     pub const CONCURRENCY_LIMITED: &str = "concurrency_limited";
     /// A client address had too many failed authentications.
     pub const AUTH_FAILURES: &str = "auth_failures";
+    /// Every reason, so the counters can start at 0 for each (a new reason is listed here once).
+    pub const ALL: [&str; 7] = [
+        QUEUE_FULL,
+        ENGINE_QUEUE_FULL,
+        RATE_LIMITED,
+        CHARS_RATE_LIMITED,
+        QUOTA_EXCEEDED,
+        CONCURRENCY_LIMITED,
+        AUTH_FAILURES,
+    ];
 }
 
 /// Values of the `reason` label of [`AUTH_FAILURES_TOTAL`].
@@ -81,6 +91,7 @@ pub mod auth {
     pub const INVALID: &str = "invalid";
     /// A revoked key.
     pub const REVOKED: &str = "revoked";
+    pub const ALL: [&str; 3] = [MISSING, INVALID, REVOKED];
 }
 
 /// Values of the `outcome` label.

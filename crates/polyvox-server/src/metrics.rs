@@ -151,16 +151,10 @@ pub(crate) fn record_error(code: polyvox_core::ErrorCode) {
 /// rather than no series until the first refusal (and `rate()` counts that first one: a series'
 /// first sample is only its baseline).
 pub(crate) fn register_zeroes() {
-    for reason in [
-        m::reason::QUEUE_FULL,
-        m::reason::ENGINE_QUEUE_FULL,
-        m::reason::RATE_LIMITED,
-        m::reason::CHARS_RATE_LIMITED,
-        m::reason::QUOTA_EXCEEDED,
-    ] {
+    for reason in m::reason::ALL {
         metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => reason).increment(0);
     }
-    for reason in [m::auth::MISSING, m::auth::INVALID, m::auth::REVOKED] {
+    for reason in m::auth::ALL {
         metrics::counter!(m::AUTH_FAILURES_TOTAL, m::label::REASON => reason).increment(0);
     }
 }
