@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fault gate of the local cluster (scripts/cluster.sh up first). For each fault, client traffic
 # goes through nginx along the path the fault hits (scripts/fault/jobload.py: job submits, polls
-# of jobs in flight, audio downloads, /v1/audio/speech), the fault is injected, the cluster heals
-# or is repaired, and then two things must hold:
+# of jobs in flight, audio downloads, /v1/audio/speech, live WebSocket sessions), the fault is
+# injected, the cluster heals or is repaired, and then two things must hold:
 #   the fault happened   - a check per fault below (victim attempts, re-enqueue counts, a new
 #                          Redis run_id, crash recovery in the PostgreSQL log, ...);
 #   no client saw it     - no lost or failed/cancelled job, every speech request answered with
-#                          audio, no 5xx without Retry-After, no socket error (jobload.py).
+#                          audio, every live session done, no 5xx without Retry-After, no socket
+#                          error (jobload.py).
 # Faults:
 #   worker-kill    SIGKILL of the worker holding a running job of this run (restarted afterwards)
 #   api-kill       SIGKILL of one API instance behind nginx (restarted afterwards)
@@ -88,6 +89,31 @@ PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
 refused() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" = 000 ]; }
 
 CHECKS=()
+DIAG=()
+# Every component ready again within HEAL_SECS (30) of the fault's traffic ending: a probe that
+# caught a dependency mid-reconnect may say "not ready" for a period or two, but one that stays
+# down has not healed. For a component still down, its readiness answer and the last lines of
+# its log are kept for the end of the output (CI shows the tail).
+healed() {
+  local t0=$SECONDS st
+  while [ $((SECONDS - t0)) -lt "${HEAL_SECS:-30}" ]; do
+    if "$CLUSTER" status >/dev/null 2>&1; then
+      CHECKS+=("ok   $F: cluster healthy afterwards (after $((SECONDS - t0)) s)"); return
+    fi
+    sleep 1
+  done
+  FAILED=1; CHECKS+=("FAIL $F: cluster healthy afterwards (not within ${HEAL_SECS:-30} s)")
+  st=$("$CLUSTER" status 2>&1 || true)
+  DIAG+=("after $F:" "$st")
+  local c
+  for c in $(awk '$2 == "down" {print $1}' <<<"$st"); do
+    case $c in
+      api-*) local p=($API_PORTS)
+             DIAG+=("  $c /health/ready: $(curl -s --max-time 5 "http://127.0.0.1:${p[$((${c#api-}-1))]}/health/ready")") ;;
+    esac
+    [ -f "$CDIR/logs/$c.log" ] && DIAG+=("  $c log (last lines):" "$(tail -n 12 "$CDIR/logs/$c.log" | cut -c1-400 | sed 's/^/    /')")
+  done
+}
 check() { # DESCRIPTION CONDITION...: records one proof that the fault took effect
   local what=$1; shift
   if "$@"; then CHECKS+=("ok   $F: $what"); else CHECKS+=("FAIL $F: $what"); FAILED=1; fi
@@ -140,11 +166,16 @@ for F in "${faults[@]}"; do
       # Jobs waiting in the queue are what a restart loses: wait for a backlog first.
       for _ in $(seq 1 120); do [ "$(run_jobs "$run" queued)" -ge 3 ] && break; sleep 0.25; done
       queued=$(run_jobs "$run" queued); id0=$(redis_run_id)
+      redis-cli -p "$REDIS_PORT" set "polyvox-gate-marker-$run" 1 >/dev/null
       "$CLUSTER" restart redis
       id1=$(redis_run_id)
+      # Read at once: a key written before the restart (the queue's streams are repopulated by
+      # the reconciler within seconds, so they cannot show the emptiness).
+      marker=$(redis-cli -p "$REDIS_PORT" exists "polyvox-gate-marker-$run")
       what="Redis restarted empty with $queued jobs of the run queued (run_id ${id0:0:8} -> ${id1:0:8})"
       check "jobs were queued when Redis went ($queued)" test "$queued" -gt 0
-      check "a new Redis process (run_id changed)" test -n "$id1" -a "$id0" != "$id1" ;;
+      check "a new Redis process (run_id changed)" test -n "$id1" -a "$id0" != "$id1"
+      check "it came back empty (a key set before the restart is gone)" test "$marker" = 0 ;;
     pg-crash)
       sleep 4
       pid0=$(pg_pid); logsize=$(stat -c %s "$PG_DIR/pg.log")
@@ -203,18 +234,19 @@ f, res, what = sys.argv[1:]
 r = json.loads(res)
 answers = ", ".join(f"{k} {v}" for k, v in r["answers"].items())
 print(f"| {f} | {what} | {r['accepted']}/{r['submitted']} | {r['completed']} | {r['failed']} | {r['lost']} | "
-      f"{r['speech_ok']}/{r['speech']} | {r['submit_retries']} | {answers} |")
+      f"{r['speech_ok']}/{r['speech']} | {r['live_ok']}/{r['live']} | {r['submit_retries']} | {answers} |")
 PY
 )")
-  "$CLUSTER" status >/dev/null || { FAILED=1; CHECKS+=("FAIL $F: cluster healthy afterwards"); "$CLUSTER" status || true; }
+  healed
 done
 
 echo
-echo "| fault | injected | accepted | completed | failed | lost | speech ok | submit retries | answers seen by clients (kind:status count) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| fault | injected | accepted | completed | failed | lost | speech ok | live sessions ok | submit retries | answers seen by clients (kind:status count) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 printf '%s\n' "${CHECKS[@]}"
+[ ${#DIAG[@]} -eq 0 ] || { echo "Components that did not heal:"; printf '%s\n' "${DIAG[@]}"; }
 echo "Details (per-job states, every bad answer): $OUT"
 [ "$FAILED" = 0 ] || die "fault gate failed"
 log "fault gate passed: every fault took effect and no client saw it"

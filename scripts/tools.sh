@@ -45,6 +45,9 @@ deny_version=0.18.9
 deny_dir="$POLYVOX_TOOLS_DIR/cargo-deny"
 if [ "$("$deny_dir/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $deny_version" ]; then
   log "installing cargo-deny $deny_version from crates.io (builds it: minutes, once)"
+  # Its release profile (fat LTO, one codegen unit) makes the one build that a fresh machine pays
+  # for the slowest step of the test command; a checker run once per test run needs none of it.
+  CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
   cargo install --locked --quiet cargo-deny --version "$deny_version" --root "$deny_dir" \
     --target-dir "$deny_dir/build"
   rm -rf "$deny_dir/build"

@@ -9,7 +9,10 @@ While a fault is injected it keeps three kinds of traffic going through nginx:
           these reads hit the database, and the job's progress needs Redis and the workers),
           then the audio download once it succeeded;
   speech  POST /v1/audio/speech of distinct short texts, one after the other, for --speech-secs:
-          a plain HTTP client, whether the API synthesizes itself or streams from a worker.
+          a plain HTTP client, whether the API synthesizes itself or streams from a worker;
+  live    sessions on the live WebSocket (GET /v1/audio/speech/stream, upgraded through nginx),
+          one after the other for --speech-secs: text sent in deltas, then close; each must end
+          with `done`, audio and close 1000 (chunks are jobs rendered by workers and relayed).
 
 Verdict (exit 1 unless all hold):
   every submitted job accepted, and every accepted job `succeeded` with its audio downloadable
@@ -17,16 +20,23 @@ Verdict (exit 1 unless all hold):
   404 is a lost job); every speech request finally answered 200 with audio; no 5xx reached the
   client without a Retry-After header; no request failed at the socket (nginx stays up through
   every fault, so a refused or reset connection is a failure a client would see); no response cut
-  off mid-body, except with --allow-cut-streams (a fault that kills the process streaming it).
+  off mid-body, except with --allow-cut-streams (a fault that kills the process streaming it);
+  every live session finally done, a session closed 4429/4503 (the socket's 429 and 503, whose
+  HTTP twins carry Retry-After) retried, any other error close a failure.
 Standard library only, so it runs wherever the cluster does.
 """
 import argparse
+import base64
 import http.client
 import json
+import os
+import socket
+import struct
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 SENTENCE = ("The night ferry left the harbour on time, and the passengers watched the lights of the "
@@ -152,6 +162,142 @@ def speech(args, results):
         results.append(outcome)
 
 
+# Close codes of the live socket that a client retries: the socket's 429 and 503.
+LIVE_RETRY = (4429, 4503)
+
+
+class WebSocket:
+    """The client half of RFC 6455 that a live session needs (text out, text/binary/close in)."""
+
+    def __init__(self, base, path, timeout=60):
+        u = urllib.parse.urlsplit(base)
+        self.sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+        self.buf = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.strip().title(): v.strip()
+                        for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+
+    def _fill(self):
+        got = self.sock.recv(65536)
+        if not got:
+            raise ConnectionError("connection closed")
+        self.buf += got
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send(self, opcode, payload):
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def send_json(self, msg):
+        self.send(1, json.dumps(msg).encode())
+
+    def recv(self):
+        """(opcode, payload) of the next whole message; pings are answered on the way."""
+        data, first = b"", None
+        while True:
+            b0, b1 = self._take(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self._take(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self._take(8))[0]
+            payload = self._take(n)
+            opcode = b0 & 0x0F
+            if opcode == 9:
+                self.send(10, payload)
+                continue
+            if opcode == 10:
+                continue
+            first = first if opcode == 0 else opcode
+            data += payload
+            if b0 & 0x80:
+                return first, data
+
+    def close(self):
+        self.sock.close()
+
+
+def live_session(args, k):
+    """One live session; (outcome, retry): outcome "ok" or what went wrong."""
+    path = "/v1/audio/speech/stream"
+    try:
+        ws = WebSocket(args.base, path)
+    except (OSError, ValueError, IndexError):
+        note("live", 0, {}, path)
+        return "socket error before the upgrade", True
+    try:
+        if ws.status != 101:
+            note("live", ws.status, ws.headers, path)
+            return f"upgrade answered {ws.status}", retryable(ws.status, ws.headers)
+        note("live", 101, {}, path)
+        ws.send_json({"type": "session", "format": "pcm"})
+        text = f"Fault run {args.run}, live session {k}. The words arrive a few at a time, as they are typed."
+        for i in range(0, len(text), 12):
+            ws.send_json({"type": "text", "text": text[i:i + 12]})
+        ws.send_json({"type": "close"})
+        audio, error = 0, None
+        while True:
+            opcode, payload = ws.recv()
+            if opcode == 2:
+                audio += len(payload)
+            elif opcode == 1:
+                msg = json.loads(payload)
+                if msg.get("type") == "error":
+                    error = msg
+            elif opcode == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                break
+        if code == 1000 and audio > 0:
+            return "ok", False
+        retry = code in LIVE_RETRY
+        with LOCK:
+            key = f"live:close {code}"
+            SEEN[key] = SEEN.get(key, 0) + 1
+        return f"closed {code} after {audio} audio bytes ({error})", retry
+    except (OSError, ValueError, struct.error):
+        note("live", CUT, {}, path)
+        return "session cut off", True
+    finally:
+        ws.close()
+
+
+def live(args, results):
+    """Sequential live sessions until the window closes; each retried until it is done."""
+    end = time.monotonic() + args.speech_secs
+    k = 0
+    while time.monotonic() < end:
+        k += 1
+        give_up = time.monotonic() + args.submit_window
+        outcome = "not done before the window closed"
+        while time.monotonic() < give_up:
+            outcome, retry = live_session(args, k)
+            if outcome == "ok" or not retry:
+                break
+            time.sleep(0.5)
+        results.append(outcome)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", required=True, help="cluster entry point (nginx)")
@@ -171,9 +317,11 @@ def main():
     global ALLOW_CUT
     ALLOW_CUT = args.allow_cut_streams
 
-    subs, spoken = {}, []
-    threads = [threading.Thread(target=speech, args=(args, spoken))]
-    threads[0].start()
+    subs, spoken, sessions = {}, [], []
+    threads = [threading.Thread(target=speech, args=(args, spoken)),
+               threading.Thread(target=live, args=(args, sessions))]
+    for t in threads:
+        t.start()
     for i in range(args.jobs):
         t = threading.Thread(target=job, args=(args, i, subs))
         t.start()
@@ -191,6 +339,9 @@ def main():
     for k, o in enumerate(spoken, 1):
         if o != "ok":
             BAD.append(("speech request failed", f"line {k}: {o}"))
+    for k, o in enumerate(sessions, 1):
+        if o != "ok":
+            BAD.append(("live session failed", f"session {k}: {o}"))
     result = {
         "submitted": args.jobs,
         "accepted": len(states),
@@ -200,6 +351,8 @@ def main():
         "submit_retries": sum(s["tries"] - 1 for s in subs.values()),
         "speech": len(spoken),
         "speech_ok": spoken.count("ok"),
+        "live": len(sessions),
+        "live_ok": sessions.count("ok"),
         "answers": dict(sorted(SEEN.items())),
         "bad": [f"{what}: {detail}" for what, detail in BAD],
         "jobs": {s["id"]: {"i": i, "state": s["state"], "detail": s["detail"]}
@@ -208,7 +361,8 @@ def main():
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: result[k] for k in ("submitted", "accepted", "completed", "failed", "lost",
-                                             "submit_retries", "speech", "speech_ok", "answers")}))
+                                             "submit_retries", "speech", "speech_ok", "live", "live_ok",
+                                             "answers")}))
     for line in result["bad"][:20]:
         print("BAD " + line, file=sys.stderr)
     return 0 if not BAD else 1

@@ -124,6 +124,76 @@ const scenarios = {
     return { spec, voice, duration };
   },
 
+  // Words light up in order while the audio plays: the streamed MP3 (server-sent events, words
+  // before their audio) and a WAV answered as one JSON document. Clicking a word seeks to it.
+  async highlight(page) {
+    await enterKey(page);
+    const text = 'The quick brown fox jumps over the lazy dog. At 9:45 it cost $12.50, and then it rained.';
+    const out = {};
+    for (const format of ['mp3', 'wav']) {
+      await page.selectOption('#format', format);
+      await page.fill('#text', text);
+      // Every change of the lit word, recorded in the page (polling from here would miss short
+      // words on a loaded machine).
+      await page.evaluate(() => {
+        window.litWords = [];
+        const w = document.querySelector('#words');
+        new MutationObserver(() => {
+          const i = Number(w.dataset.current);
+          if (i >= 0 && window.litWords[window.litWords.length - 1] !== i) window.litWords.push(i);
+        }).observe(w, { attributes: true, attributeFilter: ['data-current'] });
+      });
+      await page.click('#speak');
+      await page.waitForFunction(() => Number(document.querySelector('#words').dataset.count) > 0, null, { timeout: 180000 });
+      await page.waitForFunction(() => {
+        const a = document.querySelector('#audio');
+        return a.ended && a.currentTime > 0;
+      }, null, { timeout: 180000 });
+      const seen = await page.evaluate(() => window.litWords);
+      await noError(page);
+      const shown = await page.$eval('#words', (w) => ({
+        text: w.textContent, count: Number(w.dataset.count),
+        words: [...w.querySelectorAll('.word')].map((s) => s.textContent),
+      }));
+      // Click the word "lazy": the player seeks to its start.
+      const lazy = shown.words.indexOf('lazy');
+      await page.click(`#words .word[data-index="${lazy}"]`);
+      await page.waitForTimeout(300);
+      const after = await page.evaluate((i) => ({
+        time: document.querySelector('#audio').currentTime,
+        start: Number(document.querySelector(`#words .word[data-index="${i}"]`).dataset.start),
+      }), lazy);
+      await page.evaluate(() => document.querySelector('#audio').pause());
+      out[format] = { seen, shown, lazy, after };
+    }
+    return { text, ...out };
+  },
+
+  // Live mode: typed key by key into the socket; audio comes back before the session is closed,
+  // and Stop speaks the rest and ends it with the server's count of the characters.
+  async live(page) {
+    await enterKey(page);
+    await page.fill('#voice', 'af_heart');
+    await page.click('#live-start');
+    await page.waitForFunction(() => document.querySelector('#live').dataset.state === 'open', null, { timeout: 30000 });
+    const first = 'Hello, this is live mode, typed one key at a time. ';
+    const rest = 'Every word is sent as it is typed, and spoken as it arrives.';
+    await page.focus('#live-text');
+    await page.keyboard.type(first, { delay: 30 });
+    // The first sentence is spoken while the session is still open.
+    await page.waitForFunction(() => Number(document.querySelector('#live').dataset.bytes) > 0, null, { timeout: 120000 });
+    const bytesBeforeStop = Number(await page.$eval('#live', (e) => e.dataset.bytes));
+    await page.keyboard.type(rest, { delay: 30 });
+    await page.click('#live-stop');
+    await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector('#live').dataset.state), null, { timeout: 180000 });
+    await noError(page);
+    const r = await page.$eval('#live', (e) => ({
+      state: e.dataset.state, bytes: Number(e.dataset.bytes), characters: Number(e.dataset.characters),
+      status: document.querySelector('#live-state').textContent,
+    }));
+    return { text: first + rest, bytesBeforeStop, ...r };
+  },
+
   // A long text becomes a job; cancel it while it renders.
   async cancel(page) {
     await enterKey(page);
@@ -298,6 +368,43 @@ const scenarios = {
     fs.writeFileSync(path.join(outDir, 'examples.json'), JSON.stringify(out.examples, null, 1));
     out.examples = out.examples.length;
     return out;
+  },
+
+  // A job's WebVTT captions on a media element, as a player loads them: the file parses into
+  // cues, and seeking the audio into a cue makes that cue the active one. ARG is the job id.
+  async captions(page) {
+    return page.evaluate(async ([id, key]) => {
+      const get = async (p) => {
+        const r = await fetch(p, { headers: { Authorization: `Bearer ${key}` } });
+        if (!r.ok) throw new Error(`${p}: ${r.status}`);
+        return URL.createObjectURL(await r.blob());
+      };
+      // A <video> element: Chromium loads text tracks for video, which plays an audio-only file too.
+      const audio = document.createElement('video');
+      audio.preload = 'auto';
+      audio.src = await get(`/v1/jobs/${id}/audio`);
+      const track = document.createElement('track');
+      track.kind = 'captions';
+      track.srclang = 'en';
+      track.default = true;
+      track.src = await get(`/v1/jobs/${id}/captions?format=vtt`);
+      const loaded = new Promise((ok, fail) => {
+        track.addEventListener('load', ok);
+        track.addEventListener('error', () => fail(new Error(`the track failed to load (${track.src})`)));
+      });
+      audio.append(track);
+      document.body.append(audio);
+      track.track.mode = 'showing';
+      await loaded;
+      await new Promise((ok) => { if (audio.readyState >= 1) ok(); else audio.addEventListener('loadedmetadata', ok); });
+      const cues = [...track.track.cues].map((c) => ({ start: c.startTime, end: c.endTime, text: c.text }));
+      const target = cues[Math.min(1, cues.length - 1)];
+      audio.currentTime = (target.start + target.end) / 2;
+      await new Promise((ok) => audio.addEventListener('seeked', ok, { once: true }));
+      await new Promise((ok) => setTimeout(ok, 200));
+      const active = [...track.track.activeCues].map((c) => c.text);
+      return { cues, active, expected: target.text, duration: audio.duration, readyState: track.readyState };
+    }, [arg, apiKey]);
   },
 };
 

@@ -78,6 +78,35 @@ def test_page_speaks_in_a_real_browser(server, tmp_path):
     assert len(out["history"]) == 1
 
 
+def test_words_light_up_in_order_while_playing(server, tmp_path):
+    out = run_scenario(server, "highlight", tmp_path)
+    for fmt in ("mp3", "wav"):
+        r = out[fmt]
+        shown = r["shown"]
+        # The text under the player is the input itself, every written word a timed span
+        # ("$12.50" and "9:45" one span each, as written).
+        assert shown["text"] == out["text"], shown
+        assert "$12.50" in shown["words"] and "9:45" in shown["words"], shown["words"]
+        assert shown["count"] == len(shown["words"]) >= 15, shown
+        # While it played, the lit word moved forward through most of the text, never back.
+        seen = r["seen"]
+        assert seen == sorted(seen), seen
+        assert len(seen) >= shown["count"] * 3 // 4 and seen[-1] == shown["count"] - 1, (fmt, seen, shown["count"])
+        # A click on a word took the player to it.
+        assert shown["words"][r["lazy"]] == "lazy"
+        assert r["after"]["start"] > 0.5 and abs(r["after"]["time"] - r["after"]["start"]) < 0.6, r["after"]
+
+
+def test_live_mode_speaks_what_is_typed(server, tmp_path):
+    out = run_scenario(server, "live", tmp_path)
+    assert out["state"] == "done", out
+    # Audio of the first sentence came while the rest was still to be typed.
+    assert 0 < out["bytesBeforeStop"] < out["bytes"], out
+    # 16-bit samples at 24 kHz: several seconds of speech for the whole text, every character billed once.
+    assert out["bytes"] % 2 == 0 and out["bytes"] > 24000 * 2 * 3, out
+    assert out["characters"] == len(out["text"]), out
+
+
 def test_gallery_finds_the_original_voices_and_plays_a_preview(server, tmp_path):
     out = run_scenario(server, "gallery", tmp_path)
     assert out["found"]["Misaki"] == ["jf_alpha"], out["found"]
@@ -185,9 +214,9 @@ def test_docs_render_markdown_and_their_examples_run(server, tmp_path):
     assert out["hostile"]["links"] == 0 and "<code>c</code>" in out["hostile"]["html"]
     examples = json.loads((tmp_path / "examples.json").read_text())
     assert len(examples) == 2 * out["ops"] and out["ops"] >= 17
-    # A job for the routes that take an id.
+    # A job for the routes that take an id, with word timestamps for its /timestamps and /captions.
     req = urllib.request.Request(server.url + "/v1/jobs", data=json.dumps(
-        {"input": "A job for the docs examples.", "response_format": "mp3"}).encode(),
+        {"input": "A job for the docs examples.", "response_format": "mp3", "timestamps": "word"}).encode(),
         headers={"Content-Type": "application/json", "Authorization": "Bearer " + server.key})
     with urllib.request.urlopen(req, timeout=60) as r:
         job_id = json.loads(r.read())["id"]
@@ -199,8 +228,17 @@ def test_docs_render_markdown_and_their_examples_run(server, tmp_path):
     work = tmp_path / "run"
     work.mkdir()
     failed = []
-    # The cancel example last: it would cancel the job the others read (a finished one is unchanged).
-    for ex in sorted(examples, key=lambda e: e["method"] == "delete"):
+    # The lexicon's PUT first (the other lexicon examples read it); the deletes last: one would
+    # cancel the job the others read (a finished one is unchanged), one removes the lexicon.
+    for ex in sorted(examples, key=lambda e: (e["method"] == "delete", e["method"] != "put")):
+        if ex["method"] == "delete" and ex["path"].startswith("/v1/lexicons/"):
+            # Each of the two delete examples (curl, python) needs the lexicon there to delete.
+            put = urllib.request.Request(
+                server.url + "/v1/lexicons/brand", method="PUT",
+                data=json.dumps({"entries": [{"grapheme": "Polyvox", "alias": "polly vox"}]}).encode(),
+                headers={"Content-Type": "application/json", "Authorization": "Bearer " + server.key})
+            with urllib.request.urlopen(put, timeout=60) as r:
+                assert r.status in (200, 201)
         if ex["kind"] == "curl":
             cmd = ["bash", "-c", ex["text"].replace("curl -sS", "curl -sS --fail-with-body", 1)]
         else:
@@ -210,6 +248,6 @@ def test_docs_render_markdown_and_their_examples_run(server, tmp_path):
             failed.append(f"{ex['kind']} {ex['method']} {ex['path']}: {r.stdout[-300:]} {r.stderr[-600:]}")
     assert not failed, "\n".join(failed)
     # The audio examples wrote real audio.
-    for name in ["speech.mp3", "preview.mp3"]:
+    for name in ["speech.mp3", "preview.mp3", "live.mp3"]:
         samples, _ = decode((work / name).read_bytes(), "mp3")
         assert rms(samples) > 0.01, name

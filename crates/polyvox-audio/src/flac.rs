@@ -170,6 +170,10 @@ impl Codec for FlacCodec {
         }
         Ok(())
     }
+
+    fn file_header(&self) -> Result<Vec<u8>, AudioError> {
+        self.complete_header()
+    }
 }
 
 /// Whole-file FLAC: the stream's bytes with a complete STREAMINFO.

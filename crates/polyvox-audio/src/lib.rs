@@ -8,7 +8,11 @@
 //!   lifecycle rule (nothing after `finish` or after an error), so no codec re-implements it.
 //! - Whole-file encoding reuses the streaming codecs and then fixes what a stream cannot know up
 //!   front: exact WAV sizes, the MP3 LAME/Info tag, FLAC's total samples and MD5. Opus and PCM are
-//!   byte-identical either way.
+//!   byte-identical either way. In every format that fix is a header of the same length as the
+//!   stream's, so [`file_encoder`] can hand out a whole file's bytes as they are made and give the
+//!   header at the end, to be written over the start: a job's file never has to sit in memory.
+//!   The result is byte for byte what [`encode`] makes, except that Opus ends an Ogg page where
+//!   each push ended (same packets, same decoded samples).
 //! - One sample policy for all formats (see `sample`): NaN → 0, clamp to [-1, 1].
 //! - [`probe`] really decodes the bytes, so tests prove a stream is a playable file and measure it.
 //! - [`join`] and [`stats`] are the small DSP pieces the pipeline needs between model and encoder.
@@ -92,26 +96,56 @@ pub trait StreamEncoder: Send {
     fn finish(&mut self) -> Result<Vec<u8>, AudioError>;
 }
 
+/// A whole file made incrementally: [`StreamEncoder`]'s bytes for the same samples, and after
+/// `finish` the header that, written over the start of those bytes, makes them exactly what
+/// [`encode`] returns for all the samples at once (Opus: the same packets and samples, in Ogg
+/// pages cut where the pushes ended).
+pub trait FileEncoder: StreamEncoder {
+    /// After `finish`, once: the bytes that replace the output's first `len()` bytes; empty when
+    /// the stream already is the file (Opus, PCM, MP3 at 8 and 16 kbit/s, which carry no tag).
+    /// Before `finish`, a second time, or after a failure: [`AudioError::Finished`].
+    fn file_header(&mut self) -> Result<Vec<u8>, AudioError>;
+}
+
 /// Starts a streaming encoder for `format`.
 pub fn stream_encoder(
     format: AudioFormat,
     opts: &EncodeOptions,
 ) -> Result<Box<dyn StreamEncoder>, AudioError> {
+    Ok(build(format, opts, false)?)
+}
+
+/// Starts a whole-file encoder for `format` (see [`FileEncoder`]).
+pub fn file_encoder(
+    format: AudioFormat,
+    opts: &EncodeOptions,
+) -> Result<Box<dyn FileEncoder>, AudioError> {
+    build(format, opts, true)
+}
+
+fn build(
+    format: AudioFormat,
+    opts: &EncodeOptions,
+    file: bool,
+) -> Result<Box<dyn FileEncoder>, AudioError> {
     opts.validate()?;
     Ok(match format {
-        AudioFormat::Wav => Box::new(Guarded::new(format, wav::WavCodec::streaming())),
-        AudioFormat::Pcm => Box::new(Guarded::new(format, wav::PcmCodec)),
+        AudioFormat::Wav => Box::new(Guarded::new(format, wav::WavCodec::streaming(), file)),
+        AudioFormat::Pcm => Box::new(Guarded::new(format, wav::PcmCodec, file)),
         AudioFormat::Mp3 => Box::new(Guarded::new(
             format,
             mp3::Mp3Codec::streaming(opts.mp3_bitrate_kbps)?,
+            file,
         )),
         AudioFormat::Opus => Box::new(Guarded::new(
             format,
             ogg_opus::OpusCodec::new(opts.opus_bitrate_kbps)?,
+            file,
         )),
         AudioFormat::Flac => Box::new(Guarded::new(
             format,
             flac::FlacCodec::new(opts.flac_compression)?,
+            file,
         )),
     })
 }
@@ -147,6 +181,11 @@ pub fn encode(
 trait Codec: Send {
     fn push(&mut self, pcm: &[f32], out: &mut Vec<u8>) -> Result<(), AudioError>;
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), AudioError>;
+    /// After `finish`: the whole file's header, the same length as the stream's (empty when the
+    /// stream is the file).
+    fn file_header(&self) -> Result<Vec<u8>, AudioError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Enforces "nothing after finish or failure" for any codec, and releases the codec (and its native
@@ -154,14 +193,27 @@ trait Codec: Send {
 struct Guarded<C> {
     format: AudioFormat,
     codec: Option<C>,
+    /// Built as a [`FileEncoder`]: work out the header at `finish`.
+    file: bool,
+    header: Option<Result<Vec<u8>, AudioError>>,
 }
 
 impl<C: Codec> Guarded<C> {
-    fn new(format: AudioFormat, codec: C) -> Self {
+    fn new(format: AudioFormat, codec: C, file: bool) -> Self {
         Self {
             format,
             codec: Some(codec),
+            file,
+            header: None,
         }
+    }
+}
+
+impl<C: Codec> FileEncoder for Guarded<C> {
+    fn file_header(&mut self) -> Result<Vec<u8>, AudioError> {
+        self.header.take().unwrap_or(Err(AudioError::Finished {
+            format: self.format,
+        }))
     }
 }
 
@@ -188,6 +240,10 @@ impl<C: Codec> StreamEncoder for Guarded<C> {
         })?;
         let mut out = Vec::new();
         codec.finish(&mut out)?;
+        if self.file {
+            // Kept (error included) rather than raised: the stream itself ended fine.
+            self.header = Some(codec.file_header());
+        }
         Ok(out)
     }
 }

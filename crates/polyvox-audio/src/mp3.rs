@@ -32,15 +32,25 @@ fn mp3_err(message: impl std::fmt::Display) -> AudioError {
 /// Streaming MP3 encoder.
 pub(crate) struct Mp3Codec {
     lame: Lame,
+    bitrate_kbps: u32,
     /// The stream's leading Info frame, sent with the first output.
     pending_tag: Option<Vec<u8>>,
+    /// LAME's frames so far, for the whole file's tag.
+    frames: FrameCounter,
+    samples: u64,
 }
 
 impl Mp3Codec {
     pub(crate) fn streaming(bitrate_kbps: u32) -> Result<Self, AudioError> {
         let lame = Lame::new(bitrate_kbps)?;
         let pending_tag = info_frame(bitrate_kbps, lame.encoder_delay(), None);
-        Ok(Self { lame, pending_tag })
+        Ok(Self {
+            lame,
+            bitrate_kbps,
+            pending_tag,
+            frames: FrameCounter::default(),
+            samples: 0,
+        })
     }
 
     fn send_tag(&mut self, out: &mut Vec<u8>) {
@@ -53,12 +63,34 @@ impl Mp3Codec {
 impl Codec for Mp3Codec {
     fn push(&mut self, pcm: &[f32], out: &mut Vec<u8>) -> Result<(), AudioError> {
         self.send_tag(out);
-        self.lame.encode(&sample::to_i16_vec(pcm), out)
+        let start = out.len();
+        self.lame.encode(&sample::to_i16_vec(pcm), out)?;
+        self.samples += pcm.len() as u64;
+        self.frames.feed(&out[start..])
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), AudioError> {
         self.send_tag(out);
-        self.lame.flush(out)
+        let start = out.len();
+        self.lame.flush(out)?;
+        self.frames.feed(&out[start..])
+    }
+
+    fn file_header(&self) -> Result<Vec<u8>, AudioError> {
+        let frames = self.frames.total()?;
+        let delay = self.lame.encoder_delay();
+        // Whatever the frames hold beyond delay + input is padding.
+        let padding = (frames * FRAME_SAMPLES)
+            .checked_sub(u64::from(delay) + self.samples)
+            .ok_or_else(|| {
+                mp3_err(format!(
+                    "{frames} frames cannot hold {} samples",
+                    self.samples
+                ))
+            })?;
+        let frames = u32::try_from(frames).map_err(|_| mp3_err("too many frames for the tag"))?;
+        let padding = u32::try_from(padding).map_err(|_| mp3_err("padding out of range"))?;
+        Ok(info_frame(self.bitrate_kbps, delay, Some((frames, padding))).unwrap_or_default())
     }
 }
 
@@ -81,30 +113,75 @@ pub(crate) fn encode_file(pcm: &[f32], bitrate_kbps: u32) -> Result<Vec<u8>, Aud
     Ok(out)
 }
 
-/// Counts the frames LAME produced by walking their headers (all MPEG-2 Layer III, 24 kHz mono).
+/// Length of the frame whose 4-byte header is `h` (MPEG-2 Layer III, 24 kHz mono).
+fn frame_len(h: &[u8], at: u64) -> Result<usize, AudioError> {
+    if h.len() < 4 || h[0] != 0xFF || h[1] & 0xFE != 0xF2 {
+        return Err(mp3_err(format!("no MPEG-2 Layer III frame at byte {at}")));
+    }
+    let index = usize::from(h[2] >> 4);
+    let kbps = index
+        .checked_sub(1)
+        .and_then(|i| MP3_BITRATES_KBPS.get(i))
+        .ok_or_else(|| mp3_err("bad bitrate index"))?;
+    // 72 × bitrate / 24 kHz bytes, plus one if the padding bit is set.
+    Ok(3 * *kbps as usize + usize::from((h[2] >> 1) & 1))
+}
+
+/// Counts the frames LAME produced by walking their headers.
 fn count_frames(bytes: &[u8]) -> Result<u64, AudioError> {
-    let mut at = 0;
-    let mut frames = 0u64;
-    while at < bytes.len() {
-        let h = bytes
-            .get(at..at + 4)
-            .ok_or_else(|| mp3_err("truncated frame header"))?;
-        if h[0] != 0xFF || h[1] & 0xFE != 0xF2 {
-            return Err(mp3_err(format!("no MPEG-2 Layer III frame at byte {at}")));
+    let mut counter = FrameCounter::default();
+    counter.feed(bytes)?;
+    counter.total()
+}
+
+/// Walks frame headers across output pieces cut anywhere, so a stream's frames are counted
+/// without keeping its bytes.
+#[derive(Default)]
+struct FrameCounter {
+    frames: u64,
+    /// Bytes of the current frame still to come after its header.
+    skip: usize,
+    /// A header split across pieces.
+    partial: Vec<u8>,
+    /// Bytes seen, for error messages.
+    at: u64,
+}
+
+impl FrameCounter {
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), AudioError> {
+        loop {
+            if self.skip >= bytes.len() {
+                self.skip -= bytes.len();
+                self.at += bytes.len() as u64;
+                return Ok(());
+            }
+            bytes = &bytes[self.skip..];
+            self.at += self.skip as u64;
+            self.skip = 0;
+            let need = 4 - self.partial.len();
+            if bytes.len() < need {
+                self.partial.extend_from_slice(bytes);
+                self.at += bytes.len() as u64;
+                return Ok(());
+            }
+            self.partial.extend_from_slice(&bytes[..need]);
+            bytes = &bytes[need..];
+            let start = self.at + need as u64 - 4;
+            self.at += need as u64;
+            let len = frame_len(&self.partial, start)?;
+            self.partial.clear();
+            self.frames += 1;
+            self.skip = len - 4;
         }
-        let index = usize::from(h[2] >> 4);
-        let kbps = index
-            .checked_sub(1)
-            .and_then(|i| MP3_BITRATES_KBPS.get(i))
-            .ok_or_else(|| mp3_err("bad bitrate index"))?;
-        // 72 × bitrate / 24 kHz bytes, plus one if the padding bit is set.
-        at += 3 * *kbps as usize + usize::from((h[2] >> 1) & 1);
-        frames += 1;
     }
-    if at != bytes.len() {
-        return Err(mp3_err("last frame is truncated"));
+
+    /// The frame count, if the bytes ended on a frame boundary.
+    fn total(&self) -> Result<u64, AudioError> {
+        if self.skip != 0 || !self.partial.is_empty() {
+            return Err(mp3_err("last frame is truncated"));
+        }
+        Ok(self.frames)
     }
-    Ok(frames)
 }
 
 /// A silent CBR frame holding an "Info" tag. `totals` is (audio frames, padding samples) when
@@ -236,5 +313,13 @@ mod tests {
         assert!(frames >= 20, "{frames}");
         assert!(count_frames(&out[..out.len() - 1]).is_err());
         assert!(count_frames(&[0; 10]).is_err());
+        // Cut into pieces anywhere, headers included: the same count.
+        for piece in [1, 3, 5, 191, 193, 1000] {
+            let mut c = FrameCounter::default();
+            for p in out.chunks(piece) {
+                c.feed(p).unwrap();
+            }
+            assert_eq!(c.total().unwrap(), frames, "pieces of {piece}");
+        }
     }
 }

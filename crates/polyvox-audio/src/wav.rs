@@ -41,19 +41,22 @@ pub(crate) fn header(data_len: Option<u32>) -> [u8; HEADER_LEN] {
     h
 }
 
-/// Whole-file WAV with exact sizes.
-pub(crate) fn encode_wav(pcm: &[f32]) -> Result<Vec<u8>, AudioError> {
-    let too_long = || AudioError::TooLong {
-        format: AudioFormat::Wav,
-        samples: pcm.len(),
-    };
+/// The data chunk's size for `samples`, if a WAV header can state it.
+fn data_len(samples: usize) -> Result<u32, AudioError> {
     // The RIFF size must fit in u32 too, hence the header allowance.
-    let data_len = pcm
-        .len()
+    samples
         .checked_mul(2)
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| n.checked_add(HEADER_LEN as u32).is_some())
-        .ok_or_else(too_long)?;
+        .ok_or(AudioError::TooLong {
+            format: AudioFormat::Wav,
+            samples,
+        })
+}
+
+/// Whole-file WAV with exact sizes.
+pub(crate) fn encode_wav(pcm: &[f32]) -> Result<Vec<u8>, AudioError> {
+    let data_len = data_len(pcm.len())?;
     let mut out = Vec::with_capacity(HEADER_LEN + pcm.len() * 2);
     out.extend_from_slice(&header(Some(data_len)));
     sample::extend_s16le(&mut out, pcm);
@@ -63,11 +66,15 @@ pub(crate) fn encode_wav(pcm: &[f32]) -> Result<Vec<u8>, AudioError> {
 /// Streaming WAV: the header goes out with the first bytes, then plain samples.
 pub(crate) struct WavCodec {
     header_sent: bool,
+    samples: usize,
 }
 
 impl WavCodec {
     pub(crate) fn streaming() -> Self {
-        Self { header_sent: false }
+        Self {
+            header_sent: false,
+            samples: 0,
+        }
     }
 
     fn ensure_header(&mut self, out: &mut Vec<u8>) {
@@ -82,6 +89,7 @@ impl Codec for WavCodec {
     fn push(&mut self, pcm: &[f32], out: &mut Vec<u8>) -> Result<(), AudioError> {
         self.ensure_header(out);
         sample::extend_s16le(out, pcm);
+        self.samples += pcm.len();
         Ok(())
     }
 
@@ -89,6 +97,10 @@ impl Codec for WavCodec {
         // An empty stream is still a valid (empty) WAV file.
         self.ensure_header(out);
         Ok(())
+    }
+
+    fn file_header(&self) -> Result<Vec<u8>, AudioError> {
+        Ok(header(Some(data_len(self.samples)?)).to_vec())
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The key must change whenever the audio could: text, voice or blend, language (and whether it
 //! is detected per sentence), speed, format, the chunk plan (a stream's short first chunk splits
-//! the text differently), model and front-end (normalizer/G2P) version. Fields are
+//! the text differently), model and front-end (normalizer/G2P) version, and the content of the
+//! pronunciation lexicons the request applies. Fields are
 //! length-prefixed before hashing so no two different field tuples can produce the same bytes.
 
 use sha2::{Digest, Sha256};
@@ -42,8 +43,8 @@ pub fn normalize_text(text: &str) -> String {
 }
 
 /// The content address of a request's audio: hex SHA-256 over the normalized text, canonical
-/// voice, language, speed (4 decimals), format, chunk plan (`low_latency_start`), `model_id`
-/// and `frontend_version`.
+/// voice, language, speed (4 decimals), format, chunk plan (`low_latency_start`), `model_id`,
+/// `frontend_version` and the digest of every pronunciation lexicon the request applies.
 pub fn cache_key(
     req: &SynthesisRequest,
     low_latency_start: bool,
@@ -74,6 +75,21 @@ pub fn cache_key(
         frontend_version,
     ];
     for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    // SSML renders the same characters differently from text; appended (not a field in the
+    // list) so every key of a plain-text request stays what it was.
+    if req.ssml.is_some() {
+        let f = "input:ssml";
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    // Only requests that name lexicons hash them, so every other key stays what it was. The
+    // digest covers each entry, not just the version: audio made before an entry changed is
+    // never an answer after.
+    for lex in &req.lexicons {
+        let f = format!("lexicon:{}", lex.digest());
         h.update((f.len() as u64).to_le_bytes());
         h.update(f.as_bytes());
     }
@@ -119,6 +135,60 @@ mod tests {
         assert_eq!(base, k("  Caf\u{e9} au lait \r\n"));
         assert_ne!(base, k("Caf\u{e9}\nau lait"), "line breaks matter");
         assert_ne!(base, k("caf\u{e9} au lait"), "case matters");
+    }
+
+    #[test]
+    fn ssml_and_the_same_characters_as_text_have_different_keys() {
+        let src = "<speak>Hello <break time=\"1s\"/> there</speak>";
+        let text = req(src, "af_heart", "en-us", 1.0, "mp3");
+        let ssml = RawSynthesisRequest {
+            text: src.into(),
+            voice: Some("af_heart".into()),
+            lang: Some("en-us".into()),
+            speed: Some(1.0),
+            format: Some("mp3".into()),
+        }
+        .validate_as(None, &Limits::default(), FieldNames::CLI)
+        .unwrap();
+        assert!(ssml.ssml.is_some() && text.ssml.is_none());
+        assert_ne!(
+            cache_key(&text, false, "m1", "f1"),
+            cache_key(&ssml, false, "m1", "f1")
+        );
+    }
+
+    #[test]
+    fn lexicon_content_and_version_change_the_key() {
+        use crate::lexicon::{LexiconLimits, RawEntry, RawLexicon};
+        let lexicon = |alias: &str, version: u64| {
+            let mut l = RawLexicon {
+                lang: None,
+                entries: vec![RawEntry {
+                    grapheme: "Polyvox".into(),
+                    alias: Some(alias.into()),
+                    ..Default::default()
+                }],
+            }
+            .validate("brand", &LexiconLimits::default())
+            .unwrap();
+            l.version = version;
+            l
+        };
+        let key = |lexicons: Vec<crate::lexicon::Lexicon>| {
+            let mut r = req("Polyvox", "af_heart", "en-us", 1.0, "mp3");
+            r.lexicons = lexicons;
+            cache_key(&r, false, "m1", "f1")
+        };
+        let plain = key(vec![]);
+        let v1 = key(vec![lexicon("poly vox", 1)]);
+        assert_ne!(plain, v1);
+        assert_ne!(
+            v1,
+            key(vec![lexicon("banana split", 1)]),
+            "same version, new entry"
+        );
+        assert_ne!(v1, key(vec![lexicon("poly vox", 2)]), "new version");
+        assert_eq!(v1, key(vec![lexicon("poly vox", 1)]));
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub enum ErrorCode {
     NotFound,
     /// The job finished, but its audio passed its retention period and was deleted.
     AudioExpired,
+    /// A pronunciation lexicon (body, PLS document or stored copy) breaks a rule: a bad name,
+    /// grapheme or language, a phoneme outside the model's vocabulary, a repeated name.
+    InvalidLexicon,
+    /// A lexicon over a size limit: entries per lexicon, characters of a grapheme or reading.
+    LexiconTooLarge,
+    /// A lexicon named in the path or in a request's `lexicons` does not exist for this key.
+    LexiconNotFound,
+    /// More lexicons than allowed: per key (`PUT` of a new one) or per request (`lexicons`).
+    TooManyLexicons,
     QueueFull,
     Timeout,
     ModelUnavailable,
@@ -52,6 +61,18 @@ pub enum ErrorCode {
     ConcurrencyLimited,
     /// Too many failed authentications came from this client address; retry later.
     TooManyAuthFailures,
+    /// The job's worker stopped heartbeating (it died or hung) on its last attempt: nothing says
+    /// the input is at fault, so a later retry may well succeed.
+    LeaseExpired,
+    /// The job's attempts died with their worker up to the crash limit. It is not retried so
+    /// that one input cannot take down worker after worker.
+    WorkerCrashed,
+    /// Word timestamps were asked of something that has none: a job submitted without
+    /// `timestamps: word`, or a deployment whose synthesis cannot time words.
+    TimestampsUnavailable,
+    /// `input` is SSML (asked for, or starting with `<speak`) outside the supported subset or
+    /// not well-formed; the message names the line and column.
+    InvalidSsml,
 }
 
 impl ErrorCode {
@@ -73,6 +94,10 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
             Self::AudioExpired => "audio_expired",
+            Self::InvalidLexicon => "invalid_lexicon",
+            Self::LexiconTooLarge => "lexicon_too_large",
+            Self::LexiconNotFound => "lexicon_not_found",
+            Self::TooManyLexicons => "too_many_lexicons",
             Self::QueueFull => "queue_full",
             Self::Timeout => "timeout",
             Self::ModelUnavailable => "model_unavailable",
@@ -90,6 +115,10 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::ConcurrencyLimited => "concurrency_limited",
             Self::TooManyAuthFailures => "too_many_auth_failures",
+            Self::LeaseExpired => "lease_expired",
+            Self::WorkerCrashed => "worker_crashed",
+            Self::TimestampsUnavailable => "timestamps_unavailable",
+            Self::InvalidSsml => "invalid_ssml",
         }
     }
 
@@ -106,12 +135,15 @@ impl ErrorCode {
             | Self::SpeedOutOfRange
             | Self::UnsupportedFormat
             | Self::InvalidRequest
-            | Self::InvalidJson => 400,
-            Self::InputTooLong | Self::PayloadTooLarge => 413,
+            | Self::InvalidJson
+            | Self::InvalidSsml
+            | Self::InvalidLexicon
+            | Self::TooManyLexicons => 400,
+            Self::InputTooLong | Self::PayloadTooLarge | Self::LexiconTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::NotFound => 404,
+            Self::NotFound | Self::LexiconNotFound => 404,
             Self::JobCancelled | Self::IdempotencyKeyReused => 409,
-            Self::WebhooksDisabled => 422,
+            Self::WebhooksDisabled | Self::TimestampsUnavailable => 422,
             Self::RequestTimeout => 408,
             Self::AudioExpired => 410,
             Self::QueueFull
@@ -121,8 +153,16 @@ impl ErrorCode {
             | Self::TooManyAuthFailures => 429,
             Self::Unauthorized => 401,
             Self::Timeout => 504,
-            Self::ModelUnavailable | Self::AssetMissing | Self::ServiceUnavailable => 503,
-            Self::SynthesisFailed | Self::OutputUnwritable | Self::Internal => 500,
+            Self::ModelUnavailable
+            | Self::AssetMissing
+            | Self::ServiceUnavailable
+            | Self::LeaseExpired => 503,
+            // Not 4xx: a crash may come from the input or from the machine (the out-of-memory
+            // killer, a deploy), and nothing tells which.
+            Self::SynthesisFailed
+            | Self::OutputUnwritable
+            | Self::Internal
+            | Self::WorkerCrashed => 500,
         }
     }
 }
@@ -146,6 +186,27 @@ impl Error {
         Self {
             code,
             message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_store_codes_round_trip_and_are_server_faults() {
+        for (code, text, status) in [
+            (ErrorCode::LeaseExpired, "lease_expired", 503),
+            (ErrorCode::WorkerCrashed, "worker_crashed", 500),
+            (ErrorCode::SynthesisFailed, "synthesis_failed", 500),
+        ] {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.http_status(), status, "{text}");
+            // Stored as text by the job store and read back by the API: serde agrees with as_str.
+            assert_eq!(serde_json::to_value(code).expect("json"), text);
+            let back: ErrorCode = serde_json::from_value(text.into()).expect("known code");
+            assert_eq!(back, code);
         }
     }
 }

@@ -14,8 +14,13 @@ use crate::request::FieldNames;
 use crate::speech::StreamOptions;
 use crate::{Error, ErrorCode, Limits, RawSynthesisRequest, SynthesisRequest};
 
-/// Version written by this build; readers accept it and every older one.
-pub const PAYLOAD_VERSION: u32 = 2;
+/// Newest version this build writes; readers accept it and every older one.
+pub const PAYLOAD_VERSION: u32 = 3;
+/// Version of a payload every reader since version 2 renders as asked. A request with SSML or
+/// lexicons is written as [`PAYLOAD_VERSION`] instead: a worker of an older release (during a
+/// rolling upgrade) would ignore those fields and read the markup aloud or skip the lexicon, so
+/// it must refuse the row rather than render it wrong.
+const PLAIN_PAYLOAD_VERSION: u32 = 2;
 
 /// Which queue lane a job travels in. Interactive jobs are always read first so that long batch
 /// work cannot starve short requests a user is waiting on.
@@ -82,8 +87,13 @@ pub struct SpeechJob {
 
 impl SpeechJob {
     pub fn new(request: SynthesisRequest, delivery: StreamOptions, lane: Lane) -> Self {
+        let version = if request.ssml.is_some() || !request.lexicons.is_empty() {
+            PAYLOAD_VERSION
+        } else {
+            PLAIN_PAYLOAD_VERSION
+        };
         Self {
-            version: PAYLOAD_VERSION,
+            version,
             request,
             delivery,
             lane,
@@ -100,10 +110,18 @@ impl SpeechJob {
             crate::MODEL_ID,
             crate::FRONTEND_VERSION,
         );
-        match &self.cache_scope {
+        let key = match &self.cache_scope {
             Some(owner) => format!("{key}:key={owner}"),
             None => key,
+        };
+        if !self.delivery.timestamps {
+            return key;
         }
+        // Timings are stored beside the audio and give offsets into the text as written, while
+        // the audio's key folds whitespace: a timed result answers only the very same text.
+        use sha2::Digest;
+        let exact = sha2::Sha256::digest(self.request.text.as_bytes());
+        format!("{key}:words={}", hex::encode(&exact[..16]))
     }
 
     /// What an `Idempotency-Key` is bound to: a digest of this validated job (text, voice,
@@ -211,6 +229,38 @@ mod tests {
     }
 
     #[test]
+    fn only_requests_an_older_worker_would_render_wrong_get_the_new_version() {
+        let plain = SpeechJob::new(
+            req("Hello.", Some("en-us")),
+            StreamOptions::default(),
+            Lane::Batch,
+        );
+        assert_eq!(
+            plain.version, 2,
+            "readable by every release since version 2"
+        );
+        let ssml = RawSynthesisRequest {
+            text: "<speak>Hello <break time=\"300ms\"/> there.</speak>".into(),
+            lang: Some("en-us".into()),
+            ..RawSynthesisRequest::default()
+        }
+        .validate_as(
+            Some(crate::ssml::InputFormat::Ssml),
+            &Limits::default(),
+            FieldNames::OPENAI,
+        )
+        .expect("valid ssml");
+        let job = SpeechJob::new(ssml, StreamOptions::default(), Lane::Batch);
+        assert_eq!(job.version, PAYLOAD_VERSION);
+        assert!(
+            job.version > plain.version,
+            "a version-2 reader refuses the row"
+        );
+        let back = SpeechJob::from_row(&job.to_row(), Lane::Batch, 10_000).expect("reads");
+        assert_eq!(back, job);
+    }
+
+    #[test]
     fn rows_of_the_previous_version_still_read() {
         let row = serde_json::json!({
             "text": "Hello.", "voice": "af_heart", "lang": "en-us", "speed": 1.0,
@@ -268,6 +318,42 @@ mod tests {
         );
         // An unscoped payload serializes as before: rows and fingerprints are unchanged.
         assert!(global.to_row().get("cache_scope").is_none());
+    }
+
+    #[test]
+    fn lexicons_travel_in_the_row_and_are_checked_again() {
+        use crate::lexicon::{LexiconLimits, RawEntry, RawLexicon};
+        let plain = SpeechJob::new(
+            req("Polyvox.", Some("en-us")),
+            StreamOptions::default(),
+            Lane::Batch,
+        );
+        assert!(
+            plain.to_row()["request"].get("lexicons").is_none(),
+            "rows without lexicons are unchanged"
+        );
+        let mut job = plain.clone();
+        let mut lex = RawLexicon {
+            lang: Some("en-us".into()),
+            entries: vec![RawEntry {
+                grapheme: "Polyvox".into(),
+                phoneme: Some("pˈɑlivɑks".into()),
+                ..Default::default()
+            }],
+        }
+        .validate("brand", &LexiconLimits::default())
+        .unwrap();
+        lex.version = 3;
+        job.request.lexicons = vec![lex];
+        let back = SpeechJob::from_row(&job.to_row(), Lane::Batch, 100).expect("reads");
+        assert_eq!(back, job);
+        assert_eq!(back.cache_key(), job.cache_key());
+        assert_ne!(job.cache_key(), plain.cache_key());
+        let mut row = job.to_row();
+        row["request"]["lexicons"][0]["entries"][0]["phoneme"] = "p@lyvox".into();
+        let e = SpeechJob::from_row(&row, Lane::Batch, 100).expect_err("tampered");
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.message.contains("phoneme"), "{}", e.message);
     }
 
     #[test]

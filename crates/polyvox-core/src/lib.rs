@@ -10,11 +10,15 @@ pub mod error;
 pub mod format;
 pub mod job;
 pub mod lang;
+pub mod lexicon;
+pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod request;
 pub mod speech;
+pub mod ssml;
 pub mod text;
+pub mod timing;
 pub mod voice;
 
 pub use cache_key::cache_key;
@@ -24,6 +28,7 @@ pub use job::{Lane, SpeechJob};
 pub use lang::Lang;
 pub use request::{Limits, RawSynthesisRequest, SynthesisRequest};
 pub use speech::{Progress, Readiness, SpeechService, SpeechStream, StreamOptions};
+pub use timing::{Timeline, WordTiming};
 pub use voice::{Gender, VOICES, VoiceInfo, VoiceSpec};
 
 /// Output sample rate of the Kokoro model (mono).

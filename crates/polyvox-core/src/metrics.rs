@@ -234,6 +234,9 @@ pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
 pub const INFRA_CALL_SECONDS: &str = "polyvox_infra_call_seconds";
 /// Counter: failed calls to an external system, labels `system`, `op`, `code`.
 pub const INFRA_ERRORS_TOTAL: &str = "polyvox_infra_errors_total";
+/// Counter: bytes moved by streamed storage transfers (audio written as it is encoded, audio
+/// read as it is sent), labels `system`, `op` (`put_stream` | `get_body`).
+pub const INFRA_STREAM_BYTES_TOTAL: &str = "polyvox_infra_stream_bytes_total";
 /// Counter: audio cache lookups, labels `backend`, `result` (`hit` | `miss`).
 pub const CACHE_LOOKUPS_TOTAL: &str = "polyvox_infra_cache_lookups_total";
 /// Counter: queue consumer groups recreated after Redis lost its state, label `lane`.
@@ -353,6 +356,7 @@ pub const ALL: &[MetricDef] = &[
     gauge(PROCESS_START_TIME_SECONDS, "Start time of the process since the Unix epoch in seconds.", &[]),
     histogram(INFRA_CALL_SECONDS, "Duration of one call to an external system.", &["system", "op"], FAST_SECONDS),
     counter(INFRA_ERRORS_TOTAL, "Failed calls to an external system by stable error code.", &["system", "op", CODE]),
+    counter(INFRA_STREAM_BYTES_TOTAL, "Bytes moved by streamed storage transfers.", &["system", "op"]),
     counter(CACHE_LOOKUPS_TOTAL, "Audio cache lookups by backend and result.", &["backend", "result"]),
     counter(QUEUE_GROUP_RECREATED_TOTAL, "Queue consumer groups recreated after Redis lost them.", &[LANE]),
 ];

@@ -1,6 +1,9 @@
 //! The boundary between untrusted input and the pipeline: a raw request (strings, options) is
 //! validated once into a [`SynthesisRequest`] whose fields can no longer be wrong.
 
+use std::sync::Arc;
+
+use crate::ssml::{self, InputFormat};
 use crate::text::{self, CharRule};
 use crate::{AudioFormat, Error, ErrorCode, Lang, VoiceSpec};
 
@@ -50,6 +53,11 @@ pub struct SynthesisRequest {
     pub auto_lang: bool,
     pub speed: f32,
     pub format: AudioFormat,
+    /// `text` is SSML, parsed: rendered instead of reading `text` literally.
+    pub ssml: Option<Arc<ssml::Document>>,
+    /// The caller's pronunciation lexicons named in the request, resolved (entries and version)
+    /// at the API, in the order named: the first one's entries win. Empty for most requests.
+    pub lexicons: Vec<crate::lexicon::Lexicon>,
 }
 
 /// [`SynthesisRequest`] as stored: the voice by its canonical spelling (and a blend's exact
@@ -66,6 +74,12 @@ struct WireRequest {
     auto_lang: bool,
     speed: f32,
     format: String,
+    /// `text` is SSML: parsed again on load (the stored row is input too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ssml: bool,
+    /// Each lexicon is checked again when read ([`crate::lexicon::Lexicon`]'s own wire form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    lexicons: Vec<crate::lexicon::Lexicon>,
 }
 
 impl From<SynthesisRequest> for WireRequest {
@@ -84,7 +98,9 @@ impl From<SynthesisRequest> for WireRequest {
             auto_lang: r.auto_lang,
             speed: r.speed,
             format: r.format.as_str().to_string(),
+            ssml: r.ssml.is_some(),
             text: r.text,
+            lexicons: r.lexicons,
         }
     }
 }
@@ -100,17 +116,30 @@ impl TryFrom<WireRequest> for SynthesisRequest {
         if !(w.speed.is_finite() && w.speed >= limits.min_speed && w.speed <= limits.max_speed) {
             return Err(format!("speed {} is out of range", w.speed));
         }
+        let max = crate::lexicon::LexiconLimits::default().max_per_request;
+        if w.lexicons.len() > max {
+            return Err(format!("{} lexicons; the limit is {max}", w.lexicons.len()));
+        }
         let voice = match w.blend {
             Some(parts) => exact_blend(&parts)?,
             None => VoiceSpec::parse(&w.voice, "voice").map_err(|e| e.message)?,
         };
+        let ssml = if w.ssml {
+            Some(Arc::new(
+                ssml::parse(&w.text, "text").map_err(|e| e.message)?,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
+            ssml,
             voice,
             lang: Lang::parse(&w.lang, "lang").map_err(|e| e.message)?,
             auto_lang: w.auto_lang,
             speed: w.speed,
             format: AudioFormat::parse(&w.format, "format").map_err(|e| e.message)?,
             text: w.text,
+            lexicons: w.lexicons,
         })
     }
 }
@@ -148,6 +177,18 @@ impl RawSynthesisRequest {
     /// voice, the language's default voice speaks. A voice of another language than the text reads
     /// the text's phonemes with its own accent (the documented mismatch rule, README "Languages").
     pub fn validate(self, limits: &Limits, names: FieldNames) -> Result<SynthesisRequest, Error> {
+        self.validate_as(Some(InputFormat::Text), limits, names)
+    }
+
+    /// Like [`Self::validate`], reading the text as `format`; `None` sniffs it (SSML exactly
+    /// when it starts with `<speak`). For SSML the language is detected from the document's
+    /// words, not its markup.
+    pub fn validate_as(
+        self,
+        format: Option<InputFormat>,
+        limits: &Limits,
+        names: FieldNames,
+    ) -> Result<SynthesisRequest, Error> {
         let text = text::sanitize(&self.text, names.text)?;
         if text.is_empty() {
             return Err(Error::new(
@@ -174,6 +215,19 @@ impl RawSynthesisRequest {
                 check_short_field(v, field, max)?;
             }
         }
+        let doc = match format.unwrap_or_else(|| InputFormat::sniff(&text)) {
+            InputFormat::Text => None,
+            InputFormat::Ssml => {
+                let doc = ssml::parse(&text, names.text)?;
+                if !doc.has_speech() {
+                    return Err(Error::new(
+                        ErrorCode::EmptyInput,
+                        format!("{} has nothing to speak inside its SSML markup", names.text),
+                    ));
+                }
+                Some(Arc::new(doc))
+            }
+        };
         let lang = self
             .lang
             .as_deref()
@@ -189,8 +243,10 @@ impl RawSynthesisRequest {
             .as_ref()
             .and_then(|v| Lang::of_voice(v.primary()))
             .unwrap_or(Lang::EnUs);
+        let words = doc.as_ref().map(|d| d.plain_text());
+        let spoken = words.as_deref().unwrap_or(&text);
         let lang =
-            lang.unwrap_or_else(|| crate::detect::detect(&text, fallback).unwrap_or(fallback));
+            lang.unwrap_or_else(|| crate::detect::detect(spoken, fallback).unwrap_or(fallback));
         let voice = match voice {
             Some(v) => v,
             None => VoiceSpec::single(lang.default_voice())?,
@@ -216,6 +272,8 @@ impl RawSynthesisRequest {
             auto_lang,
             speed,
             format,
+            ssml: doc,
+            lexicons: Vec::new(),
         })
     }
 }
@@ -450,6 +508,43 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn ssml_is_sniffed_or_asked_and_survives_the_job_payload() {
+        let limits = Limits::default();
+        let src = "<speak>Bonjour mes amis, <break time=\"1s\"/> comment allez-vous aujourd'hui? Il fait très beau à Paris.</speak>";
+        let r = raw(src)
+            .validate_as(None, &limits, FieldNames::OPENAI)
+            .unwrap();
+        assert!(r.ssml.is_some(), "an input starting with <speak is SSML");
+        assert_eq!(r.text, src, "offsets index the source as sent");
+        assert_eq!(
+            r.lang,
+            Lang::Fr,
+            "the language comes from the words, not the markup"
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"ssml\":true"), "{json}");
+        let back: SynthesisRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r, "the worker renders the same document");
+        // A stored row is input too: an invalid document is refused on load.
+        let forged = json.replace("<break time=\\\"1s\\\"/>", "<voice/>");
+        assert_ne!(forged, json);
+        let err = serde_json::from_str::<SynthesisRequest>(&forged).unwrap_err();
+        assert!(err.to_string().contains("<voice>"), "{err}");
+        // Plain text stays literal unless asked; asked-for SSML must be valid.
+        let text = raw(src).validate(&limits, FieldNames::OPENAI).unwrap();
+        assert!(text.ssml.is_none());
+        assert!(!serde_json::to_string(&text).unwrap().contains("ssml"));
+        let err = raw("Hello <b>")
+            .validate_as(Some(InputFormat::Ssml), &limits, FieldNames::OPENAI)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidSsml);
+        let err = raw("<speak> <break/> </speak>")
+            .validate_as(None, &limits, FieldNames::OPENAI)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::EmptyInput);
     }
 
     #[test]

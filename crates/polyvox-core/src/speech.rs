@@ -27,10 +27,19 @@ pub struct StreamOptions {
     /// stream ends, for storage and the cache ([`SpeechStream::file`]).
     #[serde(default)]
     pub keep_file: bool,
+    /// With a stream, also give the header that, written over the start of the streamed bytes,
+    /// makes them the complete file ([`SpeechStream::head`]): how a job stores its file as it is
+    /// encoded, never holding all of it.
+    #[serde(default)]
+    pub file_head: bool,
     /// Batch work: each of its model calls waits behind every interactive one, so a long job
     /// delays a waiting client by at most the call already running.
     #[serde(default)]
     pub background: bool,
+    /// Time every word ([`SpeechStream::words`]). Needs the model's own durations, so a chunk is
+    /// taken from the sentence cache only where it kept them too.
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 /// How far a synthesis has come, kept current by the producer and read by whoever meters or
@@ -75,6 +84,14 @@ pub struct SpeechStream {
     /// With [`StreamOptions::keep_file`]: the complete file, sent once the stream has ended
     /// without error (dropped otherwise).
     pub file: Option<oneshot::Receiver<Bytes>>,
+    /// With [`StreamOptions::file_head`]: the bytes to write over the start of the stream to get
+    /// the complete file (empty when the stream already is the file), sent once the stream has
+    /// ended without error (dropped otherwise). `None` from a service that cannot give one (a
+    /// test double): the stream is stored as it is.
+    pub head: Option<oneshot::Receiver<Bytes>>,
+    /// With [`StreamOptions::timestamps`]: each chunk's word timings, appended before the chunk's
+    /// audio is yielded. Empty otherwise.
+    pub words: Arc<crate::Timeline>,
 }
 
 /// Readiness of the synthesis side, for `/health/ready`.
@@ -100,6 +117,11 @@ pub trait SpeechService: Send + Sync + 'static {
 
     /// Whether synthesis can be served now; must be cheap (probes call it often).
     fn readiness(&self) -> Readiness;
+
+    /// Whether [`StreamOptions::timestamps`] is honoured (the words of [`SpeechStream::words`]).
+    fn timestamps(&self) -> bool {
+        false
+    }
 
     /// The model id reported by `/v1/models`.
     fn model_id(&self) -> &str {

@@ -25,6 +25,20 @@ pub trait Backend: Send {
     /// [`STYLE_DIM`] values at `speed`, returning mono samples at [`SAMPLE_RATE`].
     fn infer(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>, EngineError>;
 
+    /// [`Backend::infer`] plus how long each token lasts, when the backend knows it. The engine
+    /// calls this one; a backend without durations keeps the default.
+    fn infer_timed(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> Result<Voiced, EngineError> {
+        Ok(Voiced {
+            pcm: self.infer(ids, style, speed)?,
+            durations: None,
+        })
+    }
+
     /// A handle with which another thread stops the call in progress (it then returns
     /// [`EngineError::Interrupted`]); `None` for a backend that cannot be stopped mid-call.
     fn interrupter(&self) -> Option<Interrupter> {
@@ -33,6 +47,17 @@ pub trait Backend: Send {
 
     /// A short name for logs and metrics (`onnxruntime`, `fake`).
     fn name(&self) -> &str;
+}
+
+/// One model call's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Voiced {
+    /// Mono samples at [`SAMPLE_RATE`].
+    pub pcm: Vec<f32>,
+    /// Samples each token lasts in `pcm`, for the tokens as the model saw them: the leading pad,
+    /// every id, the trailing pad (`ids.len() + 2` values, speed already applied). `None` when the
+    /// backend cannot tell.
+    pub durations: Option<Vec<u32>>,
 }
 
 /// Stops a backend's running call from another thread. The engine raises it to preempt a batch
@@ -114,6 +139,23 @@ pub fn validate_input(ids: &[i64], style: &[f32], speed: f32) -> Result<(), Engi
             "speed {speed} is outside [{}, {}]",
             SPEED_RANGE.start(),
             SPEED_RANGE.end()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a model call's output. A voice table or input that drives the network out of range
+/// (seen with a voice file of the right size whose values are huge but finite, which the voice
+/// loader accepts) makes it return NaN, or exact zeros, for every sample; the encoders would turn
+/// that into seconds of silence delivered as a success, so it is a failed call instead
+/// (`synthesis_failed`, which a job retries once). Speech is never all zeros, and a few stray
+/// non-finite samples in real audio are left to the encoders' sample policy.
+pub fn validate_output(samples: &[f32]) -> Result<(), EngineError> {
+    if !samples.is_empty() && samples.iter().all(|v| !v.is_finite() || *v == 0.0) {
+        return Err(EngineError::Inference(format!(
+            "the model returned no signal (all {} samples are zero, NaN or infinite): the voice \
+             or the input drives it out of range",
+            samples.len()
         )));
     }
     Ok(())
@@ -214,6 +256,28 @@ impl FakeBackend {
 }
 
 impl Backend for FakeBackend {
+    /// The fake knows its own pacing: no time for the pads, the samples split evenly over the ids
+    /// (the last takes the rounding).
+    fn infer_timed(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> Result<Voiced, EngineError> {
+        let pcm = self.infer(ids, style, speed)?;
+        let each = (self.samples_per_id as f32 / speed).round() as u32;
+        let mut durations = vec![0];
+        durations.extend(std::iter::repeat_n(each, ids.len()));
+        durations.push(0);
+        let total = each as usize * ids.len();
+        let last = durations.len() - 2;
+        durations[last] = (each as usize + pcm.len()).saturating_sub(total) as u32;
+        Ok(Voiced {
+            pcm,
+            durations: Some(durations),
+        })
+    }
+
     fn infer(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>, EngineError> {
         validate_input(ids, style, speed)?;
         if let Some(tx) = &self.entered {
@@ -281,6 +345,22 @@ mod tests {
     }
 
     #[test]
+    fn output_without_signal_is_a_model_failure() {
+        for dead in [
+            vec![f32::NAN; 64],
+            vec![0.0; 64],
+            vec![f32::INFINITY, 0.0, f32::NAN],
+        ] {
+            let err = validate_output(&dead).unwrap_err();
+            assert_eq!(err.code(), polyvox_core::ErrorCode::SynthesisFailed);
+            assert!(err.to_string().contains("no signal"), "{err}");
+        }
+        // Quiet audio with a stray NaN is still audio (the encoders zero the NaN).
+        assert!(validate_output(&[0.0, 1e-4, f32::NAN, -0.2]).is_ok());
+        assert!(validate_output(&[]).is_ok());
+    }
+
+    #[test]
     fn fake_audio_scales_with_ids_and_speed_and_is_deterministic() {
         let mut b = FakeBackend::new();
         let style = vec![0.0; STYLE_DIM];
@@ -293,6 +373,13 @@ mod tests {
         assert_eq!(one, b.infer(&[50; 10], &style, 1.0).unwrap());
         assert!(one.iter().all(|s| s.abs() <= 0.25) && one.iter().any(|s| s.abs() > 0.2));
         assert_eq!(b.calls().load(Ordering::SeqCst), 4);
+        let timed = b.infer_timed(&[50; 7], &style, 1.5).unwrap();
+        let d = timed.durations.expect("the fake times its ids");
+        assert_eq!(d.len(), 9, "pads included");
+        assert_eq!(
+            d.iter().map(|&s| s as usize).sum::<usize>(),
+            timed.pcm.len()
+        );
         let mut failing = FakeBackend::new().fail_on_id(7);
         assert!(matches!(
             failing.infer(&[7, 1], &style, 1.0),

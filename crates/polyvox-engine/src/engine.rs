@@ -38,10 +38,10 @@ use polyvox_core::metrics as m;
 use tokio::sync::oneshot;
 
 use crate::EngineError;
-use crate::backend::{Backend, Interrupter, STYLE_DIM, validate_input};
+use crate::backend::{Backend, Interrupter, STYLE_DIM, Voiced, validate_input};
 
-/// The result of one job.
-pub type InferResult = Result<Vec<f32>, EngineError>;
+/// The result of one job: the audio and, when the backend knows them, each token's duration.
+pub type InferResult = Result<Voiced, EngineError>;
 
 /// Builds the backend of session `i`; called once per session at start and again after a panic.
 pub type BackendFactory = dyn Fn(usize) -> Result<Box<dyn Backend>, EngineError> + Send + Sync;
@@ -366,7 +366,7 @@ impl Worker {
             let stop = if preemptible { b.interrupter() } else { None };
             self.set_running(stop.as_ref());
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                b.infer(&job.ids, &job.style, job.speed)
+                b.infer_timed(&job.ids, &job.style, job.speed)
             }));
             // Lowered only once the slot is empty, so a late raise cannot stop the next call.
             self.set_running(None);

@@ -14,14 +14,16 @@ pub mod assets;
 mod backend;
 mod engine;
 mod error;
+mod graph_patch;
 mod ort_backend;
 mod voices;
 
 pub use assets::{AssetDir, AssetState, AssetStatus, Clients, FetchEvent, FetchReport};
 pub use backend::{
-    Backend, FakeBackend, Interrupter, MAX_TOKEN_ID, SPEED_RANGE, STYLE_DIM, validate_input,
+    Backend, FakeBackend, Interrupter, MAX_TOKEN_ID, SPEED_RANGE, STYLE_DIM, Voiced, validate_input,
 };
 pub use engine::{BackendFactory, Engine, EngineConfig, InferResult, MAX_PREEMPTIONS, Priority};
 pub use error::{AssetError, EngineError};
+pub use graph_patch::FRAME_SAMPLES;
 pub use ort_backend::{OrtBackend, OrtConfig};
 pub use voices::VoiceBank;

@@ -2,25 +2,32 @@
 //!
 //! The library is loaded once per process (`ort::init_from`, guarded by a mutex so a failed load
 //! can be retried after `polyvox models fetch`). Sessions use one inter-op thread (the graph is a
-//! chain; batch size is fixed at 1) and a configurable intra-op count, with spinning disabled: on
-//! a small machine shared with G2P and encoders, spinning threads steal the cores they wait for.
+//! chain; batch size is fixed at 1) and either the process's shared intra-op pool (the default) or
+//! a pool of their own, with spinning disabled: on a small machine shared with G2P and encoders,
+//! spinning threads steal the cores they wait for.
 //!
 //! Graph optimization costs a large part of session creation, so when `optimized_cache` is set the
 //! first session saves its optimized graph there and later sessions load that file with
 //! optimizations off. The cache is keyed by being newer than the model file; one that fails to
 //! load is deleted and rebuilt, so a stale or foreign cache costs one slow start, never a failure.
+//!
+//! The model is loaded with its per-token durations added to the graph outputs (see
+//! `graph_patch`), so every run returns them beside the audio; the optimized cache is made from
+//! that patched graph and carries the extra output too (its file name says so, so a cache made
+//! from the unpatched graph is never picked up).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ort::environment::Environment;
+use ort::environment::{Environment, GlobalThreadPoolOptions};
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
 
 use crate::EngineError;
 use crate::assets::AssetDir;
-use crate::backend::{Backend, Interrupter, STYLE_DIM, validate_input};
+use crate::backend::{Backend, Interrupter, STYLE_DIM, Voiced, validate_input, validate_output};
+use crate::graph_patch::FRAME_SAMPLES;
 
 /// How to build an [`OrtBackend`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +35,8 @@ pub struct OrtConfig {
     pub model_path: PathBuf,
     /// `libonnxruntime.so.*`, loaded with `dlopen` on first use.
     pub ort_lib_path: PathBuf,
-    /// Intra-op threads per session (1 is best when other work shares the cores).
+    /// Intra-op threads of this session's own pool; 0 puts the session on the process's shared
+    /// pool of one thread per core instead (see [`environment`]).
     pub intra_threads: usize,
     /// Where to keep the optimized graph; `None` optimizes at every session creation.
     pub optimized_cache: Option<PathBuf>,
@@ -48,7 +56,7 @@ impl OrtConfig {
             optimized_cache: Some(
                 assets
                     .cache_dir()
-                    .join("kokoro-v1.0.int8.ort1.32.optimized.onnx"),
+                    .join("kokoro-v1.0.int8.durations.ort1.32.optimized.onnx"),
             ),
             cpu_arena: true,
         }
@@ -64,6 +72,8 @@ pub struct OrtBackend {
     stop: Interrupter,
     /// Whether this session came from the optimized-graph cache (for logs and measurements).
     from_cache: bool,
+    /// The graph output holding each token's duration in frames, when the graph has one.
+    durations: Option<String>,
 }
 
 impl std::fmt::Debug for OrtBackend {
@@ -77,6 +87,12 @@ impl std::fmt::Debug for OrtBackend {
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 
 /// Loads the ONNX Runtime library (once per process) and returns the shared environment.
+///
+/// The environment owns one intra-op pool of a thread per core, without spinning, that every
+/// session built with `intra_threads: 0` runs on. With it, N sessions can each give one call every
+/// core when they are alone and still never run more threads than there are cores when they are
+/// all busy: with a pool per session, one call used one session's share of the cores (N
+/// single-threaded sessions) or N busy sessions oversubscribed them (N pools of all cores).
 fn environment(lib: &Path) -> Result<Environment, EngineError> {
     let mut slot = ENVIRONMENT
         .lock()
@@ -90,15 +106,24 @@ fn environment(lib: &Path) -> Result<Environment, EngineError> {
             path: lib.into(),
         });
     }
-    let env = ort::init_from(lib)
+    let builder = ort::init_from(lib).map_err(|e| {
+        EngineError::ModelUnavailable(format!(
+            "cannot load ONNX Runtime from {}: {e}",
+            lib.display()
+        ))
+    })?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = GlobalThreadPoolOptions::default()
+        .with_intra_threads(cores)
+        .and_then(|p| p.with_inter_threads(1))
+        .and_then(|p| p.with_spin_control(false))
         .map_err(|e| {
-            EngineError::ModelUnavailable(format!(
-                "cannot load ONNX Runtime from {}: {e}",
-                lib.display()
-            ))
-        })?
+            EngineError::ModelUnavailable(format!("cannot configure the shared thread pool: {e}"))
+        })?;
+    let env = builder
         .with_name("polyvox")
         .with_telemetry(false)
+        .with_global_thread_pool(pool)
         .build()
         .map_err(|e| {
             EngineError::ModelUnavailable(format!(
@@ -129,7 +154,7 @@ impl OrtBackend {
         let env = environment(&cfg.ort_lib_path)?;
         let Some(cache) = cfg.optimized_cache.as_deref() else {
             let session = Self::builder(&env, cfg, GraphOptimizationLevel::All)?
-                .commit_from_file(&cfg.model_path)
+                .commit_from_memory(&patched_model(&cfg.model_path)?)
                 .map_err(runtime("loading the model"))?;
             return Self::checked(session, false);
         };
@@ -152,18 +177,24 @@ impl OrtBackend {
         cfg: &OrtConfig,
         level: GraphOptimizationLevel,
     ) -> Result<SessionBuilder, EngineError> {
-        Session::builder(env)
+        let mut builder = Session::builder(env)
             .map_err(runtime("session builder"))?
             .with_optimization_level(level)
-            .map_err(builder_err)?
-            .with_intra_threads(cfg.intra_threads.max(1))
-            .map_err(builder_err)?
-            .with_inter_threads(1)
-            .map_err(builder_err)?
-            .with_intra_op_spinning(false)
-            .map_err(builder_err)?
-            .with_inter_op_spinning(false)
-            .map_err(builder_err)?
+            .map_err(builder_err)?;
+        if cfg.intra_threads > 0 {
+            builder = builder
+                .with_independent_thread_pool()
+                .map_err(builder_err)?
+                .with_intra_threads(cfg.intra_threads)
+                .map_err(builder_err)?
+                .with_inter_threads(1)
+                .map_err(builder_err)?
+                .with_intra_op_spinning(false)
+                .map_err(builder_err)?
+                .with_inter_op_spinning(false)
+                .map_err(builder_err)?;
+        }
+        builder
             .with_execution_providers([ort::ep::CPU::default()
                 .with_arena_allocator(cfg.cpu_arena)
                 .build()])
@@ -194,7 +225,7 @@ impl OrtBackend {
                 .map_err(builder_err)?;
         }
         let session = builder
-            .commit_from_file(&cfg.model_path)
+            .commit_from_memory(&patched_model(&cfg.model_path)?)
             .map_err(runtime("loading the model"))?;
         if saving && let Err(e) = std::fs::rename(&tmp, cache) {
             tracing::warn!(cache = %cache.display(), "cannot save the optimized graph: {e}");
@@ -219,6 +250,13 @@ impl OrtBackend {
                 "the model has outputs {outputs:?}; expected audio"
             )));
         }
+        let durations = outputs
+            .iter()
+            .find(|&&o| o != "audio")
+            .map(|o| o.to_string());
+        if durations.is_none() {
+            tracing::warn!("the model returns no durations; word timestamps are unavailable");
+        }
         let run_options = Arc::new(RunOptions::new().map_err(|e| {
             EngineError::ModelUnavailable(format!("cannot create run options: {e}"))
         })?);
@@ -240,12 +278,31 @@ impl OrtBackend {
             run_options,
             stop,
             from_cache,
+            durations,
         })
     }
 
     /// Whether this session was created from the optimized-graph cache.
     pub fn from_cache(&self) -> bool {
         self.from_cache
+    }
+}
+
+/// The model file with its duration tensor exposed as an output; the file as it is when the graph
+/// cannot be patched (timings are then unavailable, synthesis is not).
+fn patched_model(path: &Path) -> Result<Vec<u8>, EngineError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        EngineError::ModelUnavailable(format!("cannot read {}: {e}", path.display()))
+    })?;
+    match crate::graph_patch::expose_durations(&bytes) {
+        Ok((patched, name)) => {
+            tracing::debug!(output = %name, "exposing per-token durations");
+            Ok(patched)
+        }
+        Err(why) => {
+            tracing::warn!(model = %path.display(), "cannot expose durations ({why}); loading the model as it is");
+            Ok(bytes)
+        }
     }
 }
 
@@ -263,6 +320,15 @@ fn is_fresh(cache: &Path, model: &Path) -> bool {
 
 impl Backend for OrtBackend {
     fn infer(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>, EngineError> {
+        self.infer_timed(ids, style, speed).map(|v| v.pcm)
+    }
+
+    fn infer_timed(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> Result<Voiced, EngineError> {
         validate_input(ids, style, speed)?;
         let mut tokens = Vec::with_capacity(ids.len() + 2);
         tokens.push(0);
@@ -291,7 +357,15 @@ impl Backend for OrtBackend {
             .get("audio")
             .ok_or_else(|| EngineError::Inference("the model returned no `audio` output".into()))?;
         let (_, samples) = audio.try_extract_tensor::<f32>().map_err(infer_err)?;
-        Ok(samples.to_vec())
+        validate_output(samples)?;
+        let durations = match self.durations.as_deref().and_then(|name| outputs.get(name)) {
+            Some(d) => Some(frames_to_samples(d, n)?),
+            None => None,
+        };
+        Ok(Voiced {
+            pcm: samples.to_vec(),
+            durations,
+        })
     }
 
     fn interrupter(&self) -> Option<Interrupter> {
@@ -301,6 +375,30 @@ impl Backend for OrtBackend {
     fn name(&self) -> &str {
         "onnxruntime"
     }
+}
+
+/// Frame counts per token (the graph computes them as int64; a float graph would give floats)
+/// as sample counts, checked to cover the `tokens` the model saw.
+fn frames_to_samples(value: &ort::value::DynValue, tokens: usize) -> Result<Vec<u32>, EngineError> {
+    let frames: Vec<f64> = if let Ok((_, d)) = value.try_extract_tensor::<i64>() {
+        d.iter().map(|&f| f as f64).collect()
+    } else if let Ok((_, d)) = value.try_extract_tensor::<f32>() {
+        d.iter().map(|&f| f64::from(f)).collect()
+    } else {
+        return Err(EngineError::Inference(
+            "the duration output is neither int64 nor float".into(),
+        ));
+    };
+    if frames.len() != tokens {
+        return Err(EngineError::Inference(format!(
+            "the model timed {} tokens of {tokens}",
+            frames.len()
+        )));
+    }
+    Ok(frames
+        .iter()
+        .map(|&f| (f.max(0.0).round() as u32).saturating_mul(FRAME_SAMPLES as u32))
+        .collect())
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ fn recv_within(
     let deadline = std::time::Instant::now() + PATIENCE;
     while std::time::Instant::now() < deadline {
         match rx.try_recv() {
-            Ok(r) => return r.ok(),
+            Ok(r) => return r.ok().map(|v| v.pcm),
             Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
                 std::thread::sleep(Duration::from_millis(5))
             }
@@ -102,7 +102,7 @@ fn a_full_queue_answers_queue_full_at_once() {
     }
     let expected = FakeBackend::new().expected_len(5, 1.0);
     for rx in std::iter::once(running).chain(queued) {
-        assert_eq!(rx.blocking_recv().unwrap().unwrap().len(), expected);
+        assert_eq!(rx.blocking_recv().unwrap().unwrap().pcm.len(), expected);
     }
     assert_eq!(rig.calls.load(Ordering::SeqCst), 3);
 }
@@ -232,7 +232,11 @@ fn a_panicking_backend_fails_only_its_job_and_is_rebuilt() {
         "{err:?}"
     );
 
-    let audio = rig.engine.infer_blocking(vec![5; 4], style(), 2.0).unwrap();
+    let audio = rig
+        .engine
+        .infer_blocking(vec![5; 4], style(), 2.0)
+        .unwrap()
+        .pcm;
     assert_eq!(audio.len(), FakeBackend::new().expected_len(4, 2.0));
     // The thread replies before rebuilding, so the count is only settled once the next job is done.
     assert_eq!(
@@ -265,11 +269,11 @@ fn sessions_serve_in_parallel() {
     rig.release.send(()).unwrap();
     rig.release.send(()).unwrap();
     assert_eq!(
-        a.blocking_recv().unwrap().unwrap().len(),
+        a.blocking_recv().unwrap().unwrap().pcm.len(),
         FakeBackend::new().expected_len(7, 1.0)
     );
     assert_eq!(
-        b.blocking_recv().unwrap().unwrap().len(),
+        b.blocking_recv().unwrap().unwrap().pcm.len(),
         FakeBackend::new().expected_len(9, 1.0)
     );
 }
@@ -357,7 +361,7 @@ async fn async_callers_await_results_without_blocking_the_runtime() {
         .collect();
     for (n, rx) in (1..=5).zip(jobs) {
         assert_eq!(
-            rx.await.unwrap().unwrap().len(),
+            rx.await.unwrap().unwrap().pcm.len(),
             FakeBackend::new().expected_len(n, 1.0)
         );
     }

@@ -129,11 +129,45 @@ fn the_optimized_graph_cache_is_written_once_and_reused() {
         "cached graph computes the same audio (max diff {max_diff})"
     );
 
+    // The cached graph keeps the duration output the patched graph was built with.
+    let timed = second.infer_timed(&ids, &style, 1.0).unwrap();
+    assert!(
+        timed.durations.is_some(),
+        "the cached graph lost the durations"
+    );
+
     // A damaged cache costs a rebuild, not a failure.
     std::fs::write(&cache, b"not an onnx graph").unwrap();
     let mut third = OrtBackend::load(&cfg).unwrap();
     assert!(!third.from_cache());
     assert!(third.infer(&ids, &style, 1.0).is_ok());
+}
+
+/// The durations the graph returns account for its audio: one per token (pads included), whole
+/// 600-sample frames summing to the length of the audio, every phoneme at least one frame, and
+/// scaled by speed as the audio is.
+#[test]
+fn the_model_returns_each_tokens_duration_and_they_add_up_to_the_audio() {
+    let assets = assets();
+    let cfg = OrtConfig {
+        optimized_cache: None,
+        ..OrtConfig::from_assets(&assets, 1)
+    };
+    let mut backend = OrtBackend::load(&cfg).unwrap();
+    let ids = ids_for(&assets, "ðɪs ɪz ə tˈɛst ʌv tˈImɪŋ.");
+    let style = heart_style(&assets, ids.len());
+    for speed in [1.0, 0.5, 2.0] {
+        let v = backend.infer_timed(&ids, &style, speed).unwrap();
+        let d = v.durations.expect("the patched graph returns durations");
+        assert_eq!(d.len(), ids.len() + 2, "one duration per token and pad");
+        assert!(
+            d.iter()
+                .all(|&s| (s as usize).is_multiple_of(polyvox_engine::FRAME_SAMPLES))
+        );
+        assert!(d[1..d.len() - 1].iter().all(|&s| s > 0), "{d:?}");
+        let total: usize = d.iter().map(|&s| s as usize).sum();
+        assert_eq!(total, v.pcm.len(), "speed {speed}: frames {d:?}");
+    }
 }
 
 /// An engine of one real session (no graph cache, a short warm-up).
@@ -160,7 +194,8 @@ fn the_engine_serves_the_real_model() {
     let ids = ids_for(&assets, "hˈɛlO");
     let audio = engine
         .infer_blocking(ids.clone(), heart_style(&assets, ids.len()), 1.0)
-        .unwrap();
+        .unwrap()
+        .pcm;
     let (secs, _, rms) = stats(&audio);
     assert!(
         (0.2..=2.0).contains(&secs) && rms > 0.01,
@@ -179,7 +214,8 @@ fn an_interactive_call_stops_a_running_batch_call_of_the_real_model() {
     let style = heart_style(&assets, long.len());
     let alone = engine
         .infer_blocking(long.clone(), style.clone(), 1.0)
-        .unwrap();
+        .unwrap()
+        .pcm;
 
     let mut batch = engine
         .submit_with(long, style, 1.0, polyvox_engine::Priority::Background)
@@ -196,13 +232,13 @@ fn an_interactive_call_stops_a_running_batch_call_of_the_real_model() {
     let urgent = engine
         .submit(short.clone(), heart_style(&assets, short.len()), 1.0)
         .unwrap();
-    let hello = urgent.blocking_recv().unwrap().unwrap();
+    let hello = urgent.blocking_recv().unwrap().unwrap().pcm;
     assert!(!hello.is_empty());
     assert!(
         batch.try_recv().is_err(),
         "the batch call finished before the interactive one: it was not stopped"
     );
-    let again = batch.blocking_recv().unwrap().unwrap();
+    let again = batch.blocking_recv().unwrap().unwrap().pcm;
     assert_eq!(
         again.len(),
         alone.len(),

@@ -30,6 +30,9 @@ pub enum InfraError {
     /// Configuration that cannot work (bad URL, bad schema name); fails fast at startup.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A streamed write used wrongly (a header patch longer than what was written).
+    #[error("invalid write: {0}")]
+    InvalidWrite(String),
     /// Stored data could not be decoded (a row or cache entry written by something else).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -57,6 +60,7 @@ impl InfraError {
             Self::Conflict(_)
             | Self::Config(_)
             | Self::Corrupt(_)
+            | Self::InvalidWrite(_)
             | Self::Database(_)
             | Self::Migration(_)
             | Self::Redis(_)
@@ -116,6 +120,7 @@ impl InfraError {
             | Self::RangeNotSatisfiable { .. }
             | Self::Config(_)
             | Self::Corrupt(_)
+            | Self::InvalidWrite(_)
             | Self::Migration(_) => false,
         }
     }

@@ -4,7 +4,8 @@
 // The names themselves are defined once, in `polyvox_core::metrics`, beside every other metric.
 pub use polyvox_core::metrics::{
     CACHE_LOOKUPS_TOTAL, INFRA_CALL_SECONDS as CALL_SECONDS, INFRA_ERRORS_TOTAL as ERRORS_TOTAL,
-    QUEUE_GROUP_RECREATED_TOTAL, USAGE_DROPPED_TOTAL, USAGE_PENDING_ROWS,
+    INFRA_STREAM_BYTES_TOTAL as STREAM_BYTES_TOTAL, QUEUE_GROUP_RECREATED_TOTAL,
+    USAGE_DROPPED_TOTAL, USAGE_PENDING_ROWS,
 };
 
 /// Values of the `system` label.

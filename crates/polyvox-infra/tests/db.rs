@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use polyvox_infra::db::{
     AudioOutput, CreateOutcome, DeliveryStatus, Heartbeat, JobError, JobStatus, JobStore,
-    LEASE_EXPIRED, NewJob, Progress, SendOutcome,
+    LEASE_EXPIRED, NewJob, Progress, SendOutcome, SqlJobStore, WORKER_CRASHED,
 };
+use polyvox_infra::tenancy::{SqlTenancy, UsageStore, utc_day};
 use polyvox_infra::{InfraError, Lane};
 use serde_json::json;
 
@@ -20,6 +21,7 @@ fn new_job(text: &str) -> NewJob {
         cache_key: None,
         idempotency_key: None,
         max_attempts: 3,
+        max_crashes: 2,
         webhook_url: None,
         fingerprint: None,
     }
@@ -655,6 +657,188 @@ async fn the_idempotency_fingerprint_is_kept(s: &dyn JobStore) {
     );
 }
 
+/// A crash is counted when a lease is found expired, by the reaper or by another worker's claim;
+/// a reported failure or a shutdown hand-back is not one. At the crash limit no worker may take
+/// the job, and the reaper dead-letters it as `worker_crashed` with its webhook owed, while
+/// attempts remain.
+async fn crashes_are_counted_apart_from_failures(s: &dyn JobStore) {
+    let (job, _) = s.create(hooked("crashy", 5)).await.unwrap();
+    assert_eq!((job.crashes, job.max_crashes), (0, 2));
+    s.try_claim(&job.id, "w1", LONG).await.unwrap().unwrap();
+    let handed_back = JobError {
+        code: "model_unavailable".into(),
+        message: "worker shut down before the job finished; handed back".into(),
+    };
+    let back = s.fail(&job.id, "w1", handed_back, true).await.unwrap();
+    assert_eq!((back.status, back.crashes), (JobStatus::Queued, 0));
+
+    // Crash 1, found by another worker's claim.
+    s.try_claim(&job.id, "w-dead", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let taken = s
+        .try_claim(&job.id, "w2", Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("an expired lease is free below the crash limit");
+    assert_eq!((taken.attempts, taken.crashes), (3, 1));
+    assert_eq!(
+        taken.last_error.as_ref().map(|e| e.code.as_str()),
+        Some(LEASE_EXPIRED)
+    );
+    // Crash 2 is the limit: no worker may take the job again…
+    assert!(s.try_claim(&job.id, "w3", LONG).await.unwrap().is_none());
+    // …and the reaper dead-letters it, attempts notwithstanding.
+    let reaped = s.requeue_expired_leases(10).await.unwrap();
+    assert_eq!(reaped.len(), 1);
+    let dead = &reaped[0];
+    assert_eq!(dead.status, JobStatus::Failed);
+    assert_eq!((dead.attempts, dead.crashes), (3, 2));
+    let e = dead.last_error.as_ref().expect("error");
+    assert_eq!(e.code, WORKER_CRASHED);
+    assert!(e.message.contains("on 2 attempts"), "{}", e.message);
+    assert!(dead.finished_at.is_some());
+    let hooks = s.webhooks_of(&job.id).await.unwrap();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0].event, "job.failed");
+
+    // Below the limit the reaper requeues and counts. The limit is the job's own, as submitted.
+    let mut n = new_job("one crash");
+    n.max_crashes = 3;
+    let (other, _) = s.create(n).await.unwrap();
+    assert_eq!(other.max_crashes, 3);
+    s.try_claim(&other.id, "w-dead", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let requeued = s.requeue_expired_leases(10).await.unwrap();
+    assert_eq!(
+        (requeued[0].status, requeued[0].crashes),
+        (JobStatus::Queued, 1)
+    );
+    assert_eq!(
+        s.get(&other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_error
+            .unwrap()
+            .code,
+        LEASE_EXPIRED
+    );
+
+    // A limit of one: the first crash dead-letters the job, however many attempts it had left.
+    let mut n = new_job("no second chance");
+    n.max_crashes = 1;
+    let (once, _) = s.create(n).await.unwrap();
+    assert_eq!((once.max_crashes, once.max_attempts), (1, 3));
+    s.try_claim(&once.id, "w-dead", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.try_claim(&once.id, "w2", LONG).await.unwrap().is_none(),
+        "a claim may not take over a job at its crash limit"
+    );
+    let reaped = s.requeue_expired_leases(10).await.unwrap();
+    let dead = reaped.iter().find(|j| j.id == once.id).expect("reaped");
+    assert_eq!((dead.status, dead.crashes), (JobStatus::Failed, 1));
+    assert_eq!(
+        dead.last_error.as_ref().map(|e| e.code.as_str()),
+        Some(WORKER_CRASHED)
+    );
+}
+
+/// A job's success and its owner's audio seconds are one transaction. With the usage table out
+/// of reach the success does not commit either (the job stays running under its lease, and owes
+/// no webhook yet); once it commits, the seconds are there exactly once, through a failed attempt
+/// before it, a repeated `succeed` and a stale worker's late one.
+async fn success_and_its_usage_commit_together(s: &SqlJobStore) {
+    let usage = SqlTenancy::new(s);
+    let audio = |seconds: f64| AudioOutput {
+        key: "audio/billed.wav".into(),
+        bytes: 10,
+        seconds,
+        expires_at: None,
+    };
+    let owned = |text: &str, owner: Option<&str>| {
+        let mut n = new_job(text);
+        n.owner = owner.map(str::to_string);
+        n
+    };
+    let mut n = owned("billed", Some("key_bill"));
+    n.webhook_url = Some("https://example.invalid/hook".into());
+    let (job, _) = s.create(n).await.unwrap();
+    s.try_claim(&job.id, "w1", LONG)
+        .await
+        .unwrap()
+        .expect("claim 1");
+    let blip = JobError {
+        code: "storage_unavailable".into(),
+        message: "blip".into(),
+    };
+    s.fail(&job.id, "w1", blip, true).await.unwrap();
+    s.try_claim(&job.id, "w2", LONG)
+        .await
+        .unwrap()
+        .expect("claim 2");
+
+    // Before any usage write on these connections, so no prepared statement outlives the rename.
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::query(&rename("usage_daily", "usage_daily_away"))
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let broken = s.succeed(&job.id, "w2", audio(2.5)).await;
+    sqlx::query(&rename("usage_daily_away", "usage_daily"))
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert!(broken.is_err(), "succeeded without its usage: {broken:?}");
+    let still = s.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (still.status, still.lease_owner.as_deref(), still.audio),
+        (JobStatus::Running, Some("w2"), None)
+    );
+    assert!(s.webhooks_of(&job.id).await.unwrap().is_empty());
+
+    let done = s.succeed(&job.id, "w2", audio(2.5)).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    for worker in ["w2", "w1"] {
+        let again = s.succeed(&job.id, worker, audio(2.5)).await;
+        assert!(matches!(again, Err(InfraError::Conflict(_))), "{again:?}");
+    }
+    // The owner's next job adds to the day; audio not rendered for its job bills nothing, and a
+    // job without an owner bills nobody.
+    let finish = |n: NewJob, seconds: f64, billed: bool| async move {
+        let (j, _) = s.create(n).await.unwrap();
+        s.try_claim(&j.id, "w3", LONG)
+            .await
+            .unwrap()
+            .expect("claim");
+        let done = if billed {
+            s.succeed(&j.id, "w3", audio(seconds)).await
+        } else {
+            s.succeed_unbilled(&j.id, "w3", audio(seconds)).await
+        };
+        assert_eq!(done.unwrap().status, JobStatus::Succeeded);
+    };
+    finish(owned("second", Some("key_bill")), 1.0, true).await;
+    finish(owned("from the cache", Some("key_bill")), 9.0, false).await;
+    finish(owned("nobody's", None), 4.0, true).await;
+
+    let today = utc_day(std::time::SystemTime::now());
+    let days = usage.days("key_bill", &today, &today).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    let d = &days[0];
+    assert_eq!((d.requests, d.characters, d.cache_hits), (0, 0, 0), "{d:?}");
+    assert!(
+        (d.audio_seconds - 3.5).abs() < 1e-9,
+        "2.5 s once + 1 s: {d:?}"
+    );
+}
+
 common::job_store_suite!(
     create_and_get_round_trip,
     same_idempotency_key_returns_same_job,
@@ -666,6 +850,7 @@ common::job_store_suite!(
     expired_lease_is_requeued_and_reclaimed,
     expired_lease_can_be_taken_over_directly,
     crashing_job_is_dead_lettered_by_the_reaper,
+    crashes_are_counted_apart_from_failures,
     fail_retries_then_dead_letters,
     succeed_records_audio,
     cancel_stops_queued_and_running_jobs,
@@ -674,4 +859,5 @@ common::job_store_suite!(
     every_terminal_transition_owes_one_webhook,
     webhook_claims_are_exclusive_and_retries_end_at_the_deadline,
     the_idempotency_fingerprint_is_kept,
+    success_and_its_usage_commit_together,
 );

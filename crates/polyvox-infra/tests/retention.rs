@@ -21,6 +21,7 @@ fn new_job(text: &str, lane: Lane) -> NewJob {
         cache_key: None,
         idempotency_key: None,
         max_attempts: 3,
+        max_crashes: 2,
         webhook_url: None,
         fingerprint: None,
     }

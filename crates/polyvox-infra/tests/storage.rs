@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::s3::S3Server;
+use futures::StreamExt;
 use polyvox_infra::InfraError;
 use polyvox_infra::storage::{AudioStore, FsAudioStore, S3AudioStore, new_object_key};
 
@@ -26,10 +27,10 @@ async fn put_get_head_delete(s: &dyn AudioStore) {
     let data = sample(10_000);
     s.put(&k, data.clone(), "audio/mpeg").await.unwrap();
     let got = s.get(&k, None).await.unwrap();
-    assert_eq!(got.bytes, data);
     assert_eq!(got.range, 0..10_000);
     assert_eq!(got.info.len, 10_000);
     assert_eq!(got.info.content_type.as_deref(), Some("audio/mpeg"));
+    assert_eq!(got.bytes().await.unwrap(), data);
     let head = s.head(&k).await.unwrap();
     assert_eq!(
         (head.len, head.content_type.as_deref()),
@@ -40,8 +41,9 @@ async fn put_get_head_delete(s: &dyn AudioStore) {
         .await
         .unwrap();
     let got = s.get(&k, None).await.unwrap();
+    let ct = got.info.content_type.clone();
     assert_eq!(
-        (&got.bytes[..], got.info.content_type.as_deref()),
+        (&got.bytes().await.unwrap()[..], ct.as_deref()),
         (&b"short"[..], Some("audio/wav"))
     );
     s.delete(&k).await.unwrap();
@@ -58,11 +60,11 @@ async fn ranges(s: &dyn AudioStore) {
     let data = sample(1000);
     s.put(&k, data.clone(), "audio/wav").await.unwrap();
     let part = s.get(&k, Some(100..200)).await.unwrap();
-    assert_eq!(part.bytes, data.slice(100..200));
     assert_eq!((part.range.clone(), part.info.len), (100..200, 1000));
+    assert_eq!(part.bytes().await.unwrap(), data.slice(100..200));
     let tail = s.get(&k, Some(990..5000)).await.unwrap();
-    assert_eq!(tail.bytes, data.slice(990..));
     assert_eq!(tail.range, 990..1000);
+    assert_eq!(tail.bytes().await.unwrap(), data.slice(990..));
     for bad in [1000..1001, 2000..3000, 10..10] {
         let r = s.get(&k, Some(bad.clone())).await;
         assert!(
@@ -164,4 +166,193 @@ async fn s3_contract_on_seaweedfs() {
         .put(&key("mp3"), sample(1), "audio/mpeg")
         .await;
     assert!(matches!(r, Err(InfraError::Storage(_))), "{r:?}");
+}
+
+/// A WAV-like header that only the end of a write knows: what `finish` writes over the start.
+fn patched(data: &Bytes, head: &[u8]) -> Bytes {
+    let mut v = data.to_vec();
+    v[..head.len()].copy_from_slice(head);
+    v.into()
+}
+
+/// Writes `data` through `put_stream` in uneven pieces (sizes cycling through `pieces`) and
+/// finishes with `head`.
+async fn put_streamed(s: &dyn AudioStore, k: &str, data: &Bytes, pieces: &[usize], head: &[u8]) {
+    let mut w = s.put_stream(k, "audio/wav").await.unwrap();
+    let (mut at, mut i) = (0, 0);
+    while at < data.len() {
+        let n = pieces[i % pieces.len()].min(data.len() - at);
+        w.write(data.slice(at..at + n)).await.unwrap();
+        at += n;
+        i += 1;
+    }
+    let len = w.finish(Bytes::copy_from_slice(head)).await.unwrap();
+    assert_eq!(len, data.len() as u64);
+}
+
+/// Reads `range` as a stream, counting the chunks it came in.
+async fn read_streamed(
+    s: &dyn AudioStore,
+    k: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> (Vec<u8>, usize) {
+    let mut f = s.get(k, range).await.unwrap();
+    let (mut out, mut chunks) = (Vec::new(), 0);
+    while let Some(c) = f.body.next().await {
+        out.extend_from_slice(&c.unwrap());
+        chunks += 1;
+    }
+    (out, chunks)
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// The streamed-write contract: small and multi-part objects (12 MiB: parts of 5 + 5 + 2 MiB on
+/// S3, the first uploaded last with its header patched), byte-exact ranged streamed reads across
+/// part boundaries, and aborted or dropped writes that leave nothing (and keep an older object).
+async fn streamed_writes(s: &dyn AudioStore) {
+    let head = b"RIFF\x24\x00\xc0\x00WAVEfmt-patched-at-the-end";
+
+    // Small: one PUT on S3.
+    let k = key("wav");
+    let small = sample(3000);
+    put_streamed(s, &k, &small, &[1, 100, 7], head).await;
+    let got = s.get(&k, None).await.unwrap();
+    assert_eq!(got.info.content_type.as_deref(), Some("audio/wav"));
+    assert_eq!(got.bytes().await.unwrap(), patched(&small, head));
+    s.delete(&k).await.unwrap();
+
+    // 12 MiB in pieces that never line up with a part boundary.
+    let k = key("wav");
+    let big = sample(12 * MIB + 12_345);
+    put_streamed(s, &k, &big, &[MIB + 7, 333_333, 17], head).await;
+    let want = patched(&big, head);
+    let info = s.head(&k).await.unwrap();
+    assert_eq!(
+        (info.len, info.content_type.as_deref()),
+        (want.len() as u64, Some("audio/wav"))
+    );
+    let (all, chunks) = read_streamed(s, &k, None).await;
+    assert!(all == want[..], "whole read differs");
+    assert!(
+        chunks > 1,
+        "a 12 MiB body arrives as a stream, not one buffer"
+    );
+    let len = want.len() as u64;
+    let five = 5 * MIB as u64;
+    for r in [
+        0..44,
+        0..five + 1,
+        five - 10..five + 10,
+        2 * five - 1..2 * five + 1,
+        len - 100..len,
+        len - 1..len + 1000,
+        1..len,
+    ] {
+        let (got, _) = read_streamed(s, &k, Some(r.clone())).await;
+        let end = r.end.min(len) as usize;
+        assert!(got == want[r.start as usize..end], "range {r:?} differs");
+    }
+
+    // Aborted after two parts were uploaded: no object; the older object under the key stays.
+    s.put(&k, Bytes::from_static(b"older"), "audio/wav")
+        .await
+        .unwrap();
+    let mut w = s.put_stream(&k, "audio/wav").await.unwrap();
+    for i in 0..11 {
+        w.write(big.slice(i * MIB..(i + 1) * MIB)).await.unwrap();
+    }
+    w.abort().await.unwrap();
+    assert_eq!(
+        s.get(&k, None).await.unwrap().bytes().await.unwrap(),
+        &b"older"[..]
+    );
+    s.delete(&k).await.unwrap();
+
+    // Dropped mid-write (a cancelled job): no object appears.
+    let k2 = key("wav");
+    let mut w = s.put_stream(&k2, "audio/wav").await.unwrap();
+    for i in 0..11 {
+        w.write(big.slice(i * MIB..(i + 1) * MIB)).await.unwrap();
+    }
+    drop(w);
+    assert!(matches!(
+        s.head(&k2).await,
+        Err(InfraError::NotFound { .. })
+    ));
+
+    // A header longer than what was written is refused, and nothing appears.
+    let k3 = key("wav");
+    let mut w = s.put_stream(&k3, "audio/wav").await.unwrap();
+    w.write(Bytes::from_static(b"abc")).await.unwrap();
+    let r = w.finish(Bytes::from_static(b"abcd")).await;
+    assert!(matches!(r, Err(InfraError::InvalidWrite(_))), "{r:?}");
+    assert!(matches!(
+        s.head(&k3).await,
+        Err(InfraError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn fs_streamed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let s = FsAudioStore::open(&root, Duration::from_secs(5))
+        .await
+        .unwrap();
+    streamed_writes(&s).await;
+    // Finished, aborted and dropped writes alike left no temporary file behind.
+    let mut left = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            } else if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                left.push(e.path());
+            }
+        }
+    }
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_streamed_writes_on_seaweedfs() {
+    let server = S3Server::start().await;
+    let s = S3AudioStore::new(&server.config).unwrap();
+    streamed_writes(&s).await;
+
+    // What S3 itself holds: an object of three parts (its ETag says so), with the content type
+    // of its suffix, and byte-exact ranges through a presigned URL too.
+    let k = key("wav");
+    let big = sample(12 * MIB + 1);
+    let head = b"RIFF-patched";
+    put_streamed(&s, &k, &big, &[MIB + 3], head).await;
+    let want = patched(&big, head);
+    let url = s
+        .presigned_get(&k, Duration::from_secs(300))
+        .await
+        .unwrap()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    assert!(
+        etag.trim_matches('"').ends_with("-3"),
+        "ETag {etag}: not 3 parts"
+    );
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    assert!(resp.bytes().await.unwrap() == want[..]);
+    let five = 5 * MIB;
+    let resp = http
+        .get(&url)
+        .header("range", format!("bytes={}-{}", five - 3, five + 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 206);
+    assert_eq!(resp.bytes().await.unwrap(), want[five - 3..five + 3]);
+    s.delete(&k).await.unwrap();
 }

@@ -204,6 +204,20 @@ async fn two_redis_quota_counters_share_one_monthly_quota() {
     .await
     .unwrap();
     assert_eq!(b.take("k1", month, 0, 100).await.unwrap().used, 100);
+    // Characters given back (a submission that owed nothing) are room again, on every instance;
+    // never below zero, and a counter that does not exist is not created.
+    b.give_back("k1", month, 30).await.unwrap();
+    assert_eq!(a.take("k1", month, 0, 100).await.unwrap().used, 70);
+    a.give_back("k1", month, 1000).await.unwrap();
+    assert_eq!(b.take("k1", month, 0, 100).await.unwrap().used, 0);
+    b.give_back("k1", month, 30).await.unwrap();
+    assert_eq!(b.take("k1", month, 100, 100).await.unwrap().used, 100);
+    a.give_back("k9", month, 5).await.unwrap();
+    assert_eq!(
+        a.take("k9", month, 0, 100).await.unwrap().used,
+        0,
+        "seeded from the store, not from a give-back"
+    );
     // Other keys and months have their own counters.
     assert!(a.take("k2", month, 100, 100).await.unwrap().allowed);
     assert!(a.take("k1", &next, 100, 100).await.unwrap().allowed);
@@ -243,6 +257,13 @@ async fn the_memory_quota_counter_is_seeded_once_per_key_and_month() {
         "the store is read once per key and month, not per request"
     );
     assert_eq!(q.take("k1", "2026-12", 5, 100).await.unwrap().used, 5);
+    // A give-back is for the month it was taken in: the new month's counter keeps its count.
+    q.give_back("k1", "2026-11", 50).await.unwrap();
+    assert_eq!(q.take("k1", "2026-12", 0, 100).await.unwrap().used, 5);
+    q.give_back("k1", "2026-12", 3).await.unwrap();
+    assert_eq!(q.take("k1", "2026-12", 0, 100).await.unwrap().used, 2);
+    q.give_back("k1", "2026-12", 30).await.unwrap();
+    assert_eq!(q.take("k1", "2026-12", 0, 100).await.unwrap().used, 0);
     f.teardown().await;
 }
 

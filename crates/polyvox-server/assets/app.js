@@ -1,6 +1,6 @@
 // Polyvox Studio: loads the catalogue and wires the parts — the API key panel (api.js), the
-// composer (compose.js), the voice gallery (gallery.js), the blend builder (blend.js) and this
-// tab's history (history.js). One status region (#status, aria-live) and one error line
+// composer (compose.js), live mode (live.js), the voice gallery (gallery.js), the blend builder
+// (blend.js) and this tab's history (history.js). One status region (#status, aria-live) and one error line
 // (#error, role=alert) serve them all.
 'use strict';
 
@@ -9,6 +9,7 @@ import { initBlend } from './blend.js';
 import { initCompose } from './compose.js';
 import { initGallery } from './gallery.js';
 import { initHistory } from './history.js';
+import { initLive } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 const status = $('status');
@@ -49,6 +50,13 @@ async function main() {
   initKey();
   const addHistory = initHistory({ onPlay: (entry) => compose.show(entry) });
   const compose = initCompose({ announce, showError, onResult: addHistory });
+  initLive({
+    announce,
+    showError,
+    settings: () => ({
+      voice: $('voice').value.trim() || undefined, lang: $('lang').value, speed: Number($('speed').value) || 1,
+    }),
+  });
   try {
     const [langs, vs] = await Promise.all([getJson('/v1/languages'), getJson('/v1/voices')]);
     const languages = langs.data.filter((l) => l.supported);

@@ -5,16 +5,20 @@
 // chunk counts drive the progress bar, which can be cancelled (DELETE /v1/jobs/{id}), and whose
 // audio is fetched once it succeeded. Both end in the player and the tab's history.
 //
-// The player takes a result `{ url, text, voice, format, seconds, words }`. `words` is where word
-// timestamps will arrive for highlighting while playing once the API returns them; a live
-// (WebSocket) mode would be a third path beside `stream` and `runJob`. Neither exists yet.
+// Every path asks for word timestamps, and the text is shown under the player with the word being
+// heard lit (words.js): a streamed MP3 comes as server-sent events, audio deltas and the words
+// they speak, each word before its audio, so highlighting starts with the first chunk; other
+// formats come as one JSON answer (audio in base64 and the words); a job's words are fetched from
+// GET /v1/jobs/{id}/timestamps once it succeeded. The player takes a result
+// `{ url, text, voice, format, seconds, words }`.
 //
-// Browser tests rely on the element ids, #audio's data-duration, #progress's data-percent and
-// #job's data-job-id.
+// Browser tests rely on the element ids, #audio's data-duration, #progress's data-percent,
+// #job's data-job-id and #words (words.js).
 'use strict';
 
 import { api, getJson, sleep } from './api.js';
 import { formatSeconds } from './history.js';
+import { initWords } from './words.js';
 
 const $ = (id) => document.getElementById(id);
 /** Longer texts become jobs: a progress bar and a cancel button beat a long silent stream. */
@@ -30,6 +34,7 @@ export function initCompose({ announce, showError, onResult }) {
     job: $('job'), progress: $('progress'), progressText: $('progress-text'), audio: $('audio'),
     download: $('download'), nowPlaying: $('now-playing'),
   };
+  const words = initWords({ audio: els.audio, container: $('words') });
   let fromFile = null;
   let running = null;
 
@@ -53,6 +58,8 @@ export function initCompose({ announce, showError, onResult }) {
     els.download.textContent = `Download ${result.filename}`;
     els.download.hidden = false;
     els.nowPlaying.textContent = `${result.voice} · ${formatSeconds(result.seconds)} · ${result.format.toUpperCase()}`;
+    if (result.words) words.show(result.text, result.words);
+    else words.clear();
   }
 
   function setProgress(done, total) {
@@ -82,6 +89,7 @@ export function initCompose({ announce, showError, onResult }) {
       lang: els.lang.value || undefined,
       speed: Number(els.speed.value) || 1,
       response_format: els.format.value,
+      timestamps: 'word',
     };
   }
 
@@ -108,23 +116,48 @@ export function initCompose({ announce, showError, onResult }) {
     });
   }
 
-  // Feeds the response into a MediaSource as it arrives, so playback starts with the first chunk.
+  /** The server-sent events of a response, one parsed `data:` object at a time. */
+  async function* events(res) {
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += value;
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        if (data) yield JSON.parse(data);
+      }
+    }
+  }
+
+  const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+
+  // Feeds the events' audio into a MediaSource as it arrives, so playback (and the highlighting)
+  // starts with the first chunk.
   async function playStreaming(res, chunks) {
     const ms = new MediaSource();
     els.audio.src = URL.createObjectURL(ms);
     await new Promise((resolve) => ms.addEventListener('sourceopen', resolve, { once: true }));
     const sb = ms.addSourceBuffer('audio/mpeg');
-    const reader = res.body.getReader();
     let started = false;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      await appendBuffer(sb, value);
-      if (!started) {
-        started = true;
-        announce('Playing while synthesizing…');
-        els.audio.play().catch(() => {});
+    for await (const ev of events(res)) {
+      if (ev.type === 'speech.words') {
+        words.append(ev.words);
+      } else if (ev.type === 'speech.audio.delta') {
+        const data = fromBase64(ev.audio);
+        chunks.push(data);
+        await appendBuffer(sb, data);
+        if (!started) {
+          started = true;
+          announce('Playing while synthesizing…');
+          els.audio.play().catch(() => {});
+        }
+      } else if (ev.type === 'error') {
+        throw new Error(`${ev.error.message} (${ev.error.code})`);
       }
     }
     if (ms.readyState === 'open') ms.endOfStream();
@@ -132,30 +165,32 @@ export function initCompose({ announce, showError, onResult }) {
 
   async function stream(req) {
     announce('Synthesizing…');
-    const res = await api('/v1/audio/speech', { method: 'POST', body: req });
-    const type = (res.headers.get('Content-Type') || 'application/octet-stream').split(';')[0];
-    const chunks = [];
     const streamable = req.response_format === 'mp3' && window.MediaSource && MediaSource.isTypeSupported('audio/mpeg');
-    try {
-      if (streamable) {
+    const type = `audio/${{ mp3: 'mpeg', opus: 'ogg', flac: 'flac', wav: 'wav' }[req.response_format] || 'mpeg'}`;
+    let blob;
+    let timed = null;
+    words.begin(req.input);
+    if (streamable) {
+      const res = await api('/v1/audio/speech', { method: 'POST', body: { ...req, stream_format: 'sse' } });
+      const chunks = [];
+      try {
         await playStreaming(res, chunks);
-      } else {
-        const reader = res.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          chunks.push(value);
-        }
+      } catch (e) {
+        throw new Error(`the audio stream broke off: ${e.message}`);
       }
-    } catch (e) {
-      throw new Error(`the audio stream broke off: ${e.message}`);
+      words.finish();
+      blob = new Blob(chunks, { type });
+    } else {
+      // One JSON answer: the audio in base64 and every word.
+      const body = await (await api('/v1/audio/speech', { method: 'POST', body: req })).json();
+      blob = new Blob([fromBase64(body.audio_base64)], { type: body.content_type || type });
+      timed = body.words;
     }
-    const blob = new Blob(chunks, { type });
     const url = URL.createObjectURL(blob);
     const result = {
       url, text: req.input, voice: req.voice || 'default voice', format: req.response_format,
       seconds: await probeSeconds(url), filename: `speech.${req.response_format}`, bytes: blob.size,
-      kind: 'streamed', words: null,
+      kind: 'streamed', words: timed || words.shown(),
     };
     if (!streamable) {
       show(result);
@@ -217,9 +252,10 @@ export function initCompose({ announce, showError, onResult }) {
       url = URL.createObjectURL(blob);
       bytes = blob.size;
     }
+    const timed = await getJson(`/v1/jobs/${accepted.id}/timestamps`);
     const result = {
       url, text: req.input, voice: req.voice || 'default voice', format: req.response_format,
-      seconds: view.audio_seconds, filename: name, bytes, kind: `job ${accepted.id.slice(0, 8)}`, words: null,
+      seconds: view.audio_seconds, filename: name, bytes, kind: `job ${accepted.id.slice(0, 8)}`, words: timed.words,
     };
     show(result);
     announce(`Done: ${formatSeconds(result.seconds)} of ${req.response_format.toUpperCase()}; ready to play and download.`);

@@ -9,11 +9,17 @@ import { render, renderInline } from './markdown.js';
 
 const ORIGIN = window.location.origin;
 /** Path parameters filled in the examples: shell/env variables or a real value. */
-const PATH_VALUES = { id: { sh: '$JOB_ID', py: 'job_id' }, voice: { sh: 'af_bella', py: 'af_bella' }, asset: { sh: 'app.js', py: 'app.js' } };
+const PATH_VALUES = {
+  id: { sh: '$JOB_ID', py: 'job_id' }, voice: { sh: 'af_bella', py: 'af_bella' }, asset: { sh: 'app.js', py: 'app.js' },
+  name: { sh: 'brand', py: 'brand' },
+};
+/** The live text socket: examples speak WebSocket, not plain HTTP. */
+const LIVE = '/v1/audio/speech/stream';
 /** Bodies for the examples where the schema's examples alone would show every optional field. */
 const BODIES = {
   'post /v1/audio/speech': { model: 'tts-1', input: 'Hello from Polyvox.', voice: 'af_heart', response_format: 'mp3' },
   'post /v1/jobs': { input: 'A long chapter to narrate.', voice: 'af_heart', response_format: 'mp3' },
+  'put /v1/lexicons/{name}': { lang: 'en-us', entries: [{ grapheme: 'Polyvox', alias: 'polly vox' }] },
 };
 
 function el(tag, props, ...children) {
@@ -95,6 +101,13 @@ function fill(path, kind) {
 }
 
 function curlExample(method, path, op, doc) {
+  if (path === LIVE) {
+    // curl cannot speak WebSocket; it can show the upgrade (101), after which the server closes
+    // the socket when no session message comes within the handshake timeout.
+    return [`curl -sS --http1.1 -o /dev/null -w "%{http_code}\\n" "${ORIGIN}${path}"`,
+      '-H "Authorization: Bearer $POLYVOX_API_KEY"', '-H "Connection: Upgrade" -H "Upgrade: websocket"',
+      '-H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: cG9seXZveC1kb2NzLWtleQ=="'].join(' \\\n  ');
+  }
   const lines = [`curl -sS${method === 'get' ? '' : ` -X ${method.toUpperCase()}`} "${ORIGIN}${fill(path, 'sh')}"`];
   if (!isPublic(op, doc)) lines.push('-H "Authorization: Bearer $POLYVOX_API_KEY"');
   const body = exampleBody(method, path, op, doc);
@@ -108,6 +121,7 @@ function pyLiteral(v) {
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (v === null) return 'None';
+  if (Array.isArray(v)) return `[${v.map(pyLiteral).join(', ')}]`;
   if (typeof v === 'object') {
     return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyLiteral(x)}`).join(', ')}}`;
   }
@@ -115,6 +129,21 @@ function pyLiteral(v) {
 }
 
 function pythonExample(method, path, op, doc) {
+  if (path === LIVE) {
+    return ['import json, os', 'from websockets.sync.client import connect  # pip install websockets', '',
+      `url = "${ORIGIN.replace(/^http/, 'ws')}${path}"`,
+      'auth = {"Authorization": "Bearer " + os.environ.get("POLYVOX_API_KEY", "none")}',
+      'with connect(url, additional_headers=auth) as ws, open("live.mp3", "wb") as out:',
+      '    ws.send(json.dumps({"type": "session", "voice": "af_heart", "format": "mp3"}))',
+      '    for delta in ["Hello from ", "the live ", "text socket."]:  # e.g. tokens of a language model',
+      '        ws.send(json.dumps({"type": "text", "text": delta}))',
+      '    ws.send(json.dumps({"type": "close"}))',
+      '    for message in ws:  # binary frames: the audio; text frames: ready, done, error',
+      '        if isinstance(message, bytes):',
+      '            out.write(message)',
+      '        else:',
+      '            print(message)'].join('\n');
+  }
   const head = ['import os', 'from openai import OpenAI', '',
     `client = OpenAI(base_url="${ORIGIN}/v1", api_key=os.environ.get("POLYVOX_API_KEY", "none"))`];
   const ext = audioExtension(op);
@@ -141,7 +170,7 @@ function pythonExample(method, path, op, doc) {
   if (body) args.push(`body=${pyLiteral(body)}`);
   lines.push(`r = client.${method}(${args.join(', ')})`);
   if (ext) lines.push(`open("${path.includes('preview') ? 'preview' : 'speech'}.${ext}", "wb").write(r.content)`);
-  else if (raw) lines.push('print(r.status_code, r.headers["content-type"])');
+  else if (raw) lines.push('print(r.status_code, r.headers.get("content-type"))');
   else lines.push('print(r)');
   if (raw) head.unshift('import httpx');
   return head.concat(lines).join('\n');

@@ -3,7 +3,7 @@
 //! Layers, outermost first: edge (request id, span, error rendering, common security headers) →
 //! hardening guard (URI checks, security headers) → CORS (only when origins are configured) →
 //! panic catcher → head timeout → body limit → routes. Synthesis, job and usage routes add a route
-//! layer of their own: authentication and the requests-per-minute limit
+//! layer of their own (lexicon routes too): authentication and the requests-per-minute limit
 //! ([`crate::tenancy::authenticate`]); catalogue, health, docs and the page stay public.
 //! The edge sits outside everything so that even a timeout or a caught panic leaves with the
 //! request id and the standard error body. Request metrics sit just inside it, so they see the
@@ -17,13 +17,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use polyvox_core::Limits;
+use polyvox_infra::db::LexiconStore;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admission::Admission;
 use crate::config::ServerConfig;
 use crate::jobs::JobService;
-use crate::routes::{catalog, jobs, speech, usage, web};
+use crate::routes::{catalog, jobs, lexicons, speech, usage, web};
 use crate::speech::SpeechService;
 use crate::tenancy::Tenancy;
 use crate::{edge, metrics, openapi, tenancy};
@@ -40,6 +41,8 @@ pub(crate) struct AppState {
     pub jobs: Option<Arc<JobService>>,
     /// API keys, limits and usage; `None` = open mode (no keys).
     pub tenancy: Option<Arc<Tenancy>>,
+    /// Pronunciation lexicons; `None`: the lexicon routes answer 503.
+    pub lexicons: Option<Arc<dyn LexiconStore>>,
     /// Voice previews made so far (`/v1/voices/{voice}/preview`).
     pub previews: Arc<catalog::preview::Previews>,
 }
@@ -52,6 +55,8 @@ pub struct Services {
     pub jobs: Option<Arc<JobService>>,
     /// Requires API keys on synthesis, job and usage routes; `None` runs open.
     pub tenancy: Option<Arc<Tenancy>>,
+    /// Enables `/v1/lexicons` and the `lexicons` field of speech and job requests.
+    pub lexicons: Option<Arc<dyn LexiconStore>>,
 }
 
 /// Builds the complete router without a job backend. Tests serve it on a port-0 listener.
@@ -71,6 +76,7 @@ pub fn router_with_jobs(
             speech,
             jobs,
             tenancy: None,
+            lexicons: None,
         },
     )
 }
@@ -81,6 +87,7 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
         speech,
         jobs,
         tenancy,
+        lexicons,
     } = services;
     let limits = Limits {
         max_input_chars: cfg.max_input_chars,
@@ -102,6 +109,7 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
         openapi: Bytes::from(openapi::document()),
         jobs,
         tenancy,
+        lexicons,
         previews: Arc::default(),
     };
     metrics::register_zeroes();
@@ -111,11 +119,28 @@ pub fn app(cfg: ServerConfig, services: Services) -> Router {
         .route("/v1/jobs", post(jobs::create_job))
         .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
         .route("/v1/jobs/{id}/audio", get(jobs::audio::job_audio))
+        .route(
+            "/v1/jobs/{id}/timestamps",
+            get(jobs::timestamps::job_timestamps),
+        )
+        .route(
+            "/v1/jobs/{id}/captions",
+            get(jobs::timestamps::job_captions),
+        )
         .route("/tts/generate", post(jobs::compat::generate))
         .route("/v1/usage", get(usage::usage))
+        .route("/v1/lexicons", get(lexicons::list_lexicons))
+        .route(
+            "/v1/lexicons/{name}",
+            get(lexicons::get_lexicon)
+                .put(lexicons::put_lexicon)
+                .delete(lexicons::delete_lexicon),
+        )
         .route_layer(from_fn_with_state(state.clone(), tenancy::authenticate));
     let mut app = Router::new()
         .merge(protected)
+        // Authenticates itself: by header before the upgrade, or by its first message.
+        .route("/v1/audio/speech/stream", get(speech::live::live_speech))
         .route("/v1/voices", get(catalog::list_voices))
         .route(
             "/v1/voices/{voice}/preview",
@@ -171,6 +196,7 @@ pub async fn serve(
     let limits = crate::listen::ConnectionLimits {
         max_connections: cfg.max_connections,
         header_read_timeout: cfg.header_read_timeout,
+        keep_alive_timeout: cfg.keep_alive_timeout,
         send_timeout: cfg.send_timeout,
     };
     let app = app(cfg, services);
@@ -193,6 +219,7 @@ pub async fn run_with_jobs(
         speech,
         jobs,
         tenancy: None,
+        lexicons: None,
     };
     serve(cfg, services, listener, shutdown).await
 }

@@ -20,9 +20,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Longest wait for the next byte of a request body; past it, 408 `request_timeout`.
     pub body_idle_timeout: Duration,
-    /// Longest time to receive a whole request head; also how long a keep-alive connection may
-    /// sit idle (see `listen`).
+    /// Longest time to receive a whole request head, from its first byte.
     pub header_read_timeout: Duration,
+    /// How long a connection may sit with no request in flight before it is closed (see
+    /// `listen`); keep it above the idle timeout of any proxy in front.
+    pub keep_alive_timeout: Duration,
     /// Open connections at most; more are closed on accept.
     pub max_connections: usize,
     /// Longest a write to the client may make no progress before the connection is ended (the
@@ -41,6 +43,40 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Renders `/metrics`; `None` leaves the route out (the binary installs the exporter).
     pub metrics: Option<crate::Exposition>,
+    /// Limits of the live text socket (`/v1/audio/speech/stream`).
+    pub live: LiveConfig,
+}
+
+/// Limits of one live text session (docs/live.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    /// Time for a socket without an `Authorization` header to send its `auth` message, and for
+    /// every socket to send its `session` message.
+    pub handshake_timeout: Duration,
+    /// A session that receives no message for this long while nothing is being spoken is closed.
+    pub idle_timeout: Duration,
+    /// Longest a session may stay open.
+    pub max_session: Duration,
+    /// Most characters received and not yet spoken; more is an error (`input_too_long`).
+    pub max_buffered_chars: usize,
+    /// Largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Messages to the client (audio frames, events) queued at most; when full, the session stops
+    /// reading from the client until it reads its audio.
+    pub send_queue: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_session: Duration::from_secs(30 * 60),
+            max_buffered_chars: 2_000,
+            max_message_bytes: 64 * 1024,
+            send_queue: 32,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -51,7 +87,8 @@ impl Default for ServerConfig {
             max_input_chars: 10_000,
             request_timeout: Duration::from_secs(60),
             body_idle_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(75),
+            header_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(75),
             max_connections: 16_384,
             send_timeout: Duration::from_secs(30),
             trusted_proxies: polyvox_core::client_ip::TrustedProxies::default(),
@@ -60,6 +97,7 @@ impl Default for ServerConfig {
             retry_after: Duration::from_secs(1),
             cors_origins: Vec::new(),
             metrics: None,
+            live: LiveConfig::default(),
         }
     }
 }

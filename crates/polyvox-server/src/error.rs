@@ -100,6 +100,12 @@ pub(crate) struct ErrorReport {
 
 impl ErrorReport {
     /// Builds the report for `code` from `detail`, hiding the detail when the fault is ours.
+    ///
+    /// `timeout` (504) is the one 5xx whose text is shown, because every such text is written
+    /// for the client and names only its own limits: the head timeout, `--sync-wait-secs`, a
+    /// job's own render deadline, and [`crate::jobs::infra`]'s fixed sentence for a backing
+    /// service that timed out (whose own text, naming the system and operation, is logged
+    /// there). Anything that turns an infrastructure error into a `timeout` must go through it.
     pub fn new(code: ErrorCode, detail: String) -> Self {
         if code.http_status() >= 500 && code != ErrorCode::Timeout {
             Self {
@@ -157,6 +163,12 @@ fn public_message(code: ErrorCode) -> &'static str {
         }
         ErrorCode::SynthesisFailed => {
             "speech synthesis failed; the server log has details under this request id"
+        }
+        ErrorCode::LeaseExpired => {
+            "the worker rendering this request stopped before it finished and no attempts are left; try again later"
+        }
+        ErrorCode::WorkerCrashed => {
+            "the workers rendering this request died on it repeatedly, so it is not retried; the server log has details under this request id"
         }
         _ => "internal error; the server log has details under this request id",
     }
@@ -222,6 +234,26 @@ mod tests {
         let r = ErrorReport::new(ErrorCode::VoiceNotFound, "voice: 'x' does not exist".into());
         assert_eq!(r.message, "voice: 'x' does not exist");
         assert!(r.detail.is_none());
+    }
+
+    #[test]
+    fn dead_lettered_jobs_get_their_own_public_messages() {
+        let stored = "the job's worker died or hung on 2 attempts (the crash limit)".to_string();
+        let crashed = ErrorReport::new(ErrorCode::WorkerCrashed, stored.clone());
+        assert_eq!(crashed.code.http_status(), 500);
+        assert!(
+            crashed.message.contains("died on it repeatedly"),
+            "{}",
+            crashed.message
+        );
+        assert_eq!(crashed.detail, Some(stored));
+        let expired = ErrorReport::new(ErrorCode::LeaseExpired, "stopped heartbeating".into());
+        assert_eq!(expired.code.http_status(), 503);
+        assert!(
+            expired.message.contains("try again later"),
+            "{}",
+            expired.message
+        );
     }
 
     #[test]

@@ -46,24 +46,34 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             )));
         }
         let limit = crate::hardening::json_body_limit(req.uri().path(), state);
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(n) = declared
-            && n > limit as u64
-        {
-            // Refused without parsing a byte of it; read (and dropped) only so the client can
-            // finish sending and read the answer.
-            if n <= DRAIN_MAX {
-                drain(req.into_body(), DRAIN_MAX).await;
-            }
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        let bytes = read_limited(req.into_body(), limit, state.cfg.body_idle_timeout).await?;
+        let bytes = read_body(req, limit, state.cfg.body_idle_timeout).await?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// The whole body of `req`, at most `limit` bytes (413 beyond, refused up front when the
+/// declared length says so), with the idle and minimum-rate bounds of [`read_limited`].
+pub(crate) async fn read_body(
+    req: Request,
+    limit: usize,
+    idle: Duration,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > limit as u64
+    {
+        // Refused without parsing a byte of it; read (and dropped) only so the client can
+        // finish sending and read the answer.
+        if n <= DRAIN_MAX {
+            drain(req.into_body(), DRAIN_MAX).await;
+        }
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    read_limited(req.into_body(), limit, idle).await
 }
 
 /// Most bytes of a refused body read and discarded before answering 413.

@@ -41,6 +41,9 @@ pub struct JobsConfig {
     pub max_input_chars: usize,
     /// Claims before a job is dead-lettered.
     pub max_attempts: u32,
+    /// Attempts that may die with their worker before the job is dead-lettered
+    /// (`worker_crashed`).
+    pub max_crashes: u32,
     /// Hand out presigned storage URLs valid this long instead of serving audio through the API
     /// (only where the store can presign, i.e. S3); `None` always serves through the API.
     pub presign: Option<Duration>,
@@ -67,6 +70,7 @@ impl Default for JobsConfig {
         Self {
             max_input_chars: 100_000,
             max_attempts: 3,
+            max_crashes: 2,
             presign: None,
             cache_sync_results: true,
             key_prefix: "audio".into(),
@@ -174,6 +178,7 @@ impl JobService {
             cache_key: share.then(|| key.clone()),
             idempotency_key: opts.idempotency_key,
             max_attempts: self.cfg.max_attempts,
+            max_crashes: self.cfg.max_crashes,
             webhook_url: opts.webhook_url,
             fingerprint: opts.fingerprint,
         };
@@ -233,9 +238,10 @@ impl JobService {
             seconds: entry.seconds,
             expires_at: entry.expires_at(),
         };
+        // Not rendered for this job: the submission records a cache hit instead of audio.
         self.b
             .store
-            .succeed(&job.id, CACHE_WORKER, audio)
+            .succeed_unbilled(&job.id, CACHE_WORKER, audio)
             .await
             .map_err(infra)
     }
@@ -258,6 +264,17 @@ impl JobService {
         else {
             return Ok(None);
         };
+        Self::check_fingerprint(&job, key, fingerprint)?;
+        Ok(Some(Submitted {
+            job,
+            cache_hit: false,
+            outcome: CreateOutcome::Idempotent,
+        }))
+    }
+
+    /// 409 `idempotency_key_reused` when `job`, created under `key`, was created from another
+    /// request body than the one `fingerprint` digests.
+    pub fn check_fingerprint(job: &Job, key: &str, fingerprint: &str) -> Result<(), ApiError> {
         if job
             .request_fingerprint
             .as_deref()
@@ -272,11 +289,7 @@ impl JobService {
                 ),
             )));
         }
-        Ok(Some(Submitted {
-            job,
-            cache_hit: false,
-            outcome: CreateOutcome::Idempotent,
-        }))
+        Ok(())
     }
 
     /// The webhook deliveries of a job; a failed read shows none rather than failing the view.
@@ -368,8 +381,8 @@ fn no_such_job(id: Option<&str>) -> ApiError {
 /// A storage failure on audio we know exists: passing failures (and timeouts, which under
 /// overload are the usual kind) are 503 with `Retry-After`; the rest go through [`infra`].
 pub(crate) fn storage_unavailable(e: InfraError, what: &str) -> ApiError {
-    tracing::warn!(error = %e, "{what} failed");
     if e.is_retryable() {
+        tracing::warn!(error = %e, "{what} failed");
         return ApiError::Domain(polyvox_core::Error::new(
             ErrorCode::ServiceUnavailable,
             format!("audio storage is unavailable ({what}); retry shortly"),
@@ -378,24 +391,44 @@ pub(crate) fn storage_unavailable(e: InfraError, what: &str) -> ApiError {
     infra(e)
 }
 
+/// What a client reads when a database, queue or storage call ran out of time. The error's own
+/// text names the system and the operation (`postgres key_get timed out after 10000 ms`), which
+/// is ours to know; the stable `timeout` code is what clients match on.
+pub(crate) const BACKEND_TIMEOUT: &str = "a backing service did not answer in time; retry shortly";
+
+/// What a client reads when a row or object a request relied on is gone. The error's own text
+/// names storage keys and tables.
+const BACKEND_NOT_FOUND: &str =
+    "what this request refers to does not exist (any more); it may have expired or been deleted";
+
 /// Infrastructure failures as API errors: a missing row is 404; a failure that usually passes
 /// (connection lost, pool exhausted, a restarting server) is 503 with `Retry-After`, so clients
-/// and load balancers retry instead of treating it as a bug; the rest is ours (500). Details are
-/// logged, never returned.
+/// and load balancers retry instead of treating it as a bug; a timeout is 504; the rest is ours
+/// (500). The client reads a fixed sentence per code; the error itself is logged here, inside
+/// the request's span, so the log line carries the request id the client was given.
 pub(crate) fn infra(e: InfraError) -> ApiError {
-    if e.code() != ErrorCode::Timeout && e.code() != ErrorCode::NotFound && e.is_retryable() {
+    let code = e.code();
+    if code == ErrorCode::NotFound {
+        tracing::info!(error = %e, "backing service: not found");
+    } else {
+        tracing::warn!(error = %e, "backing service call failed");
+    }
+    if code != ErrorCode::Timeout && code != ErrorCode::NotFound && e.is_retryable() {
+        // A 5xx: the edge replaces this text with the public sentence and logs it again.
         return ApiError::Domain(polyvox_core::Error::new(
             ErrorCode::ServiceUnavailable,
             e.to_string(),
         ));
     }
-    match e.code() {
-        ErrorCode::NotFound => {
-            ApiError::Domain(polyvox_core::Error::new(ErrorCode::NotFound, e.to_string()))
-        }
-        ErrorCode::Timeout => {
-            ApiError::Domain(polyvox_core::Error::new(ErrorCode::Timeout, e.to_string()))
-        }
+    match code {
+        ErrorCode::NotFound => ApiError::Domain(polyvox_core::Error::new(
+            ErrorCode::NotFound,
+            BACKEND_NOT_FOUND,
+        )),
+        ErrorCode::Timeout => ApiError::Domain(polyvox_core::Error::new(
+            ErrorCode::Timeout,
+            BACKEND_TIMEOUT,
+        )),
         _ => ApiError::Internal(e.to_string()),
     }
 }
@@ -424,6 +457,25 @@ mod tests {
         let gone = InfraError::NotFound {
             what: "job x".into(),
         };
-        assert_eq!(infra(gone).code(), ErrorCode::NotFound);
+        let gone = infra(gone);
+        assert_eq!(gone.code(), ErrorCode::NotFound);
+        assert!(!gone.to_string().contains("job x"), "{gone}");
+    }
+
+    /// A timed-out database call answers 504 `timeout` with a fixed sentence: the store, the
+    /// operation and the limit stay in the log.
+    #[test]
+    fn timeouts_keep_their_code_and_hide_their_text() {
+        use axum::response::IntoResponse;
+        let slow = InfraError::Timeout {
+            system: "postgres",
+            op: "key_get",
+            after_ms: 10_000,
+        };
+        let e = infra(slow);
+        assert_eq!(e.code(), ErrorCode::Timeout);
+        let text = e.to_string();
+        assert_eq!(text, BACKEND_TIMEOUT);
+        assert_eq!(e.into_response().status(), 504);
     }
 }

@@ -76,6 +76,7 @@ impl JobService {
             cache_key: None,
             idempotency_key: None,
             max_attempts: 1,
+            max_crashes: 1,
             webhook_url: None,
             fingerprint: None,
         };
@@ -90,7 +91,11 @@ impl JobService {
             seconds,
             expires_at,
         };
-        self.b.store.succeed(&job.id, SYNC_WORKER, audio).await?;
+        // The speech request that rendered it was metered by its own route.
+        self.b
+            .store
+            .succeed_unbilled(&job.id, SYNC_WORKER, audio)
+            .await?;
         Ok(())
     }
 }
@@ -149,5 +154,7 @@ pub(crate) fn tee_into_cache(
         bytes,
         progress: stream.progress,
         file: None,
+        head: None,
+        words: stream.words,
     }
 }

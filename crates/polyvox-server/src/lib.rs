@@ -28,7 +28,7 @@ pub mod speech;
 pub mod tenancy;
 
 pub use app::{Services, app, router, router_with_jobs, run, run_with_jobs, serve};
-pub use config::ServerConfig;
+pub use config::{LiveConfig, ServerConfig};
 pub use edge::{REQUEST_ID_HEADER, RequestId};
 pub use error::{ApiError, ErrorBody, ErrorObject};
 pub use jobs::{JobBackends, JobService, JobsConfig};

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 
 use crate::error;
-use crate::routes::{catalog, jobs, speech, usage, web};
+use crate::routes::{catalog, jobs, lexicons, speech, usage, web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,10 +20,13 @@ use crate::routes::{catalog, jobs, speech, usage, web};
     modifiers(&BearerAuth),
     paths(
         speech::create_speech,
+        speech::live::live_speech,
         jobs::create_job,
         jobs::get_job,
         jobs::cancel_job,
         jobs::audio::job_audio,
+        jobs::timestamps::job_timestamps,
+        jobs::timestamps::job_captions,
         jobs::compat::generate,
         catalog::list_voices,
         catalog::preview::voice_preview,
@@ -36,8 +39,12 @@ use crate::routes::{catalog, jobs, speech, usage, web};
         web::docs,
         web::openapi_json,
         usage::usage,
+        lexicons::put_lexicon,
+        lexicons::get_lexicon,
+        lexicons::list_lexicons,
+        lexicons::delete_lexicon,
     ),
-    components(schemas(error::ErrorBody, error::ErrorObject, jobs::JobView, jobs::JobAccepted)),
+    components(schemas(error::ErrorBody, error::ErrorObject, jobs::JobView, jobs::JobAccepted, speech::SpeechWithTimestamps, speech::WordTimestamp, speech::live::LiveSessionRequest, jobs::timestamps::JobTimestamps, lexicons::LexiconPut, lexicons::LexiconView, lexicons::LexiconEntryView, lexicons::LexiconList, lexicons::LexiconSummaryView)),
     tags(
         (name = "speech", description = "Speech synthesis"),
         (name = "jobs", description = "Asynchronous synthesis jobs, and the legacy `/tts/generate` alias"),
@@ -45,6 +52,7 @@ use crate::routes::{catalog, jobs, speech, usage, web};
         (name = "health", description = "Liveness and readiness probes"),
         (name = "web", description = "Web page, docs and this document"),
         (name = "usage", description = "Usage metering per API key"),
+        (name = "lexicons", description = "Pronunciation lexicons per API key, applied by name in speech and job requests"),
     )
 )]
 pub struct ApiDoc;

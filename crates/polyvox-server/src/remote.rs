@@ -128,6 +128,7 @@ impl SpeechService for RemoteSpeech {
             }
             let started = Instant::now();
             let live = !opts.whole_file;
+            let timed = opts.timestamps;
             let delivery = StreamOptions {
                 keep_file: false,
                 ..opts
@@ -161,6 +162,8 @@ impl SpeechService for RemoteSpeech {
                 next_seq: 0,
                 chunks: 0,
                 progress: Arc::new(Progress::default()),
+                words: Arc::default(),
+                timed,
                 idle,
                 live,
                 ended: false,
@@ -176,6 +179,7 @@ impl SpeechService for RemoteSpeech {
             metrics::histogram!(m::RELAY_FIRST_AUDIO_SECONDS)
                 .record(started.elapsed().as_secs_f64());
             let progress = Arc::clone(&follow.progress);
+            let words = Arc::clone(&follow.words);
             let chunks = follow.chunks;
             let bytes = futures::stream::unfold(
                 (Some(first), follow),
@@ -205,6 +209,8 @@ impl SpeechService for RemoteSpeech {
                 bytes,
                 progress,
                 file: None,
+                head: None,
+                words,
             })
         }
         .boxed()
@@ -212,6 +218,11 @@ impl SpeechService for RemoteSpeech {
 
     fn languages(&self) -> Vec<Lang> {
         self.languages.clone()
+    }
+
+    /// The workers time the words and the relay carries them (see [`Follow::apply`]).
+    fn timestamps(&self) -> bool {
+        true
     }
 
     fn readiness(&self) -> Readiness {
@@ -244,6 +255,9 @@ struct Follow {
     next_seq: u32,
     chunks: usize,
     progress: Arc<Progress>,
+    /// With timestamps: the words of the audio handed out so far, each before its audio.
+    words: Arc<polyvox_core::Timeline>,
+    timed: bool,
     idle: Duration,
     live: bool,
     /// The job succeeded and everything has been handed out.
@@ -302,6 +316,7 @@ impl Follow {
                 attempt,
                 seq,
                 audio_ms,
+                words,
                 bytes,
             } => {
                 // Pieces of an older attempt (a worker that lost its lease) and pieces the client
@@ -317,7 +332,26 @@ impl Follow {
                 }
                 self.next_seq += 1;
                 self.progress.set(self.next_seq as usize, audio_ms);
+                self.words.push(words);
                 Ok(Some(Step::Audio(bytes)))
+            }
+            RelayEvent::Rendered {
+                attempt,
+                pieces,
+                audio_ms,
+            } => {
+                // Every piece is out: the stream is whole. Storing the file is the job's
+                // business from here (a storage outage retries it without the client).
+                if self.live
+                    && Some(attempt) == self.attempt
+                    && pieces > 0
+                    && self.next_seq == pieces
+                {
+                    self.ended = true;
+                    self.progress.set(self.chunks, audio_ms);
+                    return Ok(Some(Step::End));
+                }
+                Ok(None)
             }
             RelayEvent::Failed {
                 retrying: true,
@@ -356,13 +390,18 @@ impl Follow {
             // the same audio, so it can stand in for the stream.
             tracing::info!(job = %self.id, "relay carried no audio; sending the stored file");
         }
-        let fetched = self
-            .jobs
-            .read(audio_key, None)
-            .await
-            .map_err(|e| Error::new(ErrorCode::ServiceUnavailable, e.to_string()))?;
+        // A synchronous request's input is short, so its file is small enough to hold.
+        let bytes = match self.jobs.read(audio_key, None).await {
+            Ok(fetched) => fetched.bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| Error::new(ErrorCode::ServiceUnavailable, e.to_string()))?;
+        if self.timed {
+            let words = stored_words(&self.jobs, audio_key).await?;
+            self.words.push(words);
+        }
         self.progress.set(self.chunks.max(1), audio_ms);
-        Ok(Step::Audio(fetched.bytes))
+        Ok(Step::Audio(bytes))
     }
 
     /// The relay has been quiet: one read of the job row says whether the job ended unheard.
@@ -404,6 +443,25 @@ impl Follow {
         self.guard.armed = false;
         metrics::counter!(m::RELAY_STREAMS_TOTAL, m::label::OUTCOME => outcome).increment(1);
     }
+}
+
+/// The timings a timed job stored beside its audio (always, before it succeeded).
+async fn stored_words(
+    jobs: &JobService,
+    audio_key: &str,
+) -> Result<Vec<polyvox_core::WordTiming>, Error> {
+    let unavailable = |e: String| Error::new(ErrorCode::ServiceUnavailable, e);
+    let raw = match jobs
+        .read(&polyvox_core::timing::sidecar_key(audio_key), None)
+        .await
+    {
+        Ok(fetched) => fetched.bytes().await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| unavailable(e.to_string()))?;
+    serde_json::from_slice::<polyvox_core::timing::StoredTimings>(&raw)
+        .map(|t| t.words)
+        .map_err(|e| unavailable(format!("stored word timings unreadable: {e}")))
 }
 
 /// Cancels a live job whose client left before it ended, so its worker stops rendering.
@@ -451,8 +509,26 @@ fn to_domain(e: crate::error::ApiError) -> Error {
     Error::new(e.code(), e.to_string())
 }
 
-/// The stable code stored on a failed job (unknown codes, e.g. `lease_expired`, are ours).
+/// The stable code stored on a failed job. One this release does not know (written by a newer
+/// one) is still a failure of ours, so it reads as `synthesis_failed`.
 fn parse_code(code: &str) -> ErrorCode {
     serde_json::from_value(serde_json::Value::String(code.to_string()))
         .unwrap_or(ErrorCode::SynthesisFailed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_codes_keep_their_meaning_through_the_relay() {
+        use polyvox_infra::db::{LEASE_EXPIRED, WORKER_CRASHED};
+        assert_eq!(parse_code(WORKER_CRASHED), ErrorCode::WorkerCrashed);
+        assert_eq!(parse_code(LEASE_EXPIRED), ErrorCode::LeaseExpired);
+        assert_eq!(parse_code("voice_not_found"), ErrorCode::VoiceNotFound);
+        assert_eq!(
+            parse_code("from_a_newer_release"),
+            ErrorCode::SynthesisFailed
+        );
+    }
 }

@@ -379,8 +379,81 @@ impl Tenancy {
     /// then the monthly quota counter, then the usage record (one request, `chars` characters).
     /// No database call, except to seed a key's quota counter at its first use in a month.
     pub async fn charge(&self, caller: &Caller, chars: u64) -> Result<(), ApiError> {
+        self.charge_with(caller, chars, 1).await
+    }
+
+    /// [`Tenancy::charge`] for more text of a request already counted (a live session's chunks).
+    pub(crate) async fn charge_more(&self, caller: &Caller, chars: u64) -> Result<(), ApiError> {
+        self.charge_with(caller, chars, 0).await
+    }
+
+    /// The requests-per-minute limit, as the route layer applies it, for a caller
+    /// authenticated without it (a live socket's `auth` message).
+    pub(crate) async fn check_request_rate(&self, caller: &Caller) -> Result<(), ApiError> {
+        match self.limit_requests(caller).await {
+            Some(d) if !d.allowed => Err(requests_refused(&d)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn charge_with(
+        &self,
+        caller: &Caller,
+        chars: u64,
+        requests: u64,
+    ) -> Result<(), ApiError> {
+        let taken = self.take(caller, chars).await?;
+        self.record(
+            caller,
+            UsageDelta {
+                requests,
+                characters: taken.chars,
+                ..UsageDelta::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// [`Tenancy::charge`] for a job submission that may turn out to owe nothing: the limits are
+    /// taken now, the usage is recorded (or the quota handed back) by [`Tenancy::settle`] once
+    /// the submission knows whether it made a job.
+    pub async fn charge_pending(&self, caller: &Caller, chars: u64) -> Result<Charge, ApiError> {
+        self.take(caller, chars).await
+    }
+
+    /// Ends a [`Tenancy::charge_pending`]: `owed` records one request and its characters, as
+    /// [`Tenancy::charge`] would have; otherwise the quota characters go back (the per-minute
+    /// character bucket does not: it throttles traffic, it does not bill it).
+    pub async fn settle(&self, caller: &Caller, charge: Charge, owed: bool) {
+        if owed {
+            self.record(
+                caller,
+                UsageDelta {
+                    requests: 1,
+                    characters: charge.chars,
+                    ..UsageDelta::default()
+                },
+            );
+            return;
+        }
+        let (Some(id), Some(month)) = (caller.owner(), charge.quota_month) else {
+            return;
+        };
+        if let Err(e) = self.b.quota.give_back(id, &month, charge.chars).await {
+            // The counter stays that much high until it is seeded again (next month or a
+            // Redis restart); the usage rows, which bill, never held these characters.
+            limiter_failed(m::reason::QUOTA_EXCEEDED, &e);
+        }
+    }
+
+    /// The characters-per-minute limit, then the monthly quota counter; no usage record.
+    async fn take(&self, caller: &Caller, chars: u64) -> Result<Charge, ApiError> {
+        let mut taken = Charge {
+            chars,
+            quota_month: None,
+        };
         let Some(key) = caller.key.as_deref() else {
-            return Ok(());
+            return Ok(taken);
         };
         if caller.chars_per_minute > 0 {
             let rate = Rate::per_minute(caller.chars_per_minute);
@@ -430,19 +503,11 @@ impl Tenancy {
                         retry_after: reset.duration_since(now).ok(),
                     });
                 }
-                Ok(_) => {}
+                Ok(_) => taken.quota_month = Some(month),
                 Err(e) => limiter_failed(m::reason::QUOTA_EXCEEDED, &e),
             }
         }
-        self.record(
-            caller,
-            UsageDelta {
-                requests: 1,
-                characters: chars,
-                ..UsageDelta::default()
-            },
-        );
-        Ok(())
+        Ok(taken)
     }
 
     /// Adds to the caller's usage, in memory (written by the meter's flush task).
@@ -451,6 +516,16 @@ impl Tenancy {
             self.b.usage.add(id, delta);
         }
     }
+}
+
+/// Limits taken for a submission whose usage is not recorded yet (see
+/// [`Tenancy::charge_pending`]).
+#[derive(Debug)]
+#[must_use = "settle the charge: record its usage or give its quota back"]
+pub struct Charge {
+    chars: u64,
+    /// The month whose quota counter counted `chars`, if one did.
+    quota_month: Option<String>,
 }
 
 fn unauthorized(reason: &'static str, message: &str) -> ApiError {
@@ -489,14 +564,7 @@ pub(crate) async fn authenticate(
         req.extensions_mut().insert(Caller::anonymous());
         return next.run(req).await;
     };
-    let client = crate::listen::peer(req.extensions()).map(|peer| {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        st.cfg.trusted_proxies.client(peer.ip(), forwarded)
-    });
+    let client = client_of(&st, req.headers(), crate::listen::peer(req.extensions()));
     let caller = match t.authenticate(req.headers(), client).await {
         Ok(c) => c,
         Err(e) => {
@@ -507,17 +575,8 @@ pub(crate) async fn authenticate(
     let decision = t.limit_requests(&caller).await;
     let mut res = match decision {
         Some(d) if !d.allowed => {
-            rejected(m::reason::RATE_LIMITED);
             crate::extract::discard(req.into_body()).await;
-            ApiError::Limited {
-                code: ErrorCode::RateLimited,
-                message: format!(
-                    "this key's limit of {} requests per minute is reached; retry after the Retry-After seconds",
-                    d.limit
-                ),
-                retry_after: d.retry_after,
-            }
-            .into_response()
+            requests_refused(&d).into_response()
         }
         _ => {
             req.extensions_mut().insert(caller);
@@ -528,6 +587,33 @@ pub(crate) async fn authenticate(
         rate_limit_headers(res.headers_mut(), &d);
     }
     res
+}
+
+/// The client address of a request from `peer`, for limits kept per client.
+pub(crate) fn client_of(
+    st: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<ClientIp> {
+    peer.map(|peer| {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        st.cfg.trusted_proxies.client(peer.ip(), forwarded)
+    })
+}
+
+fn requests_refused(d: &Decision) -> ApiError {
+    rejected(m::reason::RATE_LIMITED);
+    ApiError::Limited {
+        code: ErrorCode::RateLimited,
+        message: format!(
+            "this key's limit of {} requests per minute is reached; retry after the Retry-After seconds",
+            d.limit
+        ),
+        retry_after: d.retry_after,
+    }
 }
 
 /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy` (IETF

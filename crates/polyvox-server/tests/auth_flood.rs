@@ -106,6 +106,42 @@ async fn usage_status(client: &reqwest::Client, base: &str, token: &str) -> u16 
         .as_u16()
 }
 
+/// What a flood's requests were answered.
+struct Flood {
+    valid_ok: usize,
+    unauthorized: usize,
+    refused: usize,
+}
+
+/// 10,000 requests, `concurrency` at a time, each with a made-up token except every 500th, which
+/// carries the valid key (20 of them).
+async fn flood(client: &reqwest::Client, base: &str, valid: &str, concurrency: usize) -> Flood {
+    let mut tally = Flood {
+        valid_ok: 0,
+        unauthorized: 0,
+        refused: 0,
+    };
+    let mut answers = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let (client, base, valid) = (client.clone(), base.to_string(), valid.to_string());
+            async move {
+                // Every 500th request is the real key, mixed into the flood.
+                let token = if i % 500 == 0 { valid } else { made_up_token() };
+                (i % 500 == 0, usage_status(&client, &base, &token).await)
+            }
+        })
+        .buffer_unordered(concurrency);
+    while let Some((is_valid, status)) = answers.next().await {
+        match (is_valid, status) {
+            (true, 200) => tally.valid_ok += 1,
+            (false, 401) => tally.unauthorized += 1,
+            (false, 429) => tally.refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    tally
+}
+
 /// 10,000 requests with random well-formed tokens, 32 at a time, from one address: at most the
 /// address's allowance of failed authentications (plus the requests already past the check when
 /// it ran out) reaches the key store; every other guess is refused 429 without a lookup. A valid
@@ -135,27 +171,11 @@ async fn ten_thousand_made_up_tokens_cost_a_bounded_number_of_lookups() {
     let client = client_from("127.0.0.1");
     assert_eq!(usage_status(&client, &e.base, &valid).await, 200);
 
-    let mut refused = 0;
-    let mut unauthorized = 0;
-    let mut valid_ok = 0;
-    let mut answers = futures::stream::iter(0..10_000)
-        .map(|i| {
-            let (client, base, valid) = (client.clone(), e.base.clone(), valid.clone());
-            async move {
-                // Every 500th request is the real key, mixed into the flood.
-                let token = if i % 500 == 0 { valid } else { made_up_token() };
-                (i % 500 == 0, usage_status(&client, &base, &token).await)
-            }
-        })
-        .buffer_unordered(CONCURRENCY);
-    while let Some((is_valid, status)) = answers.next().await {
-        match (is_valid, status) {
-            (true, 200) => valid_ok += 1,
-            (false, 401) => unauthorized += 1,
-            (false, 429) => refused += 1,
-            other => panic!("unexpected answer {other:?}"),
-        }
-    }
+    let Flood {
+        valid_ok,
+        unauthorized,
+        refused,
+    } = flood(&client, &e.base, &valid, CONCURRENCY).await;
     assert_eq!(valid_ok, 20, "the valid key was served throughout");
     let missing = lookups.missing.load(Ordering::SeqCst);
     let bound = ALLOWANCE as usize + CONCURRENCY;
@@ -184,6 +204,33 @@ async fn ten_thousand_made_up_tokens_cost_a_bounded_number_of_lookups() {
     // Another address has its own allowance.
     let other = client_from("127.0.0.2");
     assert_eq!(usage_status(&other, &e.base, &made_up_token()).await, 401);
+}
+
+/// The same flood with the failure limit off (`--auth-failures-per-minute 0`): every made-up
+/// token costs a lookup, 9,980 of 9,980, so the bound above is the limit's doing and not, say,
+/// the negative cache's (each made-up id is new, so it never hits).
+#[tokio::test]
+async fn without_the_failure_limit_every_made_up_token_costs_a_lookup() {
+    let tenancy = TenancyConfig {
+        auth_failures: Rate {
+            limit: 0,
+            period: Duration::from_secs(3600),
+        },
+        ..TenancyConfig::default()
+    };
+    let (e, lookups) = stack(tenancy, ServerConfig::default()).await;
+    let valid = e
+        .keys
+        .create_key("real", KeyLimits::default())
+        .await
+        .expect("key")
+        .token;
+    let client = client_from("127.0.0.1");
+    let tally = flood(&client, &e.base, &valid, 32).await;
+    assert_eq!(tally.valid_ok, 20);
+    assert_eq!(tally.refused, 0, "nothing limits failures");
+    assert_eq!(tally.unauthorized, 9_980);
+    assert_eq!(lookups.missing.load(Ordering::SeqCst), 9_980);
 }
 
 /// Behind a trusted proxy the client is the address the proxy appended to `X-Forwarded-For`:
@@ -285,4 +332,85 @@ async fn a_refused_request_s_body_is_drained_so_its_client_reads_the_401() {
         assert!(text.starts_with("HTTP/1.1 401"), "run {i}: {text}");
         assert!(text.contains("\"unauthorized\""), "run {i}: {text}");
     }
+}
+
+/// A key store whose database does not answer: every lookup times out, as `PgTenancy`'s call
+/// wrapper reports it.
+struct TimingOut {
+    inner: Arc<dyn KeyStore>,
+    lookups: Arc<Lookups>,
+}
+
+#[async_trait::async_trait]
+impl KeyStore for TimingOut {
+    async fn create_key(&self, name: &str, limits: KeyLimits) -> polyvox_infra::Result<CreatedKey> {
+        self.inner.create_key(name, limits).await
+    }
+
+    async fn key(&self, _id: &str) -> polyvox_infra::Result<Option<ApiKey>> {
+        self.lookups.missing.fetch_add(1, Ordering::SeqCst);
+        Err(polyvox_infra::InfraError::Timeout {
+            system: "postgres",
+            op: "key_get",
+            after_ms: 10_000,
+        })
+    }
+
+    async fn list_keys(&self) -> polyvox_infra::Result<Vec<ApiKey>> {
+        self.inner.list_keys().await
+    }
+
+    async fn revoke_key(&self, id: &str) -> polyvox_infra::Result<ApiKey> {
+        self.inner.revoke_key(id).await
+    }
+}
+
+/// A key lookup that times out answers 504 with the stable `timeout` code and a sentence of our
+/// own: the store, the operation and its limit (`postgres key_get timed out after 10000 ms`) stay
+/// in the log, under the request id the body carries. Both a real key (not cached yet) and a
+/// made-up one ask the store, so both see it.
+#[tokio::test]
+async fn a_key_lookup_that_times_out_answers_504_without_its_internals() {
+    let lookups = Arc::new(Lookups::default());
+    let counted = Arc::clone(&lookups);
+    let e = Embedded::builder(FakeSpeech::new(1, Duration::ZERO))
+        .tenancy(TenancyConfig::default())
+        .wrap_keys(move |inner| {
+            Arc::new(TimingOut {
+                inner,
+                lookups: counted,
+            })
+        })
+        .start()
+        .await;
+    let real = e
+        .keys
+        .create_key("real", KeyLimits::default())
+        .await
+        .expect("key")
+        .token;
+    for token in [real, made_up_token()] {
+        let res = e
+            .client
+            .post(format!("{}/v1/audio/speech", e.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"input": "Hello."}))
+            .send()
+            .await
+            .expect("sent");
+        let (status, code, message) = common::error_of(res).await;
+        assert_eq!((status, code.as_str()), (504, "timeout"), "{message}");
+        assert!(message.contains("did not answer in time"), "{message}");
+        for internal in ["key_get", "postgres", "10000", "timed out after", "sqlite"] {
+            assert!(
+                !message.to_ascii_lowercase().contains(internal),
+                "'{internal}' reached the client: {message}"
+            );
+        }
+    }
+    assert_eq!(
+        lookups.missing.load(Ordering::SeqCst),
+        2,
+        "both requests reached the timing-out store"
+    );
 }

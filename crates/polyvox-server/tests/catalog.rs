@@ -31,16 +31,22 @@ fn concrete(path: &str) -> String {
         .replace("{asset}", "app.js")
 }
 
-/// Routes that need a job backend.
-/// Routes that need a job backend or API keys to answer 200; tests/jobs.rs and tests/tenancy.rs
-/// exercise them with those.
-const JOB_ROUTES: [(&str, &str); 6] = [
+/// Routes that need a job backend, API keys, a WebSocket upgrade or a lexicon store to answer;
+/// tests/jobs.rs, tests/tenancy.rs, tests/live.rs and tests/lexicons.rs exercise them with those.
+const JOB_ROUTES: [(&str, &str); 13] = [
+    ("get", "/v1/audio/speech/stream"),
     ("post", "/v1/jobs"),
     ("get", "/v1/jobs/{id}"),
     ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/audio"),
+    ("get", "/v1/jobs/{id}/timestamps"),
+    ("get", "/v1/jobs/{id}/captions"),
     ("post", "/tts/generate"),
     ("get", "/v1/usage"),
+    ("get", "/v1/lexicons"),
+    ("put", "/v1/lexicons/{name}"),
+    ("get", "/v1/lexicons/{name}"),
+    ("delete", "/v1/lexicons/{name}"),
 ];
 
 async fn get_json(srv: &common::TestServer, path: &str) -> Value {
@@ -196,7 +202,8 @@ async fn openapi_documents_every_route_and_only_real_ones() {
         .values()
         .map(|p| p.as_object().map_or(0, |o| o.len()))
         .sum();
-    // Job routes answer 503 without a job backend; tests/jobs.rs exercises them with one.
+    // Job and lexicon routes answer 503 without their backend; tests/jobs.rs and
+    // tests/lexicons.rs exercise them with one.
     for (method, path) in JOB_ROUTES {
         let op = paths
             .get(path)
@@ -208,6 +215,24 @@ async fn openapi_documents_every_route_and_only_real_ones() {
         );
     }
     assert_eq!(doc["security"], json!([{"bearer": []}]));
+    // Word timestamps: the request field, the JSON answer and the unit of the offsets.
+    let speech = &paths["/v1/audio/speech"]["post"];
+    let body_schema = &doc["components"]["schemas"]["SpeechRequest"]["properties"];
+    assert!(body_schema["timestamps"].is_object(), "{speech}");
+    assert!(body_schema["lexicons"].is_object(), "{speech}");
+    let word = &doc["components"]["schemas"]["WordTimestamp"]["properties"];
+    assert!(
+        word["char_start"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Unicode scalar values")),
+        "{word}"
+    );
+    assert!(
+        speech["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("SpeechWithTimestamps")),
+        "{speech}"
+    );
     assert_eq!(
         documented,
         ROUTES.len() + JOB_ROUTES.len(),

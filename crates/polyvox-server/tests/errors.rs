@@ -38,6 +38,13 @@ async fn bad_requests_get_exact_status_code_and_field() {
         v[key] = value;
         v.to_string()
     };
+    let with_all = |pairs: &[(&str, serde_json::Value)]| {
+        let mut v = ok();
+        for (k, val) in pairs {
+            v[*k] = val.clone();
+        }
+        v.to_string()
+    };
     const JSON: &str = "application/json";
     #[rustfmt::skip]
     let cases: Vec<Case> = vec![
@@ -53,6 +60,14 @@ async fn bad_requests_get_exact_status_code_and_field() {
         ("unknown language", Some(JSON), with("lang", json!("klingon")), 400, "unknown_language", "lang"),
         ("unknown model", Some(JSON), with("model", json!("whisper-1")), 400, "invalid_request", "model"),
         ("bad stream_format", Some(JSON), with("stream_format", json!("ws")), 400, "invalid_request", "stream_format"),
+        ("bad timestamps", Some(JSON), with("timestamps", json!("phoneme")), 400, "invalid_request", "timestamps 'phoneme'"),
+        ("malformed SSML", Some(JSON), with("input", json!("<speak>Hi <b>x</b></speak>")), 400, "invalid_ssml", "line 1, column 11"),
+        ("SSML asked, unclosed", Some(JSON), with_all(&[("input", json!("<p>Hi")), ("input_format", json!("ssml"))]), 400, "invalid_ssml", "column"),
+        ("SSML with an unknown xml:lang", Some(JSON), with("input", json!("<speak><lang xml:lang=\"tlh\">Hi</lang></speak>")), 400, "invalid_ssml", "xml:lang"),
+        ("bad input_format", Some(JSON), with("input_format", json!("html")), 400, "invalid_request", "input_format"),
+        ("timestamps not a string", Some(JSON), with("timestamps", json!(true)), 400, "invalid_request", "timestamps"),
+        // The fake cannot time words: refused before synthesis.
+        ("timestamps unavailable", Some(JSON), with("timestamps", json!("word")), 422, "timestamps_unavailable", "timestamps"),
         ("missing input", Some(JSON), json!({"model": "tts-1", "voice": "alloy"}).to_string(), 400, "invalid_request", "input"),
         ("input not a string", Some(JSON), with("input", json!(42)), 400, "invalid_request", "input"),
         ("body not an object", Some(JSON), "[1, 2]".into(), 400, "invalid_request", "expected"),

@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::embedded::Embedded;
 use common::{FakeSpeech, TestServer, error_of, start};
@@ -21,6 +21,36 @@ fn fake() -> FakeSpeech {
 fn spoken(srv: &TestServer) -> String {
     let last = srv.stats().last_request.lock().expect("lock");
     last.as_ref().expect("a synthesis happened").0.text.clone()
+}
+
+/// What a timeout may overrun by on a loaded test machine before it counts as not enforced.
+const SLACK: Duration = Duration::from_secs(2);
+
+/// How a slow connection ended: how long after `sent` the server closed it, and what it said.
+struct Closed {
+    after: Duration,
+    answer: String,
+    /// EOF (possibly after an answer), not a reset.
+    clean: bool,
+}
+
+/// Watches a slow connection's read side from the moment its slow part was `sent` until the
+/// server closes it (bounded at 20 s for the test; a server that never closes fails there).
+fn watch_close(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    sent: Instant,
+) -> tokio::task::JoinHandle<Closed> {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut out))
+            .await
+            .expect("the slow connection was still open after 20 s");
+        Closed {
+            after: sent.elapsed(),
+            answer: String::from_utf8_lossy(&out).into_owned(),
+            clean: read.is_ok(),
+        }
+    })
 }
 
 /// Sends `head` verbatim (no URL normalization by a client library) and returns status and body.
@@ -139,13 +169,22 @@ async fn control_zero_width_and_bidi_characters_follow_the_rule() {
 }
 
 #[tokio::test]
-async fn markup_is_spoken_as_text() {
+async fn markup_is_spoken_as_text_unless_it_is_ssml() {
     let srv = start(ServerConfig::default(), fake()).await;
-    for text in [
-        "<speak>Hello <break time=\"1s\"/> there</speak>",
-        "<script>alert(1)</script> &amp; &lt;b&gt; &#x41;",
+    // Plain text stays literal: SSML only when asked, or when the input starts with <speak.
+    for (text, format) in [
+        (
+            "<speak>Hello <break time=\"1s\"/> there</speak>",
+            Some("text"),
+        ),
+        ("<script>alert(1)</script> &amp; &lt;b&gt; &#x41;", None),
+        ("Say <speak> aloud", None),
     ] {
-        let res = srv.speech(json!({"input": text})).await;
+        let mut body = json!({"input": text});
+        if let Some(f) = format {
+            body["input_format"] = json!(f);
+        }
+        let res = srv.speech(body).await;
         assert_eq!(res.status(), 200, "{text}");
         let _ = res.bytes().await;
         assert_eq!(
@@ -153,6 +192,34 @@ async fn markup_is_spoken_as_text() {
             text,
             "markup must reach the front end unchanged"
         );
+    }
+    // Sniffed or asked for, SSML is parsed at the boundary: markup never reaches the reader as
+    // text, and a bad document never reaches synthesis.
+    for (text, format) in [
+        ("  <speak>Hello <break time=\"1s\"/> there</speak>", None),
+        ("Hello <break time=\"1s\"/> there", Some("ssml")),
+    ] {
+        let mut body = json!({"input": text});
+        if let Some(f) = format {
+            body["input_format"] = json!(f);
+        }
+        let res = srv.speech(body).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        match format {
+            None => {
+                assert_eq!(status, 200, "{text}: {body}");
+                let last = srv.stats().last_request.lock().expect("lock").clone();
+                assert!(
+                    last.expect("a synthesis").0.ssml.is_some(),
+                    "parsed as SSML"
+                );
+            }
+            Some(_) => {
+                assert_eq!(status, 400, "{text}");
+                assert_eq!(body["error"]["code"], "invalid_ssml", "{body}");
+            }
+        }
     }
 }
 
@@ -332,6 +399,53 @@ async fn jobs_env(job_max_chars: usize) -> Embedded {
         })
         .start()
         .await
+}
+
+/// A webhook to loopback written as a bare decimal number (or octal, hex, IPv4-mapped IPv6) is
+/// refused at submission like `127.0.0.1` itself, on a server that does send webhooks; a public
+/// address on the same server is accepted, so the refusal is the address's.
+#[tokio::test]
+async fn loopback_webhooks_in_any_notation_are_refused_at_submission() {
+    let e = Embedded::builder(fake())
+        .without_worker()
+        .jobs(|j| j.webhooks_enabled = true)
+        .start()
+        .await;
+    let url = e.url("/v1/jobs");
+    for hook in [
+        "http://2130706433/",
+        "http://0177.0.0.1/",
+        "http://0x7f000001/",
+        "http://[::ffff:127.0.0.1]/",
+    ] {
+        let res = e
+            .client
+            .post(&url)
+            .json(&json!({"input": "hi", "webhook_url": hook}))
+            .send()
+            .await
+            .expect("sent");
+        let (status, code, message) = error_of(res).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_request"),
+            "{hook}: {message}"
+        );
+        assert!(
+            message.contains("webhook_url")
+                && message.contains("internal host")
+                && message.contains("--webhook-allow-private"),
+            "{hook}: {message}"
+        );
+    }
+    let res = e
+        .client
+        .post(&url)
+        .json(&json!({"input": "hi", "webhook_url": "https://hooks.example.com/x"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 202);
 }
 
 #[tokio::test]
@@ -649,17 +763,19 @@ async fn oversized_bodies_are_answered_not_reset() {
 }
 
 /// Clients that send their headers and then trickle nothing of their body (slowloris on the
-/// body) are answered 408 and disconnected once the body idle timeout passes, while a good
-/// request is served meanwhile.
+/// body) are answered 408 and disconnected within the body idle timeout (plus slack) of their
+/// last byte, while a good request is served meanwhile.
 #[tokio::test]
 async fn stalled_bodies_are_cut_off_and_do_not_block_others() {
+    const BODY_IDLE: Duration = Duration::from_secs(1);
     let cfg = ServerConfig {
-        body_idle_timeout: Duration::from_secs(1),
+        body_idle_timeout: BODY_IDLE,
         ..ServerConfig::default()
     };
     let srv = start(cfg, fake()).await;
     let addr = srv.base.trim_start_matches("http://").to_string();
     let mut slow = Vec::new();
+    let mut writers = Vec::new();
     for _ in 0..20 {
         let mut s = tokio::net::TcpStream::connect(&addr)
             .await
@@ -669,7 +785,11 @@ async fn stalled_bodies_are_cut_off_and_do_not_block_others() {
              Content-Length: 100000\r\n\r\n{{"
         );
         s.write_all(head.as_bytes()).await.expect("head");
-        slow.push(s);
+        let sent = Instant::now();
+        let (read, write) = s.into_split();
+        slow.push(watch_close(read, sent));
+        // Kept open: the client never closes its side.
+        writers.push(write);
     }
     let good = reqwest::Client::new()
         .post(format!("{}/v1/audio/speech", srv.base))
@@ -679,34 +799,39 @@ async fn stalled_bodies_are_cut_off_and_do_not_block_others() {
         .expect("sent");
     assert_eq!(good.status(), 200);
     good.bytes().await.expect("body");
-    for (i, mut s) in slow.into_iter().enumerate() {
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-            .await
-            .unwrap_or_else(|_| panic!("slow connection {i} still open after 10 s"))
-            .expect("read");
-        let text = String::from_utf8_lossy(&out);
+    for (i, watch) in slow.into_iter().enumerate() {
+        let closed = watch.await.expect("watcher");
+        let text = &closed.answer;
+        assert!(closed.clean, "connection {i} was reset: {text}");
         assert!(text.starts_with("HTTP/1.1 408"), "connection {i}: {text}");
         assert!(
             text.contains("\"request_timeout\""),
             "connection {i}: {text}"
         );
+        assert!(
+            closed.after <= BODY_IDLE + SLACK,
+            "connection {i} closed {:?} after its last byte; the body idle timeout is {BODY_IDLE:?}",
+            closed.after
+        );
     }
+    drop(writers);
 }
 
-/// Slowloris on the head: clients that trickle header bytes are disconnected once the header
-/// read timeout passes, while a good request is served; and past the connection cap a new
-/// connection is closed at once instead of queueing.
+/// Slowloris on the head: clients that trickle header bytes are disconnected within the header
+/// read timeout (plus slack) of their first byte, while a good request is served; and past the
+/// connection cap a new connection is closed at once instead of queueing.
 #[tokio::test]
 async fn trickled_heads_are_cut_off_and_connections_are_capped() {
+    const HEADER_READ: Duration = Duration::from_secs(1);
     let cfg = ServerConfig {
-        header_read_timeout: Duration::from_secs(1),
+        header_read_timeout: HEADER_READ,
         max_connections: 24,
         ..ServerConfig::default()
     };
     let srv = start(cfg, fake()).await;
     let addr = srv.base.trim_start_matches("http://").to_string();
     let mut slow = Vec::new();
+    let mut watches = Vec::new();
     for _ in 0..20 {
         let mut s = tokio::net::TcpStream::connect(&addr)
             .await
@@ -714,7 +839,10 @@ async fn trickled_heads_are_cut_off_and_connections_are_capped() {
         s.write_all(b"POST /v1/audio/speech HTTP/1.1\r\nHo")
             .await
             .expect("head");
-        slow.push(s);
+        let sent = Instant::now();
+        let (read, write) = s.into_split();
+        watches.push(watch_close(read, sent));
+        slow.push(write);
     }
     let good = reqwest::Client::new()
         .get(format!("{}/v1/voices", srv.base))
@@ -732,20 +860,22 @@ async fn trickled_heads_are_cut_off_and_connections_are_capped() {
         }
     };
     trickle.await;
-    for (i, mut s) in slow.into_iter().enumerate() {
-        let mut out = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-            .await
-            .unwrap_or_else(|_| panic!("slow connection {i} still open after 10 s"));
-        // Closed: EOF (possibly after a 408 hyper writes) or a reset; never a served request.
-        if read.is_ok() {
-            let text = String::from_utf8_lossy(&out);
-            assert!(
-                !text.contains("200 OK"),
-                "connection {i} was served: {text}"
-            );
-        }
+    for (i, watch) in watches.into_iter().enumerate() {
+        let closed = watch.await.expect("watcher");
+        // Closed: EOF or a reset; never a served request.
+        assert!(
+            !closed.answer.contains("200 OK"),
+            "connection {i} was served: {}",
+            closed.answer
+        );
+        assert!(
+            closed.after <= HEADER_READ + SLACK,
+            "connection {i} closed {:?} after its first head byte; the header-read timeout is \
+             {HEADER_READ:?}",
+            closed.after
+        );
     }
+    drop(slow);
     // The cap: hold 24 idle connections, then a 25th is closed without an answer.
     let mut held = Vec::new();
     for _ in 0..24 {
@@ -781,13 +911,15 @@ async fn trickled_heads_are_cut_off_and_connections_are_capped() {
 /// bytes' 8 hours.
 #[tokio::test]
 async fn trickled_bodies_are_cut_off_at_the_minimum_rate() {
+    const BODY_IDLE: Duration = Duration::from_secs(1);
     let cfg = ServerConfig {
-        body_idle_timeout: Duration::from_secs(1),
+        body_idle_timeout: BODY_IDLE,
         ..ServerConfig::default()
     };
     let srv = start(cfg, fake()).await;
     let addr = srv.base.trim_start_matches("http://").to_string();
     let mut slow = Vec::new();
+    let mut watches = Vec::new();
     for _ in 0..20 {
         let mut s = tokio::net::TcpStream::connect(&addr)
             .await
@@ -797,7 +929,10 @@ async fn trickled_bodies_are_cut_off_at_the_minimum_rate() {
              Content-Length: 100000\r\n\r\n{{"
         );
         s.write_all(head.as_bytes()).await.expect("head");
-        slow.push(s);
+        let sent = Instant::now();
+        let (read, write) = s.into_split();
+        watches.push(watch_close(read, sent));
+        slow.push(write);
     }
     let trickle = async {
         // At most 30 rounds (9 s): a bound for the test, far past when the server must answer.
@@ -823,16 +958,20 @@ async fn trickled_bodies_are_cut_off_at_the_minimum_rate() {
         res.bytes().await.expect("body");
     };
     tokio::join!(trickle, good);
-    for (i, mut s) in slow.into_iter().enumerate() {
-        let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-            .await
-            .unwrap_or_else(|_| panic!("trickling connection {i} still open"));
-        let text = String::from_utf8_lossy(&out);
+    for (i, watch) in watches.into_iter().enumerate() {
+        let closed = watch.await.expect("watcher");
+        let text = &closed.answer;
         assert!(text.starts_with("HTTP/1.1 408"), "connection {i}: {text}");
         assert!(
             text.contains("slower than the minimum of 500 bytes a second"),
             "connection {i}: {text}"
+        );
+        // The rate is judged once the idle timeout has passed since the body began.
+        assert!(
+            closed.after <= BODY_IDLE + SLACK,
+            "connection {i} closed {:?} after its body began; the body idle timeout is \
+             {BODY_IDLE:?}",
+            closed.after
         );
     }
 }

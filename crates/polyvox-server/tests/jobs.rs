@@ -6,12 +6,8 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-use bytes::Bytes;
-use polyvox_infra::InfraError;
-use polyvox_infra::storage::{AudioStore, Fetched, ObjectInfo};
 
 use common::FakeSpeech;
 use common::embedded::Embedded;
@@ -317,63 +313,15 @@ async fn whole_file_speech_is_cached_and_served_as_a_hit() {
     );
 }
 
-/// An audio store that times out on reads while `sick` is set, as an overloaded S3 does.
-struct Sick {
-    inner: Arc<dyn AudioStore>,
-    sick: Arc<AtomicBool>,
-}
-
-impl Sick {
-    fn check(&self, op: &'static str) -> polyvox_infra::Result<()> {
-        if self.sick.load(Ordering::SeqCst) {
-            return Err(InfraError::Timeout {
-                system: "s3",
-                op,
-                after_ms: 10_000,
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl AudioStore for Sick {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> polyvox_infra::Result<()> {
-        self.inner.put(key, bytes, content_type).await
-    }
-    async fn get(
-        &self,
-        key: &str,
-        range: Option<std::ops::Range<u64>>,
-    ) -> polyvox_infra::Result<Fetched> {
-        self.check("get")?;
-        self.inner.get(key, range).await
-    }
-    async fn head(&self, key: &str) -> polyvox_infra::Result<ObjectInfo> {
-        self.check("head")?;
-        self.inner.head(key).await
-    }
-    async fn delete(&self, key: &str) -> polyvox_infra::Result<()> {
-        self.inner.delete(key).await
-    }
-    async fn presigned_get(
-        &self,
-        key: &str,
-        expires_in: Duration,
-    ) -> polyvox_infra::Result<Option<String>> {
-        self.inner.presigned_get(key, expires_in).await
-    }
-}
-
 /// A cached text whose audio the store cannot read right now is answered 503 with Retry-After,
 /// not synthesized again: re-rendering would move the overload from storage to the model.
 #[tokio::test]
 async fn a_hit_on_sick_storage_is_503_not_a_new_synthesis() {
-    let sick = Arc::new(AtomicBool::new(false));
-    let flag = sick.clone();
+    let faults = common::faulty_store::Faults::default();
+    let sick = Arc::clone(&faults.reads_down);
     let e = Embedded::builder(FakeSpeech::new(3, Duration::ZERO))
         .without_worker()
-        .wrap_audio(move |inner| Arc::new(Sick { inner, sick: flag }))
+        .wrap_audio(move |inner| faults.around(inner))
         .start()
         .await;
     let body =

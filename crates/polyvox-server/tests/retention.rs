@@ -137,6 +137,15 @@ impl polyvox_infra::storage::AudioStore for Presigning {
     async fn put(&self, _: &str, _: Bytes, _: &str) -> polyvox_infra::Result<()> {
         Ok(())
     }
+    async fn put_stream(
+        &self,
+        key: &str,
+        _: &str,
+    ) -> polyvox_infra::Result<Box<dyn polyvox_infra::storage::AudioWriter>> {
+        Err(polyvox_infra::InfraError::NotFound {
+            what: key.to_string(),
+        })
+    }
     async fn get(
         &self,
         key: &str,

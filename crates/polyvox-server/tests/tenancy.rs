@@ -61,6 +61,15 @@ impl Env {
     async fn wait_job(&self, id: &str, token: &str) -> Value {
         self.wait(id, Some(token)).await
     }
+
+    /// The key's `/v1/usage` answer.
+    async fn usage(&self, token: &str) -> Value {
+        self.get("/v1/usage", Some(token))
+            .await
+            .json()
+            .await
+            .expect("json")
+    }
 }
 
 fn speech(text: &str) -> Value {
@@ -242,12 +251,7 @@ async fn characters_per_minute_and_the_monthly_quota_are_enforced() {
         "{msg}"
     );
     // The refused request used nothing.
-    let usage: Value = e
-        .get("/v1/usage", Some(&quota))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let usage: Value = e.usage(&quota).await;
     assert_eq!(usage["month"]["characters"], 60, "{usage}");
     assert_eq!(usage["month"]["remaining"], 40, "{usage}");
 }
@@ -292,12 +296,7 @@ async fn the_monthly_quota_counts_usage_stored_before_the_first_request() {
     .await;
     assert_eq!(status, 429, "the quota is used up: {msg}");
     assert!(msg.contains("100 used"), "{msg}");
-    let usage: Value = e
-        .get("/v1/usage", Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let usage: Value = e.usage(&token).await;
     assert_eq!(usage["month"]["characters"], 100, "{usage}");
     assert_eq!(usage["totals"]["requests"], 4, "{usage}");
 }
@@ -335,12 +334,7 @@ async fn usage_counts_requests_characters_audio_and_cache_hits() {
     let mut usage = Value::Null;
     // Audio of a streamed response is recorded when its body ends, just after the client has it.
     for _ in 0..100 {
-        usage = e
-            .get("/v1/usage", Some(&token))
-            .await
-            .json()
-            .await
-            .expect("json");
+        usage = e.usage(&token).await;
         if usage["totals"]["audio_seconds"].as_f64().unwrap_or(0.0) >= 3.0 {
             break;
         }
@@ -502,12 +496,7 @@ async fn retries_with_an_idempotency_key_are_charged_once() {
     let (status, code, _) = error_of(reused).await;
     assert_eq!((status, code.as_str()), (409, "idempotency_key_reused"));
     assert_eq!(e.wait_job(&ids[0], &token).await["status"], "succeeded");
-    let usage: Value = e
-        .get("/v1/usage", Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let usage: Value = e.usage(&token).await;
     assert_eq!(
         usage["month"]["characters"].as_u64(),
         Some(chars),
@@ -519,6 +508,122 @@ async fn retries_with_an_idempotency_key_are_charged_once() {
         "{usage}"
     );
     assert_eq!(usage["totals"]["requests"].as_u64(), Some(1), "{usage}");
+}
+
+/// Words making exactly `n` (at least 1) characters.
+fn text_of(n: u64) -> String {
+    let n = usize::try_from(n).expect("fits");
+    let words = (n - 1) / 3;
+    format!("{}{}", "la ".repeat(words), "a".repeat(n - 3 * words))
+}
+
+/// Ten first submissions with one `Idempotency-Key` and body, all at once: the lookup that answers
+/// retries before any charge finds nothing for any of them, yet they make one job and pay once
+/// (usage and the quota counter), the racers that lost handing their quota back.
+#[tokio::test]
+async fn concurrent_first_submissions_with_one_key_are_charged_once() {
+    let e = env(false).await;
+    let quota = 1_000;
+    let (_, token) = e
+        .key(KeyLimits {
+            monthly_chars: Some(quota),
+            ..KeyLimits::default()
+        })
+        .await;
+    let text = "Raced, and still charged exactly once.";
+    let chars = text.chars().count() as u64;
+    let send = |key: &str, body: Value| {
+        e.client
+            .post(format!("{}/v1/jobs", e.base))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let answers =
+        futures::future::join_all((0..10).map(|_| send("race-1", json!({"input": text})))).await;
+    let mut ids = Vec::new();
+    for res in answers {
+        let res = res.expect("sent");
+        assert_eq!(res.status(), 202);
+        let v: Value = res.json().await.expect("json");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one job for ten racing submissions: {ids:?}");
+    assert_eq!(e.wait_job(&ids[0], &token).await["status"], "succeeded");
+    let usage: Value = e.usage(&token).await;
+    assert_eq!(usage["totals"]["requests"].as_u64(), Some(1), "{usage}");
+    assert_eq!(
+        usage["month"]["characters"].as_u64(),
+        Some(chars),
+        "{usage}"
+    );
+    assert_eq!(
+        usage["totals"]["audio_seconds"].as_f64(),
+        Some(2.0),
+        "{usage}"
+    );
+    // The quota counter (not the usage rows) decides this one: exactly what is left fits only
+    // if the race was counted once.
+    let rest = text_of(quota - chars);
+    let res = send("race-2", json!({"input": rest})).await.expect("sent");
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let (status, code, _) =
+        error_of(send("race-3", json!({"input": "y"})).await.expect("sent")).await;
+    assert_eq!((status, code.as_str()), (429, "quota_exceeded"));
+}
+
+/// The same owner's identical request while the first is still queued joins that job and is
+/// charged once per job: one request and its characters, the second's quota handed back.
+#[tokio::test]
+async fn joining_ones_own_inflight_job_is_charged_once() {
+    let e = Embedded::builder(FakeSpeech::new(2, Duration::from_millis(1)))
+        .without_worker()
+        .tenancy(TenancyConfig {
+            key_cache_ttl: Duration::ZERO,
+            ..TenancyConfig::default()
+        })
+        .start()
+        .await;
+    let quota = 100;
+    let (_, token) = e
+        .key(KeyLimits {
+            monthly_chars: Some(quota),
+            ..KeyLimits::default()
+        })
+        .await;
+    let text = "Wait for me, I am the same request.";
+    let chars = text.chars().count() as u64;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let res = e
+            .post("/v1/jobs", Some(&token), json!({"input": text}))
+            .await;
+        assert_eq!(res.status(), 202);
+        let v: Value = res.json().await.expect("json");
+        assert_eq!(v["status"], "queued");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(ids[0], ids[1], "the second joined the first");
+    let usage: Value = e.usage(&token).await;
+    assert_eq!(usage["totals"]["requests"].as_u64(), Some(1), "{usage}");
+    assert_eq!(
+        usage["month"]["characters"].as_u64(),
+        Some(chars),
+        "{usage}"
+    );
+    let rest = text_of(quota - chars);
+    let res = e
+        .post("/v1/jobs", Some(&token), json!({"input": rest}))
+        .await;
+    assert_eq!(res.status(), 202, "the quota counted the joined job once");
 }
 
 /// With a per-key cache, key B's request identical to key A's cached one is a miss, synthesized

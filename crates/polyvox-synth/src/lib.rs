@@ -13,6 +13,7 @@
 //! - Cancellation is by drop: when the consumer of a stream goes away, the producer task stops and
 //!   drops its pending engine receivers, which the model threads then skip.
 
+mod breaks;
 mod error;
 mod memo;
 mod pipeline;

@@ -5,7 +5,11 @@
 //! The memo sees the raw model output, before fades and pauses, so a remembered chunk goes
 //! through exactly the same finishing as a fresh one and the joins are identical either way.
 //! Cache trouble never fails a synthesis: an implementation answers `None` and logs instead.
+//!
+//! A timed synthesis also needs the model's per-token durations; a memo that keeps them beside
+//! the PCM answers both, and one that does not makes timed syntheses call the model.
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 
 /// Everything the model's output for one chunk depends on, besides the model itself.
@@ -25,4 +29,16 @@ pub trait ChunkMemo: Send + Sync {
 
     /// Remembers the model's PCM for `key`; best effort.
     fn remember(&self, key: ChunkKey<'_>, pcm: &[f32]) -> BoxFuture<'static, ()>;
+
+    /// The remembered per-token durations for `key` (pads included, in samples), which a timed
+    /// synthesis needs beside the PCM; `None` where the memo keeps none (a timed synthesis then
+    /// calls the model).
+    fn lookup_durations(&self, _key: ChunkKey<'_>) -> BoxFuture<'static, Option<Vec<u32>>> {
+        async { None }.boxed()
+    }
+
+    /// Remembers the model's durations for `key`; best effort.
+    fn remember_durations(&self, _key: ChunkKey<'_>, _durations: &[u32]) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
 }

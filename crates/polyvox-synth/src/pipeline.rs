@@ -11,9 +11,37 @@ use polyvox_text::{Chunk, ChunkOptions, Frontend};
 
 use crate::SynthError;
 
-/// Where one chunk's raw PCM arrives from the model threads.
-pub(crate) type PcmReceiver =
-    tokio::sync::oneshot::Receiver<Result<Vec<f32>, polyvox_engine::EngineError>>;
+/// Where one chunk's raw PCM (and its tokens' durations) arrives from the model threads.
+pub(crate) type PcmReceiver = tokio::sync::oneshot::Receiver<polyvox_engine::InferResult>;
+
+/// One chunk as it goes on the wire, and where its words are spoken in it.
+pub(crate) struct Finished {
+    pub pcm: Vec<f32>,
+    /// Byte span of each word in the input, with its first and end sample in `pcm`.
+    pub words: Vec<(std::ops::Range<usize>, (usize, usize))>,
+}
+
+impl Finished {
+    /// The words as timings of `input`, the chunk starting `offset` samples into the audio.
+    pub fn timings(
+        &self,
+        input: &str,
+        chars: &polyvox_core::timing::CharOffsets,
+        offset: usize,
+    ) -> Vec<polyvox_core::WordTiming> {
+        self.words
+            .iter()
+            .map(|(span, (a, b))| {
+                polyvox_core::WordTiming::from_samples(
+                    input,
+                    span.clone(),
+                    chars,
+                    (offset + a, offset + b),
+                )
+            })
+            .collect()
+    }
+}
 
 /// Knobs of the pipeline (the binary maps flags onto these).
 #[derive(Debug, Clone)]
@@ -75,6 +103,9 @@ impl Default for EdgeTrim {
 pub struct Rendered {
     pub pcm: Vec<f32>,
     pub chunks: usize,
+    /// Every written word and when it is spoken in `pcm` (empty when the model gives no
+    /// durations).
+    pub words: Vec<polyvox_core::WordTiming>,
 }
 
 impl Rendered {
@@ -152,11 +183,22 @@ impl Synthesizer {
             max_ids,
             first_max_ids: first,
         };
+        // SSML requests carry no lexicons (the API refuses the combination).
+        if let Some(doc) = &req.ssml {
+            // Markup decides languages (`xml:lang`); pieces without one read in `req.lang`.
+            return Ok(self.frontend.chunks_ssml(&req.text, doc, req.lang, &opts)?);
+        }
+        // The request's own lexicons, already validated and resolved at the API.
+        let lex = polyvox_text::Pronunciations::new(&req.lexicons);
         if req.auto_lang {
             // No `lang` given: each sentence in its own language (mixed-language text).
-            return Ok(self.frontend.chunks_auto(&req.text, req.lang, &opts)?);
+            return Ok(self
+                .frontend
+                .chunks_auto_with(&req.text, req.lang, &opts, &lex)?);
         }
-        Ok(self.frontend.chunks(&req.text, req.lang, &opts)?)
+        Ok(self
+            .frontend
+            .chunks_with(&req.text, req.lang, &opts, &lex)?)
     }
 
     /// Queues one chunk on the engine; the receiver yields its raw PCM.
@@ -169,23 +211,45 @@ impl Synthesizer {
         let style = self.voices.style(&req.voice, chunk.ids.len())?;
         Ok(self
             .engine
-            .submit_with(chunk.ids.clone(), style, req.speed, priority)?)
+            .submit_with(chunk.ids.clone(), style, chunk_speed(req, chunk), priority)?)
     }
 
     /// Turns one chunk's model output into what goes on the wire: edge silence trimmed, faded
-    /// edges, then its pause.
-    pub(crate) fn finish_chunk(&self, mut pcm: Vec<f32>, chunk: &Chunk) -> Vec<f32> {
+    /// edges, then its pause. With the tokens' durations, each word's place in the result: the
+    /// model's own alignment, moved by what the trim cut from the front and clamped to what it
+    /// kept.
+    pub(crate) fn finish_chunk(
+        &self,
+        mut pcm: Vec<f32>,
+        durations: Option<&[u32]>,
+        chunk: &Chunk,
+    ) -> Finished {
+        let mut kept = 0..pcm.len();
         if let Some(t) = self.cfg.edge_trim {
-            let kept = polyvox_audio::join::loud_range(&pcm, t.threshold, t.keep_ms);
+            let loud = polyvox_audio::join::loud_range(&pcm, t.threshold, t.keep_ms);
             // An all-quiet chunk (a stray symbol) keeps its length rather than vanishing.
-            if !kept.is_empty() {
-                pcm.truncate(kept.end);
-                pcm.drain(..kept.start);
+            if !loud.is_empty() {
+                pcm.truncate(loud.end);
+                pcm.drain(..loud.start);
+                kept = loud;
             }
         }
+        let mut words = durations
+            .map(|d| word_samples(d, chunk, &kept))
+            .unwrap_or_default();
         polyvox_audio::join::fade_in_out(&mut pcm, self.cfg.fade_ms);
+        if !chunk.breaks.is_empty() {
+            crate::breaks::insert(
+                &mut pcm,
+                &mut words,
+                durations,
+                chunk,
+                &kept,
+                self.cfg.fade_ms,
+            );
+        }
         pcm.extend(polyvox_audio::join::silence(chunk.pause_after_ms));
-        pcm
+        Finished { pcm, words }
     }
 
     /// Renders every chunk in order on the calling thread (which blocks), keeping up to
@@ -204,6 +268,8 @@ impl Synthesizer {
         let mut pending = VecDeque::with_capacity(depth);
         let mut next = 0;
         let mut pcm = Vec::new();
+        let mut words = Vec::new();
+        let chars = polyvox_core::timing::CharOffsets::new(&req.text);
         for done in 0..chunks.len() {
             while next < chunks.len() && pending.len() < depth {
                 pending.push_back(self.submit_blocking_retry(req, &chunks[next])?);
@@ -213,12 +279,15 @@ impl Synthesizer {
                 .pop_front()
                 .ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
             let audio = rx.blocking_recv().map_err(|_| SynthError::Cancelled)??;
-            pcm.extend(self.finish_chunk(audio, &chunks[done]));
+            let finished = self.finish_chunk(audio.pcm, audio.durations.as_deref(), &chunks[done]);
+            words.extend(finished.timings(&req.text, &chars, pcm.len()));
+            pcm.extend(finished.pcm);
             progress(done + 1, chunks.len());
         }
         Ok(Rendered {
             pcm,
             chunks: chunks.len(),
+            words,
         })
     }
 
@@ -237,4 +306,40 @@ impl Synthesizer {
             }
         }
     }
+}
+
+/// The speed of one chunk's model call: the request's, times the chunk's SSML rate, within the
+/// speed limits.
+pub(crate) fn chunk_speed(req: &SynthesisRequest, chunk: &Chunk) -> f32 {
+    let limits = polyvox_core::Limits::default();
+    (req.speed * chunk.rate).clamp(limits.min_speed, limits.max_speed)
+}
+
+/// Where each word of `chunk` lies in the model's output, given every token's duration in
+/// samples (pads included), then shifted and clamped to the `kept` part of that output.
+fn word_samples(
+    durations: &[u32],
+    chunk: &Chunk,
+    kept: &std::ops::Range<usize>,
+) -> Vec<(std::ops::Range<usize>, (usize, usize))> {
+    // at[i]: the sample where token i starts; token 0 is the leading pad, id k is token k + 1.
+    let mut at = Vec::with_capacity(durations.len() + 1);
+    at.push(0usize);
+    for &d in durations {
+        at.push(at.last().copied().unwrap_or(0) + d as usize);
+    }
+    let place = |token: usize| {
+        let s = at.get(token).copied().unwrap_or(kept.end);
+        s.clamp(kept.start, kept.end) - kept.start
+    };
+    chunk
+        .words
+        .iter()
+        .map(|w| {
+            (
+                w.span.clone(),
+                (place(w.ids.start + 1), place(w.ids.end + 1)),
+            )
+        })
+        .collect()
 }

@@ -43,7 +43,9 @@ impl SpeechService for LocalSpeech {
                 low_latency: opts.low_latency_start,
                 whole_file: opts.whole_file,
                 keep_file: opts.keep_file,
+                file_head: opts.file_head,
                 background: opts.background,
+                timestamps: opts.timestamps,
             };
             let mut stream = synth.stream(req, delivery).await.map_err(Error::from)?;
             let progress = Arc::new(Progress::default());
@@ -62,6 +64,8 @@ impl SpeechService for LocalSpeech {
                 }
             });
             let file = stream.take_file();
+            let head = stream.take_head();
+            let words = Arc::clone(&stream.words);
             let latest = stream.progress();
             let meter = Arc::clone(&progress);
             Ok(SpeechStream {
@@ -78,6 +82,8 @@ impl SpeechService for LocalSpeech {
                     .boxed(),
                 progress,
                 file,
+                head,
+                words,
             })
         }
         .boxed()
@@ -85,6 +91,10 @@ impl SpeechService for LocalSpeech {
 
     fn languages(&self) -> Vec<Lang> {
         self.languages.clone()
+    }
+
+    fn timestamps(&self) -> bool {
+        true
     }
 
     fn readiness(&self) -> Readiness {

@@ -37,8 +37,15 @@ pub struct Delivery {
     /// With a stream, also encode the complete file once the stream has ended
     /// ([`AudioStream::take_file`]), for storage and the cache.
     pub keep_file: bool,
+    /// With a stream, also give the header that turns the streamed bytes into the whole file
+    /// when written over their start ([`AudioStream::take_head`]): a job stores its file as it
+    /// is encoded instead of keeping all its samples (as `keep_file` does) until the end.
+    pub file_head: bool,
     /// Batch work: its model calls wait behind every interactive one.
     pub background: bool,
+    /// Time the words ([`AudioStream::words`]); a chunk is then taken from the sentence cache only
+    /// with its durations.
+    pub timestamps: bool,
 }
 
 impl Delivery {
@@ -66,9 +73,18 @@ pub struct AudioStream {
     inner: ReceiverStream<Result<Bytes, SynthError>>,
     progress: watch::Receiver<Progress>,
     file: Option<oneshot::Receiver<Bytes>>,
+    head: Option<oneshot::Receiver<Bytes>>,
+    /// Word timings, each chunk's appended before its audio is yielded.
+    pub words: Arc<polyvox_core::Timeline>,
 }
 
 impl AudioStream {
+    /// With [`Delivery::file_head`]: the whole file's header (empty when the stream is the file),
+    /// sent after the stream's last piece if the synthesis finished (never sent otherwise).
+    pub fn take_head(&mut self) -> Option<oneshot::Receiver<Bytes>> {
+        self.head.take()
+    }
+
     /// With [`Delivery::keep_file`]: the complete file, sent after the stream's last piece if the
     /// synthesis finished (never sent otherwise).
     pub fn take_file(&mut self) -> Option<oneshot::Receiver<Bytes>> {
@@ -109,8 +125,8 @@ impl Synthesizer {
         // Admission happens here: if the engine cannot take even the first chunk, the caller
         // hears about it now (429) instead of through a stream that dies at once. A remembered
         // first chunk needs no admission.
-        let first = match self.recall(&req, first_chunk).await {
-            Some(pcm) => Pending::Cached(pcm),
+        let first = match self.recall(&req, first_chunk, delivery).await {
+            Some((pcm, durations)) => Pending::Cached(pcm, durations),
             None => Pending::Model(self.submit(&req, first_chunk, delivery.priority()).inspect_err(|e| {
                 if matches!(e, SynthError::Engine(EngineError::QueueFull { .. })) {
                     metrics::counter!(m::REJECTIONS_TOTAL, m::label::REASON => m::reason::ENGINE_QUEUE_FULL)
@@ -118,6 +134,7 @@ impl Synthesizer {
                 }
             })?),
         };
+        let words = Arc::new(polyvox_core::Timeline::default());
         let (tx, rx) = mpsc::channel(4);
         let (progress_tx, progress) = watch::channel(Progress::default());
         let format = req.format;
@@ -128,13 +145,19 @@ impl Synthesizer {
         } else {
             (None, None)
         };
+        let (head_tx, head) = if delivery.file_head && !delivery.whole_file {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
         tokio::spawn(produce(
             Arc::clone(self),
             req,
             chunks,
             first,
-            (delivery, file_tx),
-            tx,
+            (delivery, file_tx, head_tx),
+            (tx, Arc::clone(&words)),
             Tally {
                 started,
                 samples: 0,
@@ -149,34 +172,52 @@ impl Synthesizer {
             inner: ReceiverStream::new(rx),
             progress,
             file,
+            head,
+            words,
         })
     }
 
-    /// The remembered PCM of `chunk`, when a sentence cache is plugged in and has it.
-    async fn recall(&self, req: &SynthesisRequest, chunk: &Chunk) -> Option<Vec<f32>> {
+    /// The remembered PCM of `chunk` (and its durations, for a timed synthesis), when a sentence
+    /// cache is plugged in and has it.
+    async fn recall(
+        &self,
+        req: &SynthesisRequest,
+        chunk: &Chunk,
+        delivery: Delivery,
+    ) -> Option<(Vec<f32>, Option<Vec<u32>>)> {
         let memo = self.memo()?;
         let voice = req.voice.canonical();
         let key = ChunkKey {
             ids: &chunk.ids,
             voice: &voice,
-            speed: req.speed,
+            speed: crate::pipeline::chunk_speed(req, chunk),
         };
-        let found = memo.lookup(key).await;
+        let mut found = memo.lookup(key).await.map(|pcm| (pcm, None));
+        // Timings and breaks place things by the model's durations.
+        if (delivery.timestamps || !chunk.breaks.is_empty()) && found.is_some() {
+            found = match memo.lookup_durations(key).await {
+                Some(d) => found.map(|(pcm, _)| (pcm, Some(d))),
+                None => None,
+            };
+        }
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!(m::SENTENCE_CACHE_LOOKUPS_TOTAL, "result" => result).increment(1);
         found
     }
 
     /// Hands a fresh model output to the sentence cache without waiting for it.
-    fn remember(&self, req: &SynthesisRequest, chunk: &Chunk, pcm: &[f32]) {
+    fn remember(&self, req: &SynthesisRequest, chunk: &Chunk, voiced: &polyvox_engine::Voiced) {
         if let Some(memo) = self.memo() {
             let voice = req.voice.canonical();
             let key = ChunkKey {
                 ids: &chunk.ids,
                 voice: &voice,
-                speed: req.speed,
+                speed: crate::pipeline::chunk_speed(req, chunk),
             };
-            tokio::spawn(memo.remember(key, pcm));
+            tokio::spawn(memo.remember(key, &voiced.pcm));
+            if let Some(d) = &voiced.durations {
+                tokio::spawn(memo.remember_durations(key, d));
+            }
         }
     }
 
@@ -185,10 +226,11 @@ impl Synthesizer {
         &self,
         req: &SynthesisRequest,
         chunk: &Chunk,
-        priority: Priority,
+        delivery: Delivery,
     ) -> Result<Pending, SynthError> {
-        if let Some(pcm) = self.recall(req, chunk).await {
-            return Ok(Pending::Cached(pcm));
+        let priority = delivery.priority();
+        if let Some((pcm, durations)) = self.recall(req, chunk, delivery).await {
+            return Ok(Pending::Cached(pcm, durations));
         }
         Ok(Pending::Model(
             self.submit_retry(req, chunk, priority).await?,
@@ -212,12 +254,18 @@ impl Synthesizer {
     }
 }
 
+/// Where a synthesis delivers: the audio pieces and the word timings.
+struct Out<'a> {
+    tx: &'a mpsc::Sender<Result<Bytes, SynthError>>,
+    words: Arc<polyvox_core::Timeline>,
+}
+
 /// Where a chunk's raw PCM comes from, in chunk order.
 enum Pending {
     /// Queued on the model threads.
     Model(PcmReceiver),
-    /// Remembered by the sentence cache: no model call.
-    Cached(Vec<f32>),
+    /// Remembered by the sentence cache: no model call. Durations only for a timed synthesis.
+    Cached(Vec<f32>, Option<Vec<u32>>),
 }
 
 /// What one synthesis produced, for its metrics.
@@ -275,16 +323,32 @@ async fn produce(
     req: SynthesisRequest,
     chunks: Vec<Chunk>,
     first: Pending,
-    (delivery, file_tx): (Delivery, Option<oneshot::Sender<Bytes>>),
-    tx: mpsc::Sender<Result<Bytes, SynthError>>,
+    (delivery, file_tx, head_tx): FileSenders,
+    (tx, words): (
+        mpsc::Sender<Result<Bytes, SynthError>>,
+        Arc<polyvox_core::Timeline>,
+    ),
     mut tally: Tally,
 ) {
     let delivery = Delivery {
         keep_file: file_tx.is_some(),
+        file_head: head_tx.is_some(),
         ..delivery
     };
-    let result = run(&this, &req, chunks, first, delivery, &tx, &mut tally).await;
+    let out = Out { tx: &tx, words };
+    let result = run(&this, &req, chunks, first, delivery, out, &mut tally).await;
     tally.record(&req, result.as_ref().map(|_| ()));
+    let result = match result {
+        Ok(r) => {
+            if let (Some(head), Some(head_tx)) = (r.head, head_tx)
+                && tally.finished
+            {
+                drop(head_tx.send(Bytes::from(head)));
+            }
+            Ok(r.pcm)
+        }
+        Err(e) => Err(e),
+    };
     match result {
         Err(e) => {
             if !matches!(e, SynthError::Cancelled) {
@@ -309,23 +373,42 @@ async fn produce(
     }
 }
 
+/// The delivery, and where the complete file (`keep_file`) and the whole file's header
+/// (`file_head`) go when asked for.
+type FileSenders = (
+    Delivery,
+    Option<oneshot::Sender<Bytes>>,
+    Option<oneshot::Sender<Bytes>>,
+);
+
+/// What a finished run leaves besides the streamed bytes.
+struct Rendered {
+    /// With `keep_file`: every sample, to encode the complete file from.
+    pcm: Option<Vec<f32>>,
+    /// With `file_head`: the whole file's header.
+    head: Option<Vec<u8>>,
+}
+
 async fn run(
     this: &Arc<Synthesizer>,
     req: &SynthesisRequest,
     chunks: Vec<Chunk>,
     first: Pending,
     delivery: Delivery,
-    tx: &mpsc::Sender<Result<Bytes, SynthError>>,
+    out: Out<'_>,
     tally: &mut Tally,
-) -> Result<Option<Vec<f32>>, SynthError> {
+) -> Result<Rendered, SynthError> {
+    let tx = out.tx;
     let (whole_file, keep_file) = (delivery.whole_file, delivery.keep_file);
-    let priority = delivery.priority();
+    let chars = polyvox_core::timing::CharOffsets::new(&req.text);
     let depth = this.config().inflight_per_request.max(1);
-    // A whole file is encoded once at the end (exact headers); a stream chunk by chunk.
+    let ended = |pcm: Option<Vec<f32>>| Rendered { pcm, head: None };
+    // A whole file is encoded once at the end (exact headers); a stream chunk by chunk. The
+    // file encoder streams the same bytes and also knows the whole file's header at the end.
     let mut encoder = if whole_file {
         None
     } else {
-        Some(polyvox_audio::stream_encoder(
+        Some(polyvox_audio::file_encoder(
             req.format,
             &this.config().encode,
         )?)
@@ -336,39 +419,50 @@ async fn run(
     let chunks = Arc::new(chunks);
     for index in 0..chunks.len() {
         while next < chunks.len() && pending.len() < depth {
-            pending.push_back(this.next_pending(req, &chunks[next], priority).await?);
+            pending.push_back(this.next_pending(req, &chunks[next], delivery).await?);
             next += 1;
         }
         let next_up = pending
             .pop_front()
             .ok_or_else(|| SynthError::Task("pipeline queue empty".into()))?;
-        let pcm = match next_up {
-            Pending::Cached(pcm) => pcm,
+        let (pcm, durations) = match next_up {
+            Pending::Cached(pcm, durations) => (pcm, durations),
             Pending::Model(rx) => {
-                let pcm = tokio::select! {
+                let voiced = tokio::select! {
                     r = rx => r.map_err(|_| SynthError::Cancelled)??,
                     // Client gone: returning drops `pending`, so the model threads skip those chunks.
-                    () = tx.closed() => return Ok(None),
+                    () = tx.closed() => return Ok(ended(None)),
                 };
-                this.remember(req, &chunks[index], &pcm);
-                pcm
+                this.remember(req, &chunks[index], &voiced);
+                (voiced.pcm, voiced.durations)
             }
         };
         tally.first_audio();
+        let timed = delivery.timestamps;
         let Some(mut enc) = encoder.take() else {
-            let pcm = this.finish_chunk(pcm, &chunks[index]);
-            tally.chunk_done(pcm.len());
-            whole.extend(pcm);
+            let finished = this.finish_chunk(pcm, durations.as_deref(), &chunks[index]);
+            if timed {
+                out.words
+                    .push(finished.timings(&req.text, &chars, tally.samples));
+            }
+            tally.chunk_done(finished.pcm.len());
+            whole.extend(finished.pcm);
             continue;
         };
         let (this2, chunks2) = (Arc::clone(this), Arc::clone(&chunks));
-        let (enc, bytes, pcm) = tokio::task::spawn_blocking(move || {
-            let pcm = this2.finish_chunk(pcm, &chunks2[index]);
-            let bytes = enc.push(&pcm);
-            (enc, bytes, pcm)
+        let (enc, bytes, finished) = tokio::task::spawn_blocking(move || {
+            let finished = this2.finish_chunk(pcm, durations.as_deref(), &chunks2[index]);
+            let bytes = enc.push(&finished.pcm);
+            (enc, bytes, finished)
         })
         .await
         .map_err(|e| SynthError::Task(e.to_string()))?;
+        // Before the audio leaves, so no reader hears a word before it is announced.
+        if timed {
+            out.words
+                .push(finished.timings(&req.text, &chars, tally.samples));
+        }
+        let pcm = finished.pcm;
         tally.chunk_done(pcm.len());
         if keep_file {
             whole.extend(pcm);
@@ -376,11 +470,18 @@ async fn run(
         encoder = Some(enc);
         let bytes = bytes?;
         if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {
-            return Ok(None);
+            return Ok(ended(None));
         }
     }
+    let mut head = None;
     let tail = match encoder {
-        Some(mut enc) => enc.finish()?,
+        Some(mut enc) => {
+            let tail = enc.finish()?;
+            if delivery.file_head {
+                head = Some(enc.file_header()?);
+            }
+            tail
+        }
         None => {
             let (format, opts) = (req.format, this.config().encode);
             let pcm = std::mem::take(&mut whole);
@@ -390,5 +491,8 @@ async fn run(
         }
     };
     tally.finished = tail.is_empty() || tx.send(Ok(Bytes::from(tail))).await.is_ok();
-    Ok(keep_file.then_some(whole))
+    Ok(Rendered {
+        pcm: keep_file.then_some(whole),
+        head,
+    })
 }

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use polyvox_core::request::FieldNames;
 use polyvox_core::{Limits, RawSynthesisRequest, SynthesisRequest};
-use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank};
+use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank, Voiced};
 use polyvox_synth::{ChunkKey, ChunkMemo, Delivery, SynthConfig, Synthesizer};
 use polyvox_text::{EspeakMode, Frontend, Resources};
 
@@ -28,6 +28,23 @@ impl Backend for Counting {
             .map(|i| ((i as f32 * (seed + 1.0) / 5_000.0).sin() * 0.4) / speed)
             .collect())
     }
+    /// Times its ramp: 600 samples for each pad, 20 per id (as `infer`'s length is made).
+    fn infer_timed(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> Result<Voiced, EngineError> {
+        let pcm = self.infer(ids, style, speed)?;
+        let mut durations = vec![600];
+        durations.extend(std::iter::repeat_n(20, ids.len()));
+        durations.push(600);
+        Ok(Voiced {
+            pcm,
+            durations: Some(durations),
+        })
+    }
+
     fn name(&self) -> &str {
         "counting"
     }
@@ -43,6 +60,7 @@ type Key = (Vec<i64>, String, u32);
 #[derive(Default)]
 struct MemoState {
     map: Mutex<HashMap<Key, Vec<f32>>>,
+    durations: Mutex<HashMap<Key, Vec<u32>>>,
     hits: AtomicUsize,
     misses: AtomicUsize,
 }
@@ -80,6 +98,19 @@ impl ChunkMemo for Memo {
         let (this, k, pcm) = (self.clone(), key(k), pcm.to_vec());
         async move {
             this.map.lock().unwrap().insert(k, pcm);
+        }
+        .boxed()
+    }
+
+    fn lookup_durations(&self, k: ChunkKey<'_>) -> BoxFuture<'static, Option<Vec<u32>>> {
+        let found = self.durations.lock().unwrap().get(&key(k)).cloned();
+        async move { found }.boxed()
+    }
+
+    fn remember_durations(&self, k: ChunkKey<'_>, d: &[u32]) -> BoxFuture<'static, ()> {
+        let (this, k, d) = (self.clone(), key(k), d.to_vec());
+        async move {
+            this.durations.lock().unwrap().insert(k, d);
         }
         .boxed()
     }
@@ -210,6 +241,47 @@ async fn a_second_text_sharing_sentences_makes_fewer_model_calls() {
     assert!(
         hits + 1 >= chunks_a,
         "the shared paragraphs came from the cache: {hits} hits of {chunks_a} shared chunks"
+    );
+}
+
+/// A timed synthesis takes chunks from the memo when it kept their durations too, and times the
+/// words exactly as the model calls did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_syntheses_reuse_chunks_with_their_durations() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let synth = synthesizer(Arc::clone(&calls));
+    let memo = Memo::default();
+    synth.set_chunk_memo(Arc::new(memo.clone()));
+    let text = paragraphs(0..4);
+    let n = synth.plan(&request(&text, "wav"), false).unwrap().len();
+    let timed = Delivery {
+        whole_file: true,
+        timestamps: true,
+        ..Delivery::default()
+    };
+    let mut words = vec![];
+    for _ in 0..2 {
+        let mut s = synth.stream(request(&text, "wav"), timed).await.unwrap();
+        while let Some(b) = s.next().await {
+            b.unwrap();
+        }
+        words.push(s.words.all());
+        for _ in 0..500 {
+            if memo.durations.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        n,
+        "the second render made no model call"
+    );
+    assert!(!words[0].is_empty());
+    assert_eq!(
+        words[0], words[1],
+        "cached chunks time their words as fresh ones"
     );
 }
 

@@ -79,7 +79,7 @@ impl ChunkOptions {
 }
 
 /// One model call's worth of text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
     /// Position of this chunk in the text, from 0.
     pub index: usize,
@@ -97,6 +97,49 @@ pub struct Chunk {
     /// One atom (a word, or a token read as several words such as "1:01 pm") longer than this
     /// chunk's budget: held whole because only `max_ids` may cut inside an atom.
     pub oversized_atom: bool,
+    /// The written words this chunk speaks, in order, each with the ids that speak it.
+    pub words: Vec<ChunkWord>,
+    /// Multiplier of the request's speed for this chunk (SSML `<prosody rate>`); 1 otherwise.
+    /// A chunk never mixes rates: the model takes one speed per call.
+    pub rate: f32,
+    /// Silences to insert inside this chunk's audio (SSML `<break>`), in order. A break that
+    /// falls between two chunks is in the earlier one's `pause_after_ms` instead.
+    pub breaks: Vec<ChunkBreak>,
+}
+
+/// A silence inserted into a chunk's audio where a `<break>` was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkBreak {
+    /// The ids between the words the break separates (the space, if any): the silence goes in
+    /// the middle of their sound, which is the model's own pause. Empty at a word boundary
+    /// without a space; `0..0` before the first word.
+    pub ids: Range<usize>,
+    pub ms: u32,
+}
+
+/// What SSML adds to one segment: its rate, and the silence written before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mark {
+    pub rate: f32,
+    pub break_ms: u32,
+}
+
+impl Default for Mark {
+    fn default() -> Self {
+        Self {
+            rate: 1.0,
+            break_ms: 0,
+        }
+    }
+}
+
+/// One written word (or token read as several words, "$5.50") of a chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkWord {
+    /// Byte range of the word in the input.
+    pub span: Range<usize>,
+    /// Range of `Chunk::ids` that speaks it.
+    pub ids: Range<usize>,
 }
 
 /// Strength of a break opportunity before an atom.
@@ -128,15 +171,21 @@ struct Atom {
     punct: Option<char>,
     gap: Gap,
     brk: Break,
+    rate: f32,
+    /// Silence written before this atom (SSML).
+    break_ms: u32,
 }
 
-/// Groups segments into atoms and ranks the breaks between them.
-fn atoms(segs: &[Seg]) -> Vec<Atom> {
+/// Groups segments into atoms and ranks the breaks between them. `marks` is empty or one per
+/// segment.
+fn atoms(segs: &[Seg], marks: &[Mark]) -> Vec<Atom> {
     let mut atoms: Vec<Atom> = Vec::new();
-    for seg in segs {
+    for (i, seg) in segs.iter().enumerate() {
+        let mark = marks.get(i).copied().unwrap_or_default();
         if let Some(a) = atoms.last_mut()
             && a.span == seg.span
         {
+            a.break_ms += mark.break_ms;
             if seg.space_before {
                 a.phonemes.push(' ');
             }
@@ -152,6 +201,8 @@ fn atoms(segs: &[Seg]) -> Vec<Atom> {
             punct: seg.punct,
             gap: seg.gap,
             brk: WORD,
+            rate: mark.rate,
+            break_ms: mark.break_ms,
         });
     }
     for k in 0..atoms.len() {
@@ -245,6 +296,8 @@ fn split_atom(atoms: &mut Vec<Atom>, k: usize, limit: usize, text: &str) {
         punct: None,
         gap: Gap::None,
         brk: INSIDE,
+        rate: atom.rate,
+        break_ms: 0,
     };
     let head = &mut atoms[k];
     head.span = span.start..mid;
@@ -260,8 +313,22 @@ pub(crate) fn chunk(
     opts: &ChunkOptions,
     vocab: &Vocab,
 ) -> Result<Vec<Chunk>, TextError> {
+    chunk_marked(text, segs, &[], 0, opts, vocab)
+}
+
+/// [`chunk`] with SSML's marks (one per segment, or none): a rate change always cuts, and
+/// breaks become silences inside chunks or longer pauses between them; `trailing_ms` is
+/// written after the last segment.
+pub(crate) fn chunk_marked(
+    text: &str,
+    segs: &[Seg],
+    marks: &[Mark],
+    trailing_ms: u32,
+    opts: &ChunkOptions,
+    vocab: &Vocab,
+) -> Result<Vec<Chunk>, TextError> {
     let (first, max) = opts.budgets()?;
-    let mut atoms = atoms(segs);
+    let mut atoms = atoms(segs, marks);
     if !atoms.iter().any(|a| a.punct.is_none()) {
         return Err(TextError::NothingToSpeak);
     }
@@ -275,15 +342,17 @@ pub(crate) fn chunk(
             split_atom(&mut atoms, s, max, text);
         }
         let (mut cost, mut e) = (atoms[s].len, s + 1);
+        let mut rate_change = false;
         while let Some(a) = atoms.get(e) {
             let next = cost + usize::from(a.sep_before) + a.len;
-            if next > limit {
+            rate_change = a.rate != atoms[s].rate;
+            if next > limit || rate_change {
                 break;
             }
             cost = next;
             e += 1;
         }
-        let end = if e == atoms.len() {
+        let end = if e == atoms.len() || rate_change {
             e
         } else {
             (s + 1..=e)
@@ -293,7 +362,7 @@ pub(crate) fn chunk(
         ranges.push(s..end);
         s = end;
     }
-    let mut chunks = Vec::with_capacity(ranges.len());
+    let mut chunks: Vec<Chunk> = Vec::with_capacity(ranges.len());
     let mut from = 0;
     for (index, r) in ranges.iter().enumerate() {
         let to = match ranges.get(index + 1) {
@@ -301,11 +370,33 @@ pub(crate) fn chunk(
             None => text.len(),
         };
         let mut phonemes = String::new();
+        let mut words = Vec::new();
+        let mut breaks = Vec::new();
+        let mut at = 0;
         for (k, a) in atoms[r.clone()].iter().enumerate() {
+            let pause_from = at;
             if k > 0 && a.sep_before {
                 phonemes.push(' ');
+                at += 1;
+            }
+            if a.break_ms > 0 {
+                match (k, chunks.last_mut()) {
+                    (0, Some(prev)) => prev.pause_after_ms += a.break_ms,
+                    _ => breaks.push(ChunkBreak {
+                        ids: pause_from..at,
+                        ms: a.break_ms,
+                    }),
+                }
             }
             phonemes.push_str(&a.phonemes);
+            // One char is one id (the vocabulary filter ran before chunking).
+            if a.punct.is_none() && !a.span.is_empty() {
+                words.push(ChunkWord {
+                    span: a.span.clone(),
+                    ids: at..at + a.len,
+                });
+            }
+            at += a.len;
         }
         let raw = &text[from..to];
         let start = from + (raw.len() - raw.trim_start().len());
@@ -316,9 +407,12 @@ pub(crate) fn chunk(
             span: start..end,
             ids: vocab.encode(&phonemes),
             phonemes,
-            pause_after_ms: atoms.get(r.end).map_or(0, |a| a.brk.pause_ms),
+            pause_after_ms: atoms.get(r.end).map_or(trailing_ms, |a| a.brk.pause_ms),
             oversized_atom: r.len() == 1
                 && atoms[r.start].len > ChunkOptions::budget(first, max, index),
+            words,
+            rate: atoms[r.start].rate,
+            breaks,
         });
         from = to;
     }

@@ -35,6 +35,9 @@ pub enum TextError {
     /// `EspeakMode::Binary` named a program that does not run as espeak-ng.
     #[error("espeak-ng binary {path} is unusable: {reason}")]
     EspeakUnusable { path: PathBuf, reason: String },
+    /// An SSML document the API accepted that this front end cannot render as written.
+    #[error("input is not valid SSML: {0}")]
+    InvalidSsml(String),
 }
 
 impl TextError {
@@ -44,6 +47,7 @@ impl TextError {
             Self::UnsupportedLanguage(_) => ErrorCode::UnsupportedLanguage,
             Self::EmptyInput | Self::NothingToSpeak => ErrorCode::EmptyInput,
             Self::InvalidOptions(_) => ErrorCode::InvalidRequest,
+            Self::InvalidSsml(_) => ErrorCode::InvalidSsml,
             Self::AssetMissing { .. } | Self::AssetInvalid { .. } | Self::EspeakUnusable { .. } => {
                 ErrorCode::AssetMissing
             }

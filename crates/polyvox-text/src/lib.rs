@@ -29,6 +29,8 @@ mod g2p;
 mod lang;
 mod lexicon;
 pub mod normalize;
+mod pronounce;
+mod ssml;
 mod vocab;
 
 use std::path::{Path, PathBuf};
@@ -36,8 +38,9 @@ use std::sync::Arc;
 
 use polyvox_core::Lang;
 
-pub use chunk::{Chunk, ChunkOptions};
+pub use chunk::{Chunk, ChunkBreak, ChunkOptions, ChunkWord};
 pub use error::TextError;
+pub use pronounce::Pronunciations;
 
 use espeak::Espeak;
 use g2p::Seg;
@@ -161,6 +164,16 @@ impl Frontend {
             (vocab, join(us), join(gb), ja)
         });
         let vocab = vocab?;
+        let mut expected: Vec<char> = polyvox_core::lexicon::PHONEME_SYMBOLS.chars().collect();
+        expected.sort_unstable();
+        if vocab.symbols() != expected {
+            // Lexicon phonemes are checked against the constant at the API; a model with another
+            // vocabulary would drop the symbols it lacks.
+            tracing::warn!(
+                path = %res.vocab_path.display(),
+                "the phoneme vocabulary differs from the one lexicon entries are checked against"
+            );
+        }
         let en = Arc::new(lang::en::English {
             us: us?,
             gb: gb?,
@@ -226,6 +239,17 @@ impl Frontend {
         fallback: Lang,
         opts: &ChunkOptions,
     ) -> Result<Vec<Chunk>, TextError> {
+        self.chunks_auto_with(text, fallback, opts, &Pronunciations::default())
+    }
+
+    /// [`Frontend::chunks_auto`] with a request's own lexicons consulted first.
+    pub fn chunks_auto_with(
+        &self,
+        text: &str,
+        fallback: Lang,
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
         if text.trim().is_empty() {
             return Err(TextError::EmptyInput);
         }
@@ -234,8 +258,7 @@ impl Frontend {
             let reader = self
                 .reader(lang)
                 .ok_or(TextError::UnsupportedLanguage(lang))?;
-            let part = reader.segments(&text[range.clone()], lang);
-            segs.extend(lang::shift(part, range.start));
+            segs.extend(pronounce::read(reader, text, range, lang, lex));
         }
         chunk::chunk(text, &self.filter(segs), opts, &self.vocab)
     }
@@ -257,13 +280,34 @@ impl Frontend {
         lang: Lang,
         opts: &ChunkOptions,
     ) -> Result<Vec<Chunk>, TextError> {
-        let segs = self.segments(text, lang)?;
+        self.chunks_with(text, lang, opts, &Pronunciations::default())
+    }
+
+    /// [`Frontend::chunks`] with a request's own lexicons consulted first.
+    pub fn chunks_with(
+        &self,
+        text: &str,
+        lang: Lang,
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
+        let segs = self.segments(text, lang, lex)?;
         chunk::chunk(text, &segs, opts, &self.vocab)
     }
 
     /// The whole text as one phoneme string (for debugging and snapshots; not length-limited).
     pub fn phonemize(&self, text: &str, lang: Lang) -> Result<String, TextError> {
-        let segs = self.segments(text, lang)?;
+        self.phonemize_with(text, lang, &Pronunciations::default())
+    }
+
+    /// [`Frontend::phonemize`] with a request's own lexicons consulted first.
+    pub fn phonemize_with(
+        &self,
+        text: &str,
+        lang: Lang,
+        lex: &Pronunciations,
+    ) -> Result<String, TextError> {
+        let segs = self.segments(text, lang, lex)?;
         if segs.iter().all(|s| s.punct.is_some()) {
             return Err(TextError::NothingToSpeak);
         }
@@ -277,13 +321,24 @@ impl Frontend {
         Ok(out)
     }
 
-    fn segments(&self, text: &str, lang: Lang) -> Result<Vec<Seg>, TextError> {
+    fn segments(
+        &self,
+        text: &str,
+        lang: Lang,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Seg>, TextError> {
         let reader = self
             .reader(lang)
             .ok_or(TextError::UnsupportedLanguage(lang))?;
         if text.trim().is_empty() {
             return Err(TextError::EmptyInput);
         }
-        Ok(self.filter(reader.segments(text, lang)))
+        Ok(self.filter(pronounce::read(reader, text, 0..text.len(), lang, lex)))
+    }
+
+    /// The symbols of the loaded phoneme vocabulary, sorted (diagnostics and tests: they should
+    /// be `polyvox_core::lexicon::PHONEME_SYMBOLS`, which the API checks lexicon entries with).
+    pub fn phoneme_symbols(&self) -> Vec<char> {
+        self.vocab.symbols()
     }
 }

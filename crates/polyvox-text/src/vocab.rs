@@ -53,6 +53,13 @@ impl Vocab {
         Ok(Self { ids })
     }
 
+    /// Every symbol, sorted.
+    pub(crate) fn symbols(&self) -> Vec<char> {
+        let mut s: Vec<char> = self.ids.keys().copied().collect();
+        s.sort_unstable();
+        s
+    }
+
     pub(crate) fn contains(&self, c: char) -> bool {
         self.ids.contains_key(&c)
     }

@@ -1,6 +1,13 @@
 //! One delivery, start to finish: claim → heartbeat while rendering → store → succeed → cache →
 //! ack (see the crate note for why in this order).
 //!
+//! Exactly once: `succeed` is one fenced transaction that also bills the owner's audio seconds
+//! and writes the webhook outbox row, so a SIGKILL right after it loses nothing the job owes.
+//! What follows may be cut short by a crash or run again, and is built to be: the cache entry
+//! only saves a later re-synthesis (a missing one is a miss), the relay's outcome event only
+//! spares a waiting API instance its fallback to polling the row, and a repeated or lost ack
+//! makes the queue redeliver a message that `try_claim` then drops (the row is terminal).
+//!
 //! Every claimed attempt ends in exactly one `polyvox_job_outcomes_total{lane,outcome}` increment,
 //! recorded where the outcome is decided; the queue wait is measured from the row's `queued_at`
 //! (the database's clock) to the claim, so retries count their backoff as waiting too.
@@ -16,7 +23,6 @@ use polyvox_infra::db::{AudioOutput, Heartbeat, Job, JobError, JobStatus, Progre
 use polyvox_infra::queue::Delivery;
 use polyvox_infra::relay::RelayEvent;
 use polyvox_infra::storage::new_object_key;
-use polyvox_infra::tenancy::{UsageDelta, UsageStore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -40,8 +46,6 @@ pub(crate) struct Ctx {
     pub speech: Arc<dyn SpeechService>,
     /// Wakes this process's webhook sender when a job ends here (the outbox row already exists).
     pub outbox: Arc<tokio::sync::Notify>,
-    /// Where a job's audio seconds are metered, if anywhere.
-    pub usage: Option<Arc<dyn UsageStore>>,
 }
 
 /// Handles one delivery; never fails (every outcome is recorded on the job or logged), because
@@ -130,9 +134,9 @@ async fn run_claimed(ctx: Arc<Ctx>, delivery: Delivery, job: Job, hand_back: Can
     metrics::histogram!(m::JOB_RUN_SECONDS, m::label::LANE => lane)
         .record(started.elapsed().as_secs_f64());
     let finished = match (outcome, reason) {
-        (Some(Ok((row, done))), _) => {
-            // Out here, not in `attempt`, so a stop signal cannot cut the record short.
-            meter(&ctx, &row).await;
+        (Some(Ok(done)), _) => {
+            // The job is recorded and billed (one transaction in `succeed`); the rest is
+            // best-effort and repeatable, see the module note.
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 bytes = done.audio.bytes,
@@ -243,16 +247,21 @@ async fn render(
 ) -> Result<Stored, WorkerError> {
     let format = spec.request.format;
     let cache_key = spec.cache_key();
-    // A relayed stream goes out piece by piece as the pipeline encodes it; the stored file is
-    // the whole-file encoding of the same audio, so the cache holds what a `"stream": false`
-    // request with this key would get.
+    // A relayed stream goes out piece by piece as the pipeline encodes it. Either way the stored
+    // file is the whole-file encoding of the same audio (so the cache holds what a `"stream":
+    // false` request with this key would get), written to storage as it is encoded: the
+    // stream's bytes, then the whole file's header over their start.
     let live = spec.relay && !spec.delivery.whole_file;
     let opts = StreamOptions {
         low_latency_start: spec.delivery.low_latency_start,
-        whole_file: !live,
-        keep_file: live,
+        whole_file: false,
+        keep_file: false,
+        file_head: true,
         background: spec.lane == polyvox_core::Lane::Batch,
+        timestamps: spec.delivery.timestamps,
     };
+    let (timed, text) = (opts.timestamps, spec.request.text.clone());
+    let ssml = spec.request.ssml.is_some();
     let mut stream = ctx.speech.synthesize(spec.request, opts).await?;
     progress.follow(Arc::clone(&stream.progress), stream.chunks);
     let attempt = job.attempts;
@@ -261,38 +270,59 @@ async fn render(
         let chunks = u32::try_from(stream.chunks).unwrap_or(u32::MAX);
         relay_ok = publish(ctx, &job.id, RelayEvent::Started { attempt, chunks }).await;
     }
-    let mut file = Vec::new();
-    let mut seq = 0u32;
+    let key = new_object_key(&ctx.cfg.key_prefix, format.as_str());
+    // Dropped unfinished (error, cancel, deadline), the writer aborts: no partial object stays.
+    let mut file = ctx
+        .backends
+        .audio
+        .put_stream(&key, format.content_type())
+        .await?;
+    let (mut seq, mut words_sent) = (0u32, 0usize);
     while let Some(piece) = stream.bytes.next().await {
         let piece = piece?;
-        if !live {
-            file.extend_from_slice(&piece);
-            continue;
-        }
-        if relay_ok {
+        if live && relay_ok {
+            // The pipeline appends a chunk's words before yielding its audio.
+            let words = if timed {
+                stream.words.since(words_sent)
+            } else {
+                Vec::new()
+            };
+            words_sent += words.len();
             let event = RelayEvent::Audio {
                 attempt,
                 seq,
                 audio_ms: stream.progress.audio_ms(),
-                bytes: piece,
+                words,
+                bytes: piece.clone(),
             };
             // After one lost piece the reader could only splice a gap; it falls back instead.
             relay_ok = publish(ctx, &job.id, event).await;
         }
-        seq += 1;
+        if live {
+            seq += 1;
+        }
+        file.write(piece).await?;
     }
-    let file: Bytes = match stream.file.take() {
-        Some(kept) => kept.await.map_err(|_| {
+    if live && relay_ok {
+        let event = RelayEvent::Rendered {
+            attempt,
+            pieces: seq,
+            audio_ms: stream.progress.audio_ms(),
+        };
+        publish(ctx, &job.id, event).await;
+    }
+    let head = match stream.head.take() {
+        Some(head) => head.await.map_err(|_| {
             WorkerError::Synthesis(polyvox_core::Error::new(
                 polyvox_core::ErrorCode::SynthesisFailed,
-                "the complete file of a streamed render was not produced",
+                "the header of the complete file was not produced",
             ))
         })?,
-        None => Bytes::from(file),
+        None => Bytes::new(),
     };
     let seconds = stream.progress.audio_ms() as f64 / 1000.0;
     // Record the final progress (a short job may finish between heartbeats) and make sure the
-    // job is still ours and not cancelled before storing anything.
+    // job is still ours and not cancelled before the object appears.
     let (done, total) = progress.get();
     let p = Progress {
         chunks_done: done,
@@ -311,12 +341,24 @@ async fn render(
             )));
         }
     }
-    let key = new_object_key(&ctx.cfg.key_prefix, format.as_str());
-    let bytes = file.len() as u64;
-    ctx.backends
-        .audio
-        .put(&key, file, format.content_type())
-        .await?;
+    let bytes = file.finish(head).await?;
+    if timed {
+        // Stored before the job can succeed, so a succeeded timed job always has them.
+        let stored = polyvox_core::timing::StoredTimings {
+            input: text,
+            words: stream.words.all(),
+            ssml,
+        };
+        let json = serde_json::to_vec(&stored).unwrap_or_default();
+        ctx.backends
+            .audio
+            .put(
+                &polyvox_core::timing::sidecar_key(&key),
+                Bytes::from(json),
+                "application/json",
+            )
+            .await?;
+    }
     let audio = AudioOutput {
         key,
         bytes,
@@ -333,30 +375,15 @@ async fn render(
 
 /// Records a stored render as the job's result. Runs after the heartbeat has stopped and
 /// outside the stop signal's reach: a heartbeat that found the row already succeeded could
-/// otherwise cut the job task short between `succeed` and its side effects (metering, cache
-/// entry, relay, ack), which would then never run.
-async fn succeed(ctx: &Ctx, job: &Job, stored: Stored) -> Result<(Job, Stored), WorkerError> {
-    let row = ctx
-        .backends
+/// otherwise cut the job task short between `succeed` and its side effects (cache entry, relay,
+/// ack), which would then never run. The owner's usage is not among them: `succeed` writes it
+/// in the transaction that records the result.
+async fn succeed(ctx: &Ctx, job: &Job, stored: Stored) -> Result<Stored, WorkerError> {
+    ctx.backends
         .store
         .succeed(&job.id, &ctx.cfg.id, stored.audio.clone())
         .await?;
-    Ok((row, stored))
-}
-
-/// Bills the job's audio to its owner. Called only after the fenced `succeed` returned the row,
-/// which happens once per job, so a retried or reclaimed job is never billed twice.
-async fn meter(ctx: &Ctx, job: &Job) {
-    let (Some(usage), Some(owner), Some(out)) = (&ctx.usage, &job.owner, &job.audio) else {
-        return;
-    };
-    let delta = UsageDelta {
-        audio_seconds: out.seconds,
-        ..UsageDelta::default()
-    };
-    if let Err(e) = usage.record(owner, delta).await {
-        tracing::warn!(error = %e, "recording the job's audio usage failed");
-    }
+    Ok(stored)
 }
 
 /// Records a failed attempt on the job and returns the metric outcome it led to.

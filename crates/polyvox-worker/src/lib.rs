@@ -11,13 +11,17 @@
 //! cancellation or a lost lease, which stops the render at once (dropping the render future
 //! cancels the synthesis). Results go to the audio store first, then the row (`succeed`), then the
 //! cache, then the queue is acked: a crash between any two steps leaves either a retried job or
-//! an orphaned object, never a job that claims audio that does not exist.
+//! an orphaned object, never a job that claims audio that does not exist. What a finished job
+//! owes beyond its row is written by `succeed`'s own transaction (the owner's audio seconds, the
+//! webhook outbox row), so nothing owed is lost to a crash after it; the steps after it are
+//! each safe to skip or repeat.
 //!
 //! Failures are classified ([`WorkerError::is_retryable`]): retryable ones go back to `queued`
 //! and are re-delivered after an exponential backoff; the rest (and anything past the attempt
 //! budget) end `failed`. Two maintenance loops ([`maintenance`]) cover what a queue cannot: the
-//! lease reaper requeues jobs whose worker died, the reconciler re-enqueues jobs the database
-//! says are queued but the queue may have lost (Redis flushed or restarted).
+//! lease reaper requeues jobs whose worker died (counting a crash, and dead-lettering the job as
+//! `worker_crashed` at its crash limit), the reconciler re-enqueues jobs the database says are
+//! queued but the queue may have lost (Redis flushed or restarted).
 //!
 //! Shutdown ([`Worker::run`]'s token): stop receiving, let running jobs finish for up to the
 //! drain deadline, then stop the rest and hand them back (a retryable failure: the job is queued

@@ -1,7 +1,8 @@
 //! The two loops that make the database, not the queue, the source of truth.
 //!
-//! - Lease reaper: running jobs whose lease expired (their worker died without a word) go back
-//!   to `queued` — or to `failed` when out of attempts — and are enqueued again.
+//! - Lease reaper: running jobs whose lease expired (their worker died without a word) count a
+//!   crash and go back to `queued` — or to `failed` when out of attempts (`lease_expired`) or at
+//!   their crash limit (`worker_crashed`) — and are enqueued again.
 //! - Reconciler: jobs queued for longer than `stale_after` are enqueued again, because the queue
 //!   may have lost them (Redis flushed or restarted, an enqueue that failed after the insert).
 //!   A duplicate message is harmless: `try_claim` lets exactly one delivery run the job. A job
@@ -99,7 +100,7 @@ async fn dead_lettered(b: &Backends, j: &polyvox_infra::db::Job) {
     let (code, message) = j.last_error.as_ref().map_or_else(
         || {
             (
-                "lease_expired".to_string(),
+                polyvox_infra::db::LEASE_EXPIRED.to_string(),
                 "the job's workers died".to_string(),
             )
         },

@@ -73,6 +73,11 @@ async fn sweep_one(b: &Backends, sweeper: &str, job: &Job) -> bool {
         tracing::warn!(job = %job.id, error = %e, "retention sweep: deleting the object failed");
         return false;
     }
+    // Most jobs have no timings beside their audio; a missing one is not a failure.
+    let timings = polyvox_core::timing::sidecar_key(&audio.key);
+    if let Err(e) = b.audio.delete(&timings).await {
+        tracing::debug!(job = %job.id, error = %e, "retention sweep: no word timings deleted");
+    }
     // Shared jobs carry their key in the row; results the API recorded itself, in the request;
     // for the rest it is derived from the payload, as the worker that cached it did.
     let cache_key = job

@@ -7,8 +7,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use polyvox_infra::tenancy::UsageStore;
-
 use crate::job::{self, Ctx};
 use futures::FutureExt;
 use polyvox_core::{Lane, SpeechService};
@@ -29,15 +27,8 @@ impl Worker {
                 backends,
                 speech,
                 outbox: Arc::new(tokio::sync::Notify::new()),
-                usage: None,
             },
         }
-    }
-
-    /// Records each succeeded job's audio seconds to its owner's usage (without it, none is).
-    pub fn with_usage(mut self, usage: Arc<dyn UsageStore>) -> Self {
-        self.ctx.usage = Some(usage);
-        self
     }
 
     /// Takes jobs until `shutdown` is cancelled, then drains (see the crate note) and returns.

@@ -73,6 +73,8 @@ impl SpeechService for Scripted {
                 bytes,
                 progress,
                 file: None,
+                head: None,
+                words: Default::default(),
             })
         })
     }
@@ -154,6 +156,7 @@ async fn submit(b: &Backends, text: &str, cache_key: Option<&str>, webhook: Opti
             cache_key: cache_key.map(str::to_string),
             idempotency_key: None,
             max_attempts: 3,
+            max_crashes: 2,
             webhook_url: webhook,
             fingerprint: None,
         })
@@ -208,9 +211,12 @@ async fn a_job_is_rendered_stored_cached_and_reported() {
         .audio
         .get(&audio.key, None)
         .await
-        .expect("object");
-    assert_eq!(&got.bytes[..], b"AUDIO[one two three four|af_bella]");
-    assert_eq!(audio.bytes, got.bytes.len() as u64);
+        .expect("object")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&got[..], b"AUDIO[one two three four|af_bella]");
+    assert_eq!(audio.bytes, got.len() as u64);
     let cached = e.cache.get(&key).await.expect("cache").expect("entry");
     assert_eq!(cached.audio_key, audio.key);
     assert_eq!(render.calls.load(Ordering::SeqCst), 1);
@@ -248,7 +254,7 @@ async fn retryable_failures_retry_and_input_failures_dead_letter() {
     handle.await.expect("worker exits");
 }
 
-/// The audio of a job is billed after its fenced `succeed`, once, however many attempts it took;
+/// The audio of a job is billed by its fenced `succeed`, once, however many attempts it took;
 /// a job without an owner bills nobody.
 #[tokio::test]
 async fn a_retried_job_bills_its_audio_to_its_owner_once() {
@@ -258,7 +264,7 @@ async fn a_retried_job_bills_its_audio_to_its_owner_once() {
         ..Scripted::new(Duration::ZERO)
     });
     let stop = CancellationToken::new();
-    let w = Worker::new(config("w1"), e.backends.clone(), flaky).with_usage(e.usage.clone());
+    let w = Worker::new(config("w1"), e.backends.clone(), flaky);
     let handle = tokio::spawn(w.run(stop.clone()));
     let (job, _) = e
         .backends
@@ -270,6 +276,7 @@ async fn a_retried_job_bills_its_audio_to_its_owner_once() {
             cache_key: None,
             idempotency_key: None,
             max_attempts: 3,
+            max_crashes: 2,
             webhook_url: None,
             fingerprint: None,
         })
@@ -400,6 +407,7 @@ async fn the_reconciler_re_enqueues_jobs_the_queue_lost() {
             cache_key: None,
             idempotency_key: None,
             max_attempts: 3,
+            max_crashes: 2,
             webhook_url: None,
             fingerprint: None,
         })

@@ -33,6 +33,7 @@ async fn finished(b: &Backends, text: &str, expires_at: Option<SystemTime>) -> (
         cache_key: Some(cache_key.clone()),
         idempotency_key: None,
         max_attempts: 3,
+        max_crashes: 2,
         webhook_url: None,
         fingerprint: None,
     };

@@ -176,10 +176,13 @@ pub enum EspeakArg {
 pub struct EngineArgs {
     #[command(flatten)]
     pub assets: AssetArgs,
-    /// Model sessions, each on its own OS thread (parallel requests).
+    /// Model sessions, each on its own OS thread, each running one model call at a time
+    /// (0 = one per CPU core).
     #[arg(long, env = "POLYVOX_SESSIONS", default_value_t = 1)]
     pub sessions: usize,
-    /// ONNX Runtime intra-op threads per session (0 = one per CPU core, divided among sessions).
+    /// ONNX Runtime intra-op threads of each session's own pool. 0 (default) = every session runs
+    /// on one shared pool of a thread per core: one call alone uses every core, and busy sessions
+    /// share the cores instead of oversubscribing them.
     #[arg(long, env = "POLYVOX_INTRA_THREADS", default_value_t = 0)]
     pub intra_threads: usize,
     /// Model calls that may wait in the engine queue before new requests are turned away.
@@ -245,6 +248,19 @@ pub struct SayArgs {
     /// Longest accepted input, in characters.
     #[arg(long, env = "POLYVOX_SAY_MAX_CHARS", default_value_t = 200_000)]
     pub max_chars: usize,
+    /// Also write captions of the speech here: WebVTT for `.vtt`, SubRip for `.srt`, cues cut at
+    /// sentence and clause ends.
+    #[arg(long)]
+    pub captions: Option<PathBuf>,
+    /// Read the text as SSML (the subset in the README's "SSML" section). Without it, text that
+    /// starts with `<speak` is SSML and anything else is read literally.
+    #[arg(long)]
+    pub ssml: bool,
+    /// Pronunciation lexicon to apply: a JSON file (`{"lang": "en-us", "entries": [{"grapheme":
+    /// "Polyvox", "alias": "polly vox"}]}`, as `PUT /v1/lexicons/{name}` takes) or a W3C PLS
+    /// document (`.pls`/`.xml`). Repeat for more (at most 4); the first named wins where two match.
+    #[arg(long = "lexicon", value_name = "FILE")]
+    pub lexicons: Vec<PathBuf>,
     /// Hide the progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -273,17 +289,16 @@ pub struct ServeArgs {
     /// connection closed, so a client trickling a body cannot hold a connection, in seconds.
     #[arg(long, env = "POLYVOX_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub body_idle_timeout_secs: u64,
-    /// A client must send a whole request head within this many seconds or is disconnected
-    /// (slowloris). It is also the keep-alive idle timeout (hyper runs one timer for both): an
-    /// idle connection is closed after it, so keep it above the idle timeout of any proxy in
-    /// front (nginx upstream keep-alive: 60 s).
-    #[arg(
-        long,
-        visible_alias = "keep-alive-timeout-secs",
-        env = "POLYVOX_HEADER_READ_TIMEOUT_SECS",
-        default_value_t = 75
-    )]
+    /// A client that has begun a request head must send all of it within this many seconds or
+    /// is disconnected (slowloris).
+    #[arg(long, env = "POLYVOX_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
     pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight for this many seconds is closed (a request in
+    /// progress, a long stream included, is never cut by it). Keep it above the idle timeout of
+    /// any proxy in front (nginx upstream keep-alive and AWS ALB: 60 s), or the proxy may reuse
+    /// a connection at the moment it is closed and answer 502.
+    #[arg(long, env = "POLYVOX_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = 75)]
+    pub keep_alive_timeout_secs: u64,
     /// A response the client reads nothing of for this many seconds is ended (nginx's
     /// `send_timeout`); a streamed synthesis then stops and frees its slots. A player paused
     /// longer than this loses its stream.
@@ -307,6 +322,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
+    pub live: LiveArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub infra: InfraArgs,
@@ -318,6 +335,51 @@ pub struct ServeArgs {
     /// With workers (REDIS_URL set): longest wait of /v1/audio/speech for its job, in seconds.
     #[arg(long, env = "POLYVOX_SYNC_WAIT_SECS", default_value_t = 120)]
     pub sync_wait_secs: u64,
+}
+
+/// Limits of the live text socket (`GET /v1/audio/speech/stream`, docs/live.md).
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Seconds a new socket has to send its `auth` message (without an Authorization header)
+    /// and its `session` message; past it the socket closes with 4408.
+    #[arg(
+        long,
+        env = "POLYVOX_LIVE_HANDSHAKE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub live_handshake_timeout_secs: u64,
+    /// A session that sends nothing for this many seconds while nothing is being spoken is
+    /// closed (4408).
+    #[arg(long, env = "POLYVOX_LIVE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub live_idle_timeout_secs: u64,
+    /// Longest a live session may stay open, in seconds (then 4408).
+    #[arg(long, env = "POLYVOX_LIVE_MAX_SESSION_SECS", default_value_t = 1800)]
+    pub live_max_session_secs: u64,
+    /// Characters a session may have received and not yet spoken; more closes it with
+    /// `input_too_long` (4413).
+    #[arg(long, env = "POLYVOX_LIVE_MAX_BUFFERED_CHARS", default_value_t = 2000)]
+    pub live_max_buffered_chars: usize,
+    /// Largest message a live client may send, in bytes.
+    #[arg(long, env = "POLYVOX_LIVE_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub live_max_message_bytes: usize,
+    /// Frames (audio, events) queued for one live client at most; when full, the server stops
+    /// reading that client's text until it reads its audio.
+    #[arg(long, env = "POLYVOX_LIVE_SEND_QUEUE", default_value_t = 32)]
+    pub live_send_queue: usize,
+}
+
+impl LiveArgs {
+    pub fn config(&self) -> polyvox_server::LiveConfig {
+        use std::time::Duration;
+        polyvox_server::LiveConfig {
+            handshake_timeout: Duration::from_secs(self.live_handshake_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.live_idle_timeout_secs.max(1)),
+            max_session: Duration::from_secs(self.live_max_session_secs.max(1)),
+            max_buffered_chars: self.live_max_buffered_chars.max(1),
+            max_message_bytes: self.live_max_message_bytes.max(1024),
+            send_queue: self.live_send_queue.max(1),
+        }
+    }
 }
 
 /// API keys and per-key limits of `serve`.
@@ -434,9 +496,15 @@ pub struct InfraArgs {
     /// 4 MiB are skipped. 0 disables it; `--cache off` disables it too.
     #[arg(long, env = "POLYVOX_SENTENCE_CACHE_MB", default_value_t = 256)]
     pub sentence_cache_mb: usize,
-    /// Bound on every database, queue, storage and cache call, in seconds.
+    /// Bound on every database, queue, storage and cache call, in seconds. Audio transfers to
+    /// and from storage are not one call: see --storage-idle-timeout-secs.
     #[arg(long, env = "POLYVOX_INFRA_TIMEOUT_SECS", default_value_t = 10)]
     pub infra_timeout_secs: u64,
+    /// A streamed audio upload or download that makes no progress (no chunk read, no chunk or
+    /// 5 MiB S3 part written) for this many seconds fails; one that keeps moving is never cut
+    /// off, whatever the file's size.
+    #[arg(long, env = "POLYVOX_STORAGE_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub storage_idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -463,6 +531,13 @@ pub struct JobArgs {
     /// Attempts (claims) before a job is dead-lettered as failed.
     #[arg(long, env = "POLYVOX_JOB_MAX_ATTEMPTS", default_value_t = 3)]
     pub job_max_attempts: u32,
+    /// Attempts of a job that may die with their worker (the process crashed, was killed or hung
+    /// mid-render, so its lease expired) before the job is dead-lettered as failed with
+    /// `worker_crashed`: an input that crashes the process takes down this many workers, not one
+    /// per attempt. Failures a worker reports and shutdown hand-backs do not count. Fixed per job
+    /// at submission, like the attempt budget.
+    #[arg(long, env = "POLYVOX_JOB_MAX_CRASHES", default_value_t = 2)]
+    pub job_max_crashes: u32,
     /// Job slots that only interactive jobs (synchronous /v1/audio/speech through the workers)
     /// may fill, beside the worker's concurrency: a request someone waits on never queues behind
     /// batch work, and the model runs its chunks before the batch job's next ones. 0 = none.

@@ -62,6 +62,10 @@ fn timeout(args: &InfraArgs) -> Duration {
     Duration::from_secs(args.infra_timeout_secs.max(1))
 }
 
+fn idle_timeout(args: &InfraArgs) -> Duration {
+    Duration::from_secs(args.storage_idle_timeout_secs.max(1))
+}
+
 /// Opens the job database (creating the SQLite file's directory) without migrating.
 pub async fn connect_db(args: &InfraArgs) -> anyhow::Result<SqlJobStore> {
     let url = match &args.database_url {
@@ -171,7 +175,8 @@ async fn storage(args: &InfraArgs, t: Duration) -> anyhow::Result<(Arc<dyn Audio
     if let Some(path) = url.strip_prefix("file://") {
         let store = FsAudioStore::open(path, t)
             .await
-            .with_context(|| format!("opening audio storage {path}"))?;
+            .with_context(|| format!("opening audio storage {path}"))?
+            .with_idle_timeout(idle_timeout(args));
         return Ok((Arc::new(store), "audio".into()));
     }
     let Some(rest) = url.strip_prefix("s3://") else {
@@ -200,6 +205,7 @@ async fn storage(args: &InfraArgs, t: Duration) -> anyhow::Result<(Arc<dyn Audio
         secret_access_key: args.s3_secret_access_key.clone(),
         path_style: !args.s3_virtual_hosted,
         call_timeout: t,
+        idle_timeout: idle_timeout(args),
     };
     tracing::info!(?cfg, "audio storage on S3");
     Ok((

@@ -40,21 +40,21 @@ pub fn ensure_assets(args: &EngineArgs) -> anyhow::Result<AssetDir> {
     Ok(assets)
 }
 
-/// Intra-op threads per session: explicit, or the machine's cores shared among the sessions.
-fn intra_threads(args: &EngineArgs) -> usize {
-    if args.intra_threads > 0 {
-        return args.intra_threads;
+/// Model sessions: explicit, or one per core (each can still use every core through the shared
+/// pool when it is the only one busy).
+pub fn sessions(args: &EngineArgs) -> usize {
+    if args.sessions > 0 {
+        return args.sessions;
     }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    (cores / args.sessions.max(1)).max(1)
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub fn synth_config(args: &EngineArgs) -> SynthConfig {
     let mut cfg = SynthConfig {
         max_chunk_ids: usize::from(args.max_chunk_ids),
         first_chunk_ids: usize::from(args.first_chunk_ids),
+        // Enough of a long request's chunks queued to keep every session busy with it.
+        inflight_per_request: sessions(args).max(2),
         ..SynthConfig::default()
     };
     cfg.encode.mp3_bitrate_kbps = args.mp3_bitrate;
@@ -86,10 +86,10 @@ pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> 
     let frontend = std::thread::spawn(move || Frontend::load(&resources));
     let ort = OrtConfig {
         cpu_arena: args.cpu_arena,
-        ..OrtConfig::from_assets(&assets, intra_threads(args))
+        ..OrtConfig::from_assets(&assets, args.intra_threads)
     };
     let engine_cfg = EngineConfig {
-        sessions: args.sessions.max(1),
+        sessions: sessions(args),
         queue_capacity: args.engine_queue.max(1),
         warmup_ids: usize::from(args.warmup_ids),
     };
@@ -106,7 +106,7 @@ pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> 
     let voices = Arc::new(VoiceBank::new(assets.voices_dir()));
     tracing::info!(
         sessions = engine_cfg.sessions,
-        intra_threads = intra_threads(args),
+        intra_threads = args.intra_threads,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "model loaded and warmed"
     );

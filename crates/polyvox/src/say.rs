@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use polyvox_core::request::FieldNames;
+use polyvox_core::timing::{self, CaptionFormat};
 use polyvox_core::{AudioFormat, Error, ErrorCode, Limits, RawSynthesisRequest};
 
 use crate::cli::SayArgs;
@@ -36,9 +37,26 @@ pub fn run(args: SayArgs) -> Result<(), crate::Failure> {
         speed: Some(args.speed),
         format: Some(format.as_str().to_string()),
     };
-    let req = raw.validate(&limits, FieldNames::CLI)?;
+    let input = args.ssml.then_some(polyvox_core::ssml::InputFormat::Ssml);
+    let mut req = raw.validate_as(input, &limits, FieldNames::CLI)?;
+    if req.ssml.is_some() && !args.lexicons.is_empty() {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            "--lexicon cannot be combined with SSML input yet; use <sub alias> and <phoneme> in the SSML",
+        )
+        .into());
+    }
+    req.lexicons = read_lexicons(&args.lexicons)?;
+    let captions = args
+        .captions
+        .as_deref()
+        .map(|path| Ok::<_, Error>((caption_format(path)?, path)))
+        .transpose()?;
     // Fail on an unwritable destination before spending minutes on synthesis.
     let mut out = open_output(&args.output)?;
+    let mut captions_out = captions
+        .map(|(format, path)| open_output(path).map(|f| (format, path, f)))
+        .transpose()?;
 
     let synth = runtime::build_synthesizer(&args.engine).map_err(crate::Failure::Runtime)?;
     let result = (|| -> Result<_, crate::Failure> {
@@ -58,6 +76,9 @@ pub fn run(args: SayArgs) -> Result<(), crate::Failure> {
                 format!("writing {}: {e}", args.output.display()),
             )
         })?;
+        if let Some((format, path, file)) = captions_out.as_mut() {
+            write_captions(&req, &rendered.words, *format, path, file)?;
+        }
         Ok((rendered, elapsed, bytes.len()))
     })();
     match result {
@@ -78,9 +99,115 @@ pub fn run(args: SayArgs) -> Result<(), crate::Failure> {
         Err(e) => {
             drop(out);
             let _ = std::fs::remove_file(&args.output);
+            if let Some((_, path, file)) = captions_out {
+                drop(file);
+                let _ = std::fs::remove_file(path);
+            }
             Err(e)
         }
     }
+}
+
+/// Reads and validates the `--lexicon` files, each named after its file.
+fn read_lexicons(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<polyvox_core::lexicon::Lexicon>, Error> {
+    use polyvox_core::lexicon::{self, LexiconLimits, RawLexicon};
+    let limits = LexiconLimits::default();
+    if paths.len() > limits.max_per_request {
+        return Err(Error::new(
+            ErrorCode::TooManyLexicons,
+            format!(
+                "--lexicon is given {} times; the limit is {}",
+                paths.len(),
+                limits.max_per_request
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    for (i, path) in paths.iter().enumerate() {
+        let in_file = |e: Error| {
+            Error::new(
+                e.code,
+                format!("--lexicon {}: {}", path.display(), e.message),
+            )
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidLexicon,
+                format!(
+                    "--lexicon {}: cannot read it as UTF-8 text: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        let body = text.trim_start_matches('\u{feff}').trim_start();
+        let raw = if body.starts_with('<') {
+            lexicon::pls::parse(body).map_err(in_file)?
+        } else {
+            serde_json::from_str::<RawLexicon>(body).map_err(|e| {
+                Error::new(
+                    ErrorCode::InvalidLexicon,
+                    format!(
+                        "--lexicon {}: neither a PLS document nor a JSON lexicon ({e})",
+                        path.display()
+                    ),
+                )
+            })?
+        };
+        // The name only labels the lexicon here (it is in no cache key of its own): the file's
+        // stem when it is a valid name, else its position.
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let name = if lexicon::check_name(&stem, "name").is_ok() {
+            stem
+        } else {
+            format!("lexicon-{}", i + 1)
+        };
+        out.push(raw.validate(&name, &limits).map_err(in_file)?);
+    }
+    Ok(out)
+}
+
+/// The caption format of `path`'s extension.
+fn caption_format(path: &Path) -> Result<CaptionFormat, Error> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(CaptionFormat::parse)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::UnsupportedFormat,
+                format!(
+                    "--captions {}: cannot tell the caption format from its extension; use .vtt or .srt",
+                    path.display()
+                ),
+            )
+        })
+}
+
+fn write_captions(
+    req: &polyvox_core::SynthesisRequest,
+    words: &[polyvox_core::WordTiming],
+    format: CaptionFormat,
+    path: &Path,
+    file: &mut std::fs::File,
+) -> Result<(), Error> {
+    if words.is_empty() {
+        return Err(Error::new(
+            ErrorCode::SynthesisFailed,
+            "--captions: the model reported no word timings (is the model file the one `polyvox models fetch` installs?)",
+        ));
+    }
+    let cues = timing::cues_in(&req.text, words, timing::MAX_LINE_CHARS, req.ssml.is_some());
+    std::io::Write::write_all(file, timing::render(format, &cues).as_bytes()).map_err(|e| {
+        Error::new(
+            ErrorCode::OutputUnwritable,
+            format!("writing {}: {e}", path.display()),
+        )
+    })
 }
 
 fn read_text(args: &SayArgs) -> Result<String, Error> {

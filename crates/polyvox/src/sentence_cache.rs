@@ -24,6 +24,12 @@ impl SentenceCache {
     fn key(k: ChunkKey<'_>) -> String {
         chunk_key(k.ids, k.voice, k.speed, MODEL_ID, FRONTEND_VERSION)
     }
+
+    /// Durations live under their own key, beside the PCM entry, in the same sample store: counts
+    /// of samples per token stay far below 2^24, so `f32` holds them exactly.
+    fn durations_key(k: ChunkKey<'_>) -> String {
+        format!("{}:durations", Self::key(k))
+    }
 }
 
 impl ChunkMemo for SentenceCache {
@@ -37,6 +43,32 @@ impl ChunkMemo for SentenceCache {
                     tracing::warn!(error = %e, "sentence cache lookup failed");
                     None
                 }
+            }
+        }
+        .boxed()
+    }
+
+    fn lookup_durations(&self, key: ChunkKey<'_>) -> BoxFuture<'static, Option<Vec<u32>>> {
+        let (store, key) = (Arc::clone(&self.store), Self::durations_key(key));
+        async move {
+            match store.get_chunk(&key).await {
+                Ok(found) => found.map(|d| d.iter().map(|&s| s as u32).collect()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sentence cache lookup failed");
+                    None
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn remember_durations(&self, key: ChunkKey<'_>, durations: &[u32]) -> BoxFuture<'static, ()> {
+        let store = Arc::clone(&self.store);
+        let key = Self::durations_key(key);
+        let values: Vec<f32> = durations.iter().map(|&d| d as f32).collect();
+        async move {
+            if let Err(e) = store.put_chunk(&key, &values).await {
+                tracing::warn!(error = %e, "sentence cache write failed");
             }
         }
         .boxed()

@@ -61,7 +61,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let languages = local.languages();
         (Some(Arc::new(local)), languages)
     };
-    let sessions = args.engine.sessions.max(1);
+    let sessions = runtime::sessions(&args.engine);
     let max_concurrent = match (args.max_concurrent, distributed) {
         (0, false) => 2 * sessions,
         // An API-only process just waits on jobs; the workers' queue is the real limit.
@@ -76,11 +76,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout_secs.max(1)),
         max_connections: args.max_connections.max(1),
         send_timeout: Duration::from_secs(args.send_timeout_secs.max(1)),
         trusted_proxies,
         cors_origins: args.cors_origins.clone(),
         metrics: Some(crate::telemetry::install()?),
+        live: args.live.config(),
         ..ServerConfig::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -91,6 +93,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let jobs_cfg = JobsConfig {
             max_input_chars: args.jobs.job_max_input_chars,
             max_attempts: args.jobs.job_max_attempts.max(1),
+            max_crashes: args.jobs.job_max_crashes.max(1),
             presign: (args.jobs.presign_secs > 0)
                 .then(|| Duration::from_secs(args.jobs.presign_secs)),
             cache_sync_results: !distributed,
@@ -105,8 +108,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let backends = infra.backends();
         let jobs = Arc::new(JobService::new(backends, jobs_cfg));
         let shutdown = CancellationToken::new();
-        // Usage is written in the background; its task stops last, after the server and the
-        // embedded worker (which still meter jobs while draining), with a final flush.
+        // Usage is written in the background; its task stops last, after the server (whose
+        // draining requests still record usage), with a final flush. Jobs' audio seconds do not
+        // pass through it: the job store bills them as each job succeeds.
         let meter = (!args.auth.no_auth).then(|| {
             Arc::new(UsageMeter::new(
                 Arc::new(SqlTenancy::new(&infra.store)),
@@ -140,10 +144,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Duration::from_secs(10),
                     infra.key_prefix.clone(),
                 );
-                let mut w = Worker::new(wcfg, infra.backends(), local.clone());
-                if let Some(m) = &meter {
-                    w = w.with_usage(m.clone());
-                }
+                // Its jobs' audio seconds are billed by the job store as they succeed.
+                let w = Worker::new(wcfg, infra.backends(), local.clone());
                 let handle = tokio::spawn(w.run(shutdown.clone()));
                 (local, Some(handle))
             }
@@ -182,6 +184,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             speech,
             jobs: Some(jobs),
             tenancy,
+            lexicons: Some(Arc::new(polyvox_infra::db::SqlLexicons::new(&infra.store))),
         };
         polyvox_server::serve(cfg, services, listener, shutdown).await?;
         if let Some(w) = worker {

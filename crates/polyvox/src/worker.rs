@@ -55,7 +55,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         );
     }
     let synth = runtime::build_synthesizer(&args.engine)?;
-    let sessions = args.engine.sessions.max(1);
+    let sessions = runtime::sessions(&args.engine);
     let concurrency = if args.concurrency == 0 {
         sessions
     } else {
@@ -88,11 +88,8 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.jobs.queue_gauge_secs.max(1)),
             shutdown.clone(),
         ));
-        // One write per finished job is cheap next to rendering it, so the worker writes its
-        // audio seconds directly rather than through an in-memory meter.
-        let usage = Arc::new(polyvox_infra::tenancy::SqlTenancy::new(&infra.store));
-        let worker =
-            Worker::new(cfg, backends, Arc::new(LocalSpeech::new(synth))).with_usage(usage);
+        // A job's audio seconds are billed by the job store in the transaction of its success.
+        let worker = Worker::new(cfg, backends, Arc::new(LocalSpeech::new(synth)));
         if let Some(bind) = &args.metrics_bind {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await

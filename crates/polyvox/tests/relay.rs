@@ -126,6 +126,91 @@ async fn streams_through_the_workers_in_every_format_and_match_the_stored_file()
     }
 }
 
+/// The words of a timed answer, each checked against the input it points into.
+fn words_of(input: &str, words: &[Value]) -> Vec<(usize, f64)> {
+    let chars: Vec<char> = input.chars().collect();
+    assert!(!words.is_empty(), "no words for {input}");
+    words
+        .iter()
+        .map(|w| {
+            let (a, b) = (
+                w["char_start"].as_u64().expect("char_start") as usize,
+                w["char_end"].as_u64().expect("char_end") as usize,
+            );
+            let written: String = chars[a..b].iter().collect();
+            assert_eq!(w["text"].as_str().expect("text"), written, "{w}");
+            (a, w["start"].as_f64().expect("start"))
+        })
+        .collect()
+}
+
+/// Word timestamps through the workers: the JSON answer takes them from the timings the job
+/// stored beside its audio, the SSE stream from the relay's pieces; the two ways agree, and a
+/// word never arrives after its audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the model, PostgreSQL, Redis and weed; run with --ignored"]
+async fn word_timestamps_travel_through_the_workers() {
+    let _serial = LOCK.lock().await;
+    let c = Cluster::start().await;
+    let text = "At 9:45 the ferry left. It cost $12.50, and Dr. Okafor paid for everyone.";
+    let body =
+        json!({"input": text, "voice": "af_heart", "response_format": "wav", "timestamps": "word"});
+    let whole: Value = {
+        let res = c
+            .http
+            .post(c.url("/v1/audio/speech"))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200, "{}", c.logs());
+        res.json().await.expect("json")
+    };
+    let whole_words = words_of(text, whole["words"].as_array().expect("words"));
+    assert!(
+        whole_words
+            .iter()
+            .any(|&(a, _)| text[a..].starts_with("$12.50")),
+        "money is one written token: {whole}"
+    );
+
+    let mut sse_body = body.clone();
+    sse_body["stream_format"] = json!("sse");
+    sse_body["response_format"] = json!("mp3");
+    let sse = c
+        .http
+        .post(c.url("/v1/audio/speech"))
+        .json(&sse_body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(sse.status(), 200, "{}", c.logs());
+    let sse = sse.text().await.expect("events");
+    let (mut streamed, mut deltas, mut words_after_audio) = (Vec::new(), 0, false);
+    for line in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let v: Value = serde_json::from_str(line).expect("event json");
+        match v["type"].as_str().expect("type") {
+            "speech.words" => {
+                words_after_audio |= deltas > 0 && streamed.is_empty();
+                streamed.extend(v["words"].as_array().expect("words").iter().cloned());
+            }
+            "speech.audio.delta" => deltas += 1,
+            "speech.audio.done" => {}
+            other => panic!("unexpected event {other}: {line}"),
+        }
+    }
+    assert!(
+        deltas > 0 && !words_after_audio,
+        "words before their audio: {sse}"
+    );
+    let streamed = words_of(text, &streamed);
+    assert_eq!(streamed.len(), whole_words.len(), "{sse}");
+    for (s, w) in streamed.iter().zip(&whole_words) {
+        assert_eq!(s.0, w.0);
+        assert!((s.1 - w.1).abs() <= 0.025, "streamed {s:?} vs stored {w:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the model, PostgreSQL, Redis and weed; run with --ignored"]
 async fn a_client_leaving_mid_stream_cancels_the_job_and_frees_the_worker() {
@@ -235,4 +320,68 @@ async fn twenty_waiting_streams_read_the_database_at_most_once_each() {
     );
     // The counter is live: the API did count its calls (the probe's pings are another op).
     assert!(metric(&c, gets, &["system=\"postgres\""]).await > 0.0);
+}
+
+/// The live text socket on the cluster: each chunk a job rendered by a worker and relayed back
+/// through Redis; the session's audio is one PCM stream as long as it says, and its words are
+/// timed on the session's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the model, PostgreSQL, Redis and weed; run with --ignored"]
+async fn the_live_socket_speaks_through_the_workers() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let _serial = LOCK.lock().await;
+    let c = Cluster::start().await;
+    let url = c.url("/v1/audio/speech/stream").replace("http://", "ws://");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    let (mut tx, mut rx) = ws.split();
+    let session = json!({"type": "session", "voice": "af_heart", "lang": "en-us", "format": "pcm", "timestamps": true});
+    tx.send(Message::text(session.to_string()))
+        .await
+        .expect("session");
+    let text =
+        "Through the workers, live. Each clause is a job of its own, relayed back as it renders.";
+    for piece in text.as_bytes().chunks(6) {
+        let delta = std::str::from_utf8(piece).expect("ascii");
+        let m = json!({"type": "text", "text": delta}).to_string();
+        tx.send(Message::text(m)).await.expect("delta");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tx.send(Message::text(json!({"type": "close"}).to_string()))
+        .await
+        .expect("close");
+    let (mut audio, mut events, mut close) = (Vec::new(), Vec::new(), None);
+    let read = async {
+        while let Some(m) = rx.next().await {
+            match m.expect("frame") {
+                Message::Binary(b) => audio.extend_from_slice(&b),
+                Message::Text(t) => events.push(serde_json::from_str::<Value>(&t).expect("json")),
+                Message::Close(f) => {
+                    close = f.map(|f| u16::from(f.code));
+                    break;
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), read)
+        .await
+        .expect("the session ended");
+    assert_eq!(close, Some(1000), "{events:?}\n{}", c.logs());
+    let done = events.iter().find(|e| e["type"] == "done").expect("done");
+    assert_eq!(done["characters"], text.chars().count());
+    assert!(done["chunks"].as_u64().expect("chunks") >= 2, "{done}");
+    let seconds = audio.len() as f64 / 48_000.0;
+    assert!(seconds > 3.0, "{seconds} s");
+    assert!((done["audio_seconds"].as_f64().expect("s") - seconds).abs() < 0.01);
+    let words: Vec<Value> = events
+        .iter()
+        .filter(|e| e["type"] == "words")
+        .flat_map(|e| e["words"].as_array().expect("words").clone())
+        .collect();
+    let timed = words_of(text, &words);
+    assert!(timed.len() >= 14, "{} words", timed.len());
+    assert!(timed.windows(2).all(|w| w[0].1 <= w[1].1), "{timed:?}");
 }

@@ -54,6 +54,16 @@ fn bad_inputs_fail_cleanly_with_codes() {
             "offset 3",
         ),
         (
+            vec!["<speak>Hi <voice>x</voice></speak>", "-o", out_s],
+            "invalid_ssml",
+            "line 1, column 11: unknown element <voice>",
+        ),
+        (
+            vec!["Hi <break time=\"9s\"/>", "-o", out_s, "--ssml"],
+            "invalid_ssml",
+            "line 1, column 1: text outside <speak>",
+        ),
+        (
             vec!["hello", "-o", "/nonexistent-dir/x/out.wav"],
             "output_unwritable",
             "/nonexistent-dir/x/out.wav",

@@ -3,7 +3,8 @@
 //! monthly quota hold across both instances; usage flushed by one instance is read on the other;
 //! key A gets 404 for key B's job and audio; a revoked key gets 401; a key's cap of one speech
 //! request in progress holds across both instances and its slot comes back when the client
-//! goes away.
+//! goes away. Ten retries of one submission with one `Idempotency-Key`, sent to both instances at
+//! once, make one job that usage and the quota count once.
 //!
 //! Ignored by default (needs PostgreSQL, Redis and the front-end assets); the project's test
 //! command runs it.
@@ -299,5 +300,103 @@ async fn limits_isolation_and_revocation_across_two_api_instances() {
         matches!(&taken, Err(e) if e.is_timeout()),
         "api-2's request waits for a worker with the slot: {taken:?}"
     );
+    drop((api1, api2));
+}
+
+/// A client retrying one submission ten times (a lost 202), half of them on each API instance
+/// and all at once: one job, counted once by `/v1/usage` and by the shared quota counter (the
+/// racers that lost hand their quota back); the same key with another body is refused on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, Redis and the assets; run with --ignored"]
+async fn ten_retries_across_two_api_instances_make_one_job_charged_once() {
+    let _serial = LOCK.lock().await;
+    let d = Deployment {
+        dir: tempfile::tempdir().expect("tempdir"),
+        schema: unique("pvt"),
+        prefix: unique("pvtenancy"),
+    };
+    let quota: u64 = 1_000;
+    let key = d.key("retrier", &["--monthly-chars", &quota.to_string()]);
+    let (api1, base1) = d.serve("api-1");
+    let (api2, base2) = d.serve("api-2");
+    let http = reqwest::Client::new();
+    let submit = |base: &String, idempotency: &str, text: &str| {
+        http.post(format!("{base}/v1/jobs"))
+            .bearer_auth(token(&key))
+            .header("idempotency-key", idempotency)
+            .json(&json!({ "input": text }))
+            .send()
+    };
+    let text = "Sent ten times, made and billed once.";
+    let chars = text.chars().count() as u64;
+    let answers = futures::future::join_all((0..10).map(|i| {
+        let base = if i % 2 == 0 { &base1 } else { &base2 };
+        submit(base, "retry-ten", text)
+    }))
+    .await;
+    let mut ids = Vec::new();
+    for res in answers {
+        let res = res.expect("sent");
+        assert_eq!(res.status(), 202);
+        let v: Value = res.json().await.expect("json");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one job for ten submissions: {ids:?}");
+
+    for base in [&base1, &base2] {
+        let reused = submit(base, "retry-ten", "Another text entirely.")
+            .await
+            .expect("sent");
+        assert_eq!(reused.status(), 409, "{base}");
+        let body: Value = reused.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "idempotency_key_reused", "{body}");
+    }
+
+    // Both instances flush within a second; the month never shows more than one charge.
+    for base in [&base1, &base2] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let usage: Value = http
+                .get(format!("{base}/v1/usage"))
+                .bearer_auth(token(&key))
+                .send()
+                .await
+                .expect("sent")
+                .json()
+                .await
+                .expect("json");
+            let seen = usage["month"]["characters"].as_u64().expect("characters");
+            assert!(seen <= chars, "charged more than once: {usage}");
+            if seen == chars {
+                assert_eq!(usage["totals"]["requests"], 1, "{usage}");
+                assert_eq!(usage["month"]["remaining"], quota - chars, "{usage}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "usage never flushed: {usage}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // The Redis quota counter decides these: exactly what is left fits only if it counted the
+    // ten submissions as one.
+    let words = usize::try_from(quota - chars - 1).expect("fits") / 3;
+    let rest = format!(
+        "{}{}",
+        "la ".repeat(words),
+        "a".repeat(usize::try_from(quota - chars).expect("fits") - 3 * words)
+    );
+    assert_eq!(rest.chars().count() as u64, quota - chars);
+    let fits = submit(&base2, "the-rest", &rest).await.expect("sent");
+    assert_eq!(
+        fits.status(),
+        202,
+        "{}",
+        fits.text().await.unwrap_or_default()
+    );
+    let over = submit(&base1, "one-more", "a").await.expect("sent");
+    assert_eq!(over.status(), 429);
+    let body: Value = over.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
     drop((api1, api2));
 }

@@ -3,8 +3,9 @@
 //! three sends of every event, and both workers are SIGKILLed right after one job succeeded
 //! (its webhook still pending) while another job runs. A third worker started afterwards
 //! dead-letters the orphaned job and sends everything still owed. Each of the five endings
-//! (succeeded, failed on an unreadable payload, dead-lettered, cancelled, born from the cache)
-//! must arrive, signed, under one `webhook-id` per event. Counted by the receiver, not in logs.
+//! (succeeded, failed on a poison input the real model fails on, dead-lettered, cancelled, born
+//! from the cache) must arrive, signed, under one `webhook-id` per event. Counted by the
+//! receiver, not in logs.
 //!
 //! Ignored by default like the other cluster tests (`crates/polyvox/tests/scale_out.rs`).
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::{HeaderMap, StatusCode};
+use cluster::poison::{POISON, poisoned_assets};
 use cluster::{Cluster, LOCK};
 use serde_json::{Value, json};
 
@@ -97,11 +99,17 @@ async fn wait_status(c: &Cluster, id: &str, want: &[&str], timeout: Duration) ->
 async fn every_ending_gets_its_webhook_through_refusals_and_killed_workers() {
     let _serial = LOCK.lock().await;
     let (hook, seen) = receiver().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let assets = poisoned_assets(dir.path());
     let env = [
         ("POLYVOX_WEBHOOK_SECRET", SECRET),
         ("POLYVOX_WEBHOOK_ALLOW_PRIVATE", "true"),
-        // One attempt: a job whose worker dies is dead-lettered by the reaper, not retried.
-        ("POLYVOX_JOB_MAX_ATTEMPTS", "1"),
+        // Real assets but for one voice the model fails on.
+        ("POLYVOX_ASSETS_DIR", assets.to_str().expect("utf-8 path")),
+        // A crash limit of one: a job whose worker dies is dead-lettered by the reaper, not
+        // retried. Attempts stay at their default, so the poison input is retried as it would
+        // be in production and must still owe exactly one webhook.
+        ("POLYVOX_JOB_MAX_CRASHES", "1"),
     ];
     let mut c = Cluster::start_full(&[], &env).await;
 
@@ -148,13 +156,13 @@ async fn every_ending_gets_its_webhook_through_refusals_and_killed_workers() {
         .expect("sent");
     assert_eq!(res.status(), 200);
 
-    // Failed: a payload no version can read (written by a newer release, say) fails at once.
-    let poison_id = uuid_v4ish();
-    c.sql(&format!(
-        "INSERT INTO jobs (id, status, lane, request, max_attempts, webhook_url, created_at, \
-         queued_at, updated_at) VALUES ('{poison_id}', 'queued', 'batch', '{{\"version\": 99}}', 3, \
-         '{hook}', 0, 0, 0)"
-    ));
+    // Failed: an input the real model returns no signal for, on every attempt.
+    let (poison, _) = submit(
+        &c,
+        json!({"input": "Every attempt at this sentence fails.", "voice": POISON, "webhook_url": hook}),
+    )
+    .await;
+    let poison_id = poison["id"].as_str().expect("id").to_string();
 
     c.start_worker("worker-c");
     let w = c.workers.last_mut().expect("worker-c");
@@ -190,6 +198,14 @@ async fn every_ending_gets_its_webhook_through_refusals_and_killed_workers() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let seen = seen.lock().expect("lock").clone();
+    // Five endings, five ids: no ending sent under a second id (a retry is the same message),
+    // and nothing else was sent (the first, webhook-less job of the cached text owes none).
+    assert_eq!(
+        seen.len(),
+        5,
+        "distinct webhook-ids: {:?}",
+        seen.keys().collect::<Vec<_>>()
+    );
     for ((id, status), view) in endings.iter().zip(&views) {
         assert_eq!(view["status"], *status, "{view}");
         let hooks = view["webhooks"].as_array().expect("webhooks");
@@ -240,27 +256,25 @@ async fn every_ending_gets_its_webhook_through_refusals_and_killed_workers() {
         .as_millis() as u64;
     assert!(delivered_ms > killed_ms, "delivered before the kill");
     let dead_view = &views[1];
-    assert_eq!(dead_view["error"]["code"], "lease_expired", "{dead_view}");
+    assert_eq!(dead_view["error"]["code"], "worker_crashed", "{dead_view}");
+    assert_eq!(dead_view["crashes"], 1, "{dead_view}");
+    // The poison failed in the model on both attempts (retried once, as a model error is), and
+    // its retry wrote no webhook of its own: the one event above is the final failure.
     let poison_view = &views[3];
     assert_eq!(
-        poison_view["error"]["code"], "invalid_request",
+        poison_view["error"]["code"], "synthesis_failed",
         "{poison_view}"
     );
-}
-
-/// A fresh UUID-shaped id (the API only accepts UUID job ids) without a uuid dependency.
-fn uuid_v4ish() -> String {
-    let n = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    let hex = format!("{:032x}", n ^ 0x5a5a_5a5a_5a5a_4000_8000_0000_0000_0000);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    assert_eq!(poison_view["attempts"], 2, "{poison_view}");
+    assert_eq!(poison_view["crashes"], 0, "{poison_view}");
+    let worker_c = c.workers.last().expect("worker-c").log_text();
+    let failures = worker_c
+        .lines()
+        .filter(|l| l.contains(&poison_id) && l.contains("job attempt failed"))
+        .count();
+    assert_eq!(failures, 2, "{worker_c}");
+    assert!(
+        worker_c.contains("the model returned no signal"),
+        "{worker_c}"
+    );
 }

@@ -6,7 +6,9 @@
 //! - The key is the model input, not the text: the chunk's phoneme ids, the canonical voice (or
 //!   blend) that picks the style vector, the speed, the model id and the front-end version. Two
 //!   texts that chunk to the same ids get the same audio; the language needs no place of its own
-//!   because it already shaped the ids.
+//!   because it already shaped the ids, and neither does a pronunciation lexicon: an entry that
+//!   changes how a word is said changes the ids of every chunk holding it, so a chunk spoken
+//!   with an older entry is never a hit.
 //! - The value is the model's PCM before any fade or pause. The pipeline applies those after a
 //!   hit exactly as after a model call, so a cached chunk joins its neighbours sample-for-sample
 //!   as a fresh one would: caching cannot change the audio.

@@ -6,8 +6,10 @@
 //!   only one `try_claim` matches. Finishing calls are fenced by `lease_owner`, so a worker whose
 //!   lease was taken over cannot overwrite the new owner's result.
 //! - `attempts` counts claims, not failures: a worker that dies mid-job (lease expiry, no `fail`
-//!   call) still uses up an attempt, so a job that crashes workers ends in the dead-letter state
-//!   instead of looping forever.
+//!   call) still uses up an attempt. `crashes` counts those deaths alone (a lease found expired by
+//!   the reaper or by another worker's claim; never a reported failure or a shutdown hand-back),
+//!   so a job that crashes workers is dead-lettered as `worker_crashed` after `max_crashes`, while
+//!   storage or database blips keep the whole attempt budget.
 //! - Leases and "stale" are measured with the database's clock, never a worker's, so clock skew
 //!   between hosts cannot make a reconciler reclaim a healthy job early.
 //! - Identical in-flight requests share a job: a partial unique index on `(owner, cache_key)` over
@@ -15,6 +17,9 @@
 //! - One implementation ([`SqlJobStore`]) serves PostgreSQL and SQLite through sqlx's `Any`
 //!   driver; the schema keeps to types both engines share (text, 64-bit integers, doubles;
 //!   timestamps as Unix milliseconds) so the SQL text is the same for both.
+//! - A rendered job's audio seconds are added to its owner's usage in the transaction that marks
+//!   it succeeded: a process killed right after `succeed` has billed the job already, and a
+//!   repeated `succeed` matches no row and bills nothing.
 //! - Retention: a succeeded job's audio carries an absolute `expires_at`. Expiry is decided by
 //!   that timestamp alone (readers refuse expired audio at once); the sweeper only deletes the
 //!   object afterwards. Sweepers claim expired rows with a conditional update under a short lease
@@ -22,6 +27,7 @@
 //!   in between lets its lease lapse and another one repeats the (idempotent) deletes.
 
 mod config;
+mod lexicons;
 mod outbox;
 mod queries;
 mod row;
@@ -32,6 +38,7 @@ use std::time::{Duration, SystemTime};
 use crate::{Lane, Result};
 
 pub use config::{DbConfig, DbEngine};
+pub use lexicons::{LexiconStore, LexiconSummary, PutLexicon, SqlLexicons, StoredLexicon};
 pub use outbox::{DeliveryStatus, SendOutcome, WebhookDelivery};
 pub(crate) use row::to_time as from_unix_millis;
 pub use sql::SqlJobStore;
@@ -104,6 +111,9 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// Claims allowed before the job is dead-lettered (at least 1).
     pub max_attempts: u32,
+    /// Attempts that may die with their worker before the job is dead-lettered as
+    /// [`WORKER_CRASHED`] (at least 1).
+    pub max_crashes: u32,
     pub webhook_url: Option<String>,
     /// Digest of the request body the idempotency key is bound to (see the API's submit).
     pub fingerprint: Option<String>,
@@ -133,6 +143,9 @@ pub struct Job {
     /// Claims so far (including the current one while running).
     pub attempts: u32,
     pub max_attempts: u32,
+    /// Attempts that ended with their worker gone (lease expired), counted when found.
+    pub crashes: u32,
+    pub max_crashes: u32,
     pub last_error: Option<JobError>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<SystemTime>,
@@ -168,7 +181,8 @@ impl Job {
 /// The error a failed attempt left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
-    /// A stable code (`polyvox_core::ErrorCode::as_str`, or `lease_expired`).
+    /// A stable code (`polyvox_core::ErrorCode::as_str`; [`LEASE_EXPIRED`] and
+    /// [`WORKER_CRASHED`] are the job store's own).
     pub code: String,
     pub message: String,
 }
@@ -203,7 +217,11 @@ pub enum Heartbeat {
 }
 
 /// `lease_expired`: the code recorded when a worker stopped heartbeating.
-pub const LEASE_EXPIRED: &str = "lease_expired";
+pub const LEASE_EXPIRED: &str = polyvox_core::ErrorCode::LeaseExpired.as_str();
+
+/// `worker_crashed`: the code of a job dead-lettered because `max_crashes` of its attempts died
+/// with their worker. Such an input would otherwise take down one worker per attempt.
+pub const WORKER_CRASHED: &str = polyvox_core::ErrorCode::WorkerCrashed.as_str();
 
 /// Persistence of jobs. Implemented by [`SqlJobStore`] for PostgreSQL and SQLite.
 #[async_trait::async_trait]
@@ -219,8 +237,9 @@ pub trait JobStore: Send + Sync {
     async fn find_idempotent(&self, owner: Option<&str>, key: &str) -> Result<Option<Job>>;
 
     /// Atomically moves a job to `running` under `worker`'s lease. Succeeds for a queued job, or
-    /// for a running job whose lease has expired (its worker died); returns `None` when the job
-    /// is leased by someone else, finished, cancelled, or out of attempts.
+    /// for a running job whose lease has expired (its worker died: a crash is counted); returns
+    /// `None` when the job is leased by someone else, finished, cancelled, out of attempts, or
+    /// at its crash limit (the reaper dead-letters it).
     async fn try_claim(&self, id: &str, worker: &str, lease: Duration) -> Result<Option<Job>>;
 
     /// Extends `worker`'s lease and records progress.
@@ -232,9 +251,15 @@ pub trait JobStore: Send + Sync {
         progress: Progress,
     ) -> Result<Heartbeat>;
 
-    /// Marks the job succeeded and adds its audio seconds to the owner's usage. `Conflict` if
-    /// `worker` no longer holds it.
+    /// Marks the job succeeded and, in the same transaction, adds its audio seconds to its
+    /// owner's usage of the current UTC day (nothing for a job without an owner). `Conflict` if
+    /// `worker` no longer holds it, so a job is billed exactly once however many attempts,
+    /// retries or repeated calls it sees: the fenced transition is the usage's key.
     async fn succeed(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job>;
+
+    /// [`JobStore::succeed`] without billing, for audio that was not rendered for this job (a
+    /// cache hit, a synchronous result recorded for the sweeper).
+    async fn succeed_unbilled(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job>;
 
     /// Records a failed attempt. A retryable failure with attempts left returns the job to
     /// `queued` (the caller re-enqueues it with a backoff); otherwise the job is dead-lettered as
@@ -244,8 +269,9 @@ pub trait JobStore: Send + Sync {
     /// Cancels a queued or running job; a finished job is returned unchanged. `NotFound` if absent.
     async fn cancel(&self, id: &str) -> Result<Job>;
 
-    /// Running jobs whose lease expired (their worker died) go back to `queued`, or to `failed`
-    /// when out of attempts. Returns the changed jobs; the caller re-enqueues the queued ones.
+    /// Running jobs whose lease expired (their worker died) count a crash and go back to
+    /// `queued`, or to `failed` when out of attempts ([`LEASE_EXPIRED`]) or at their crash limit
+    /// ([`WORKER_CRASHED`]). Returns the changed jobs; the caller re-enqueues the queued ones.
     async fn requeue_expired_leases(&self, limit: u32) -> Result<Vec<Job>>;
 
     /// Jobs queued for longer than `older_than`: candidates the queue may have lost (Redis

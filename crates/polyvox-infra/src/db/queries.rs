@@ -1,9 +1,12 @@
 //! The SQL text of every job-store operation, rendered once per engine (`:now` becomes the
 //! engine's clock expression).
 
-use super::LEASE_EXPIRED;
 use super::config::DbEngine;
 use super::row::JOB_COLUMNS;
+use super::{LEASE_EXPIRED, WORKER_CRASHED};
+
+/// The message of a `lease_expired` attempt.
+const LEASE_GONE: &str = "the worker holding the job stopped heartbeating";
 
 #[derive(Debug)]
 pub(super) struct Queries {
@@ -30,8 +33,9 @@ impl Queries {
         Self {
             insert: sql(format!(
                 "INSERT INTO jobs (id, owner, status, lane, request, cache_key, idempotency_key, \
-                 max_attempts, webhook_url, request_fingerprint, created_at, queued_at, updated_at) \
-                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, :now, :now, :now) \
+                 max_attempts, webhook_url, request_fingerprint, max_crashes, created_at, queued_at, \
+                 updated_at) \
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, :now, :now, :now) \
                  ON CONFLICT DO NOTHING RETURNING {c}"
             )),
             get: format!("SELECT {c} FROM jobs WHERE id = $1"),
@@ -43,12 +47,21 @@ impl Queries {
                 "SELECT {c} FROM jobs WHERE COALESCE(owner, '') = COALESCE($1, '') \
                  AND cache_key = $2 AND status IN ('queued', 'running')"
             ),
+            // Taking over a running job whose lease expired is finding its worker dead: that
+            // counts a crash, and the job that reached its crash limit is left to the reaper,
+            // which dead-letters it, instead of being handed to one more worker.
             claim: sql(format!(
                 "UPDATE jobs SET status = 'running', lease_owner = $2, lease_expires_at = :now + $3, \
                  attempts = attempts + 1, chunks_done = 0, started_at = COALESCE(started_at, :now), \
+                 crashes = crashes + CASE WHEN status = 'running' THEN 1 ELSE 0 END, \
+                 last_error_code = CASE WHEN status = 'running' THEN '{LEASE_EXPIRED}' \
+                     ELSE last_error_code END, \
+                 last_error_message = CASE WHEN status = 'running' THEN '{LEASE_GONE}' \
+                     ELSE last_error_message END, \
                  updated_at = :now \
                  WHERE id = $1 AND attempts < max_attempts \
-                 AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= :now)) \
+                 AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= :now \
+                     AND crashes + 1 < max_crashes)) \
                  RETURNING {c}"
             )),
             heartbeat: sql(
@@ -85,15 +98,23 @@ impl Queries {
                 "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'running' \
                      AND lease_expires_at <= :now ORDER BY lease_expires_at LIMIT $1 {lock}) \
                  UPDATE jobs SET \
-                 status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
-                 queued_at = CASE WHEN attempts < max_attempts THEN :now ELSE queued_at END, \
-                 finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END, \
-                 last_error_code = '{LEASE_EXPIRED}', \
-                 last_error_message = 'the worker holding the job stopped heartbeating', \
+                 status = CASE WHEN {again} THEN 'queued' ELSE 'failed' END, \
+                 queued_at = CASE WHEN {again} THEN :now ELSE queued_at END, \
+                 finished_at = CASE WHEN {again} THEN NULL ELSE :now END, \
+                 crashes = crashes + 1, \
+                 last_error_code = CASE WHEN {limit} THEN '{WORKER_CRASHED}' \
+                     ELSE '{LEASE_EXPIRED}' END, \
+                 last_error_message = CASE WHEN {limit} THEN \
+                     'the job''s worker died or hung on ' || (crashes + 1) || ' attempts (the \
+                     crash limit); it is not retried, so it cannot take down more workers' \
+                     ELSE '{LEASE_GONE}' END, \
                  lease_owner = NULL, lease_expires_at = NULL, updated_at = :now \
                  WHERE id IN (SELECT id FROM picked) \
                  AND status = 'running' AND lease_expires_at <= :now RETURNING {c}",
-                lock = engine.skip_locked()
+                lock = engine.skip_locked(),
+                // Every SET expression reads the row as it was, so `crashes + 1` is this crash.
+                again = "attempts < max_attempts AND crashes + 1 < max_crashes",
+                limit = "crashes + 1 >= max_crashes",
             )),
             stale_queued: sql(format!(
                 "SELECT {c} FROM jobs WHERE status = 'queued' AND queued_at <= :now - $1 \

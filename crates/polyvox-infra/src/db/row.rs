@@ -13,7 +13,7 @@ pub(super) const JOB_COLUMNS: &str = "id, owner, status, lane, request, cache_ke
     idempotency_key, attempts, max_attempts, last_error_code, last_error_message, lease_owner, \
     lease_expires_at, chunks_done, chunks_total, audio_key, audio_bytes, audio_seconds, \
     webhook_url, created_at, queued_at, started_at, finished_at, expires_at, expired_at, \
-    request_fingerprint";
+    request_fingerprint, crashes, max_crashes";
 
 pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
     let status: String = row.try_get("status")?;
@@ -55,6 +55,8 @@ pub(super) fn decode_job(row: &AnyRow) -> Result<Job> {
         idempotency_key: row.try_get("idempotency_key")?,
         attempts: to_u32(row.try_get("attempts")?),
         max_attempts: to_u32(row.try_get("max_attempts")?),
+        crashes: to_u32(row.try_get("crashes")?),
+        max_crashes: to_u32(row.try_get("max_crashes")?),
         last_error,
         lease_owner: row.try_get("lease_owner")?,
         lease_expires_at: row

@@ -162,6 +162,45 @@ impl SqlJobStore {
         .await
     }
 
+    /// The fenced success transition, and with `bill` the owner's audio seconds, committed
+    /// together: no crash can fall between a job's success and its usage, and a timeout or error
+    /// anywhere rolls both back (the job stays `running` under the worker's lease).
+    async fn finish(&self, id: &str, worker: &str, audio: AudioOutput, bill: bool) -> Result<Job> {
+        let day = crate::tenancy::utc_day(std::time::SystemTime::now());
+        let q = sqlx::query(&self.q.succeed)
+            .bind(id.to_string())
+            .bind(worker.to_string())
+            .bind(audio.key)
+            .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
+            .bind(audio.seconds)
+            .bind(audio.expires_at.map(unix_millis_i64));
+        let done = instrumented(self.engine.system(), "succeed", self.timeout, async {
+            let mut tx = self.pool.begin().await?;
+            let Some(row) = q.fetch_optional(&mut *tx).await? else {
+                return Ok(None);
+            };
+            let job = decode_job(&row)?;
+            if bill && let (Some(owner), Some(out)) = (&job.owner, &job.audio) {
+                sqlx::query(crate::tenancy::USAGE_UPSERT)
+                    .bind(owner.clone())
+                    .bind(day)
+                    .bind(0_i64)
+                    .bind(0_i64)
+                    .bind(out.seconds)
+                    .bind(0_i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(Some(job))
+        })
+        .await?;
+        match done {
+            Some(job) => Ok(job),
+            None => Err(self.refused(id, "complete").await),
+        }
+    }
+
     /// After a guarded update matched nothing: `NotFound` or `Conflict` with the state seen.
     async fn refused(&self, id: &str, action: &str) -> InfraError {
         match self.get(id).await {
@@ -213,7 +252,8 @@ impl JobStore for SqlJobStore {
                 .bind(new.idempotency_key.clone())
                 .bind(count(new.max_attempts.max(1)))
                 .bind(new.webhook_url.clone())
-                .bind(new.fingerprint.clone());
+                .bind(new.fingerprint.clone())
+                .bind(count(new.max_crashes.max(1)));
             if let Some(job) = self.fetch_one_job("create", insert).await? {
                 return Ok((job, CreateOutcome::Created));
             }
@@ -280,17 +320,11 @@ impl JobStore for SqlJobStore {
     }
 
     async fn succeed(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job> {
-        let q = sqlx::query(&self.q.succeed)
-            .bind(id.to_string())
-            .bind(worker.to_string())
-            .bind(audio.key)
-            .bind(i64::try_from(audio.bytes).unwrap_or(i64::MAX))
-            .bind(audio.seconds)
-            .bind(audio.expires_at.map(unix_millis_i64));
-        match self.fetch_one_job("succeed", q).await? {
-            Some(job) => Ok(job),
-            None => Err(self.refused(id, "complete").await),
-        }
+        self.finish(id, worker, audio, true).await
+    }
+
+    async fn succeed_unbilled(&self, id: &str, worker: &str, audio: AudioOutput) -> Result<Job> {
+        self.finish(id, worker, audio, false).await
     }
 
     async fn fail(&self, id: &str, worker: &str, error: JobError, retryable: bool) -> Result<Job> {

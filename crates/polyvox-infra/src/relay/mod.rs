@@ -30,13 +30,25 @@ use crate::Result;
 pub enum RelayEvent {
     /// An attempt starts rendering `chunks` text chunks.
     Started { attempt: u32, chunks: u32 },
-    /// The `seq`-th encoded piece of `attempt` (0-based); `audio_ms` rendered so far.
+    /// The `seq`-th encoded piece of `attempt` (0-based); `audio_ms` rendered so far. A timed
+    /// job's piece carries the timings of the words that became known with it (a chunk's words
+    /// ride on its first piece), so a reader announces no word after its sound.
     Audio {
         attempt: u32,
         seq: u32,
         audio_ms: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        words: Vec<polyvox_core::WordTiming>,
         #[serde(skip)]
         bytes: Bytes,
+    },
+    /// `attempt` has relayed every one of its `pieces` (`audio_ms` in all): a live stream is
+    /// complete. Storing the whole file comes after and may still fail and be retried, but the
+    /// client already has all its audio, so a storage outage does not cut its stream.
+    Rendered {
+        attempt: u32,
+        pieces: u32,
+        audio_ms: u64,
     },
     /// `attempt` failed; `retrying` says whether the job goes back to the queue.
     Failed {

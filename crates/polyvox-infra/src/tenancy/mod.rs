@@ -27,6 +27,7 @@ use crate::Result;
 pub use meter::{MeterConfig, UsageMeter};
 pub use quota::{MemoryQuota, QuotaCounter, QuotaDecision, RedisQuota};
 pub use sql::SqlTenancy;
+pub(crate) use sql::USAGE_UPSERT;
 pub use token::{KeyToken, TOKEN_PREFIX};
 
 /// Per-key limits; `None` = the server default, `Some(0)` = unlimited.

@@ -42,6 +42,12 @@ pub trait QuotaCounter: Send + Sync {
         chars: u64,
         quota: u64,
     ) -> Result<QuotaDecision>;
+
+    /// Uncounts `chars` that an earlier [`QuotaCounter::take`] of the same month counted for a
+    /// request that turned out to owe nothing (a submission that joined a job already paid for).
+    /// Never goes below zero; a counter that is gone (a new month, Redis restarted) is left
+    /// alone, to be seeded from the usage rows, which never held these characters.
+    async fn give_back(&self, key_id: &str, month: &str, chars: u64) -> Result<()>;
 }
 
 fn decide(used: &mut u64, chars: u64, quota: u64) -> QuotaDecision {
@@ -105,7 +111,24 @@ impl QuotaCounter for MemoryQuota {
         }
         Ok(decide(&mut entry.1, chars, quota))
     }
+
+    async fn give_back(&self, key_id: &str, month: &str, chars: u64) -> Result<()> {
+        if let Some((m, used)) = self.months().get_mut(key_id)
+            && m == month
+        {
+            *used = used.saturating_sub(chars);
+        }
+        Ok(())
+    }
 }
+
+/// KEYS[1] = counter; ARGV[1] = chars to uncount. A missing counter stays missing.
+const GIVE_BACK: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local n = math.min(tonumber(ARGV[1]), tonumber(v))
+return redis.call('DECRBY', KEYS[1], n)
+";
 
 /// KEYS[1] = counter; ARGV = seed ('' = none), chars, expire-at (unix s), quota.
 /// Returns {-1, 0} when the counter is missing and no seed was given, else {allowed, used}.
@@ -129,6 +152,7 @@ return {1, redis.call('INCRBY', KEYS[1], n)}
 pub struct RedisQuota {
     conn: ConnectionManager,
     script: redis::Script,
+    give_back: redis::Script,
     prefix: String,
     timeout: Duration,
     seed: Arc<dyn UsageStore>,
@@ -161,6 +185,7 @@ impl RedisQuota {
         Ok(Self {
             conn,
             script: redis::Script::new(SCRIPT),
+            give_back: redis::Script::new(GIVE_BACK),
             prefix: format!("{prefix}:quota:"),
             timeout: call_timeout,
             seed,
@@ -220,6 +245,19 @@ impl QuotaCounter for RedisQuota {
             allowed: r.0 == 1,
             used: r.1,
         })
+    }
+
+    async fn give_back(&self, key_id: &str, month: &str, chars: u64) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let mut inv = self
+            .give_back
+            .key(format!("{}{key_id}:{month}", self.prefix));
+        inv.arg(chars);
+        instrumented(REDIS, "quota_give_back", self.timeout, async move {
+            let _left: i64 = inv.invoke_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
     }
 }
 

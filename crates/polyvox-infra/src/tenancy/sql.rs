@@ -34,7 +34,9 @@ const KEY_INSERT: &str = concat!(
 // COALESCE keeps the first revocation time when a key is revoked twice.
 const KEY_REVOKE: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
 
-const USAGE_UPSERT: &str = "INSERT INTO usage_daily \
+/// Adds one usage row (also run by the job store, inside the transaction that marks a job
+/// succeeded, so a job's audio seconds are recorded exactly when its success is).
+pub(crate) const USAGE_UPSERT: &str = "INSERT INTO usage_daily \
     (key_id, day, requests, characters, audio_seconds, cache_hits) VALUES ($1, $2, $3, $4, $5, $6) \
     ON CONFLICT (key_id, day) DO UPDATE SET \
     requests = usage_daily.requests + excluded.requests, \

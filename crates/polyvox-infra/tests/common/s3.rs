@@ -167,5 +167,6 @@ fn config(
         secret_access_key,
         path_style: true,
         call_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(30),
     }
 }

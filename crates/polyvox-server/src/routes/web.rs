@@ -34,6 +34,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("gallery.js", JS, include_str!("../../assets/gallery.js")),
     ("blend.js", JS, include_str!("../../assets/blend.js")),
     ("history.js", JS, include_str!("../../assets/history.js")),
+    ("words.js", JS, include_str!("../../assets/words.js")),
+    ("live.js", JS, include_str!("../../assets/live.js")),
     ("docs.js", JS, include_str!("../../assets/docs.js")),
     ("markdown.js", JS, include_str!("../../assets/markdown.js")),
 ];

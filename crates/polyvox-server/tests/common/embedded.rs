@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use polyvox_core::{Lang, Progress, SynthesisRequest};
 use polyvox_infra::Backends;
 use polyvox_infra::cache::MemoryCache;
-use polyvox_infra::db::{DbConfig, SqlJobStore};
+use polyvox_infra::db::{DbConfig, SqlJobStore, SqlLexicons};
 use polyvox_infra::queue::{MemoryQueue, QueueConfig};
 use polyvox_infra::ratelimit::{MemoryRateLimiter, MemorySlots};
 use polyvox_infra::relay::MemoryRelay;
@@ -184,6 +184,7 @@ impl Builder {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = sqlite(dir.path()).await;
         let keys = SqlTenancy::new(&store);
+        let lexicons = SqlLexicons::new(&store);
         let mut backends = twins(dir.path(), store).await;
         if let Some(wrap) = self.wrap_audio {
             backends.audio = wrap(backends.audio);
@@ -207,11 +208,8 @@ impl Builder {
                     seconds: self.audio_seconds,
                 })
             });
-            tokio::spawn(
-                Worker::new(cfg, backends.clone(), render)
-                    .with_usage(meter.clone())
-                    .run(stop.clone()),
-            );
+            // The worker bills audio seconds in the job store itself (`succeed`), into `keys`.
+            tokio::spawn(Worker::new(cfg, backends.clone(), render).run(stop.clone()));
         }
         let jobs = Arc::new(JobService::new(backends, self.jobs));
         let speech: Arc<dyn SpeechService> = match self.remote {
@@ -243,6 +241,7 @@ impl Builder {
             speech,
             jobs: Some(jobs),
             tenancy,
+            lexicons: Some(Arc::new(lexicons)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod embedded;
+pub mod faulty_store;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,23 @@ pub enum Mode {
     FailAtStart(Error),
     /// Panics inside `synthesize`'s future.
     Panic,
+    /// Speaks the request's own text: two chunks, `[` + text + `]` (padded with `_` to an even
+    /// length, whole 16-bit samples) and `pad` bytes of `p`, so a test can tell which text became
+    /// which audio and in what order.
+    Echo { pad: usize },
+}
+
+/// The audio [`Mode::Echo`] makes of `text`.
+pub fn echo_chunks(text: &str, pad: usize) -> Vec<Bytes> {
+    let mut head = format!("[{text}]").into_bytes();
+    if head.len() % 2 == 1 {
+        head.push(b'_');
+    }
+    let mut chunks = vec![Bytes::from(head)];
+    if pad > 0 {
+        chunks.push(Bytes::from(vec![b'p'; pad + pad % 2]));
+    }
+    chunks
 }
 
 /// Counters the tests read.
@@ -106,9 +124,12 @@ impl SpeechService for FakeSpeech {
     ) -> BoxFuture<'static, Result<SpeechStream, Error>> {
         let stats = Arc::clone(&self.stats);
         let gate = self.gate.clone();
-        let chunks = self.chunks.clone();
-        let delay = self.delay;
         let mode = self.mode.clone();
+        let chunks = match mode {
+            Mode::Echo { pad } => echo_chunks(&req.text, pad),
+            _ => self.chunks.clone(),
+        };
+        let delay = self.delay;
         let supported = self.languages.contains(&req.lang);
         Box::pin(async move {
             stats.started.fetch_add(1, Ordering::SeqCst);
@@ -126,7 +147,7 @@ impl SpeechService for FakeSpeech {
                 ));
             }
             let fail_after = match mode {
-                Mode::Chunks => None,
+                Mode::Chunks | Mode::Echo { .. } => None,
                 Mode::FailAfter(n, e) => Some((n, e)),
                 Mode::FailAtStart(e) => return Err(e),
                 Mode::Panic => panic!("fake synthesis panicked"),
@@ -143,6 +164,15 @@ impl SpeechService for FakeSpeech {
                 (None, None)
             };
             let whole = Bytes::from(chunks.concat());
+            // Timed on request: chunk i speaks written word i (the last chunk the rest), half a
+            // second per chunk, appended before the chunk's audio like the real pipeline does.
+            let words = Arc::new(polyvox_core::Timeline::default());
+            let mut to_time = if opts.timestamps {
+                fake_words(&req.text)
+            } else {
+                Vec::new()
+            };
+            let timeline = Arc::clone(&words);
             tokio::spawn(async move {
                 for (i, chunk) in chunks.into_iter().enumerate() {
                     tokio::select! {
@@ -159,6 +189,15 @@ impl SpeechService for FakeSpeech {
                     let failed = item.is_err();
                     if !failed {
                         p.set(i + 1, (i as u64 + 1) * 500);
+                        let take = if i + 1 == n {
+                            to_time.len()
+                        } else {
+                            to_time.len().min(1)
+                        };
+                        timeline.push(to_time.drain(..take).map(|mut w| {
+                            (w.start, w.end) = (i as f64 * 0.5, i as f64 * 0.5 + 0.4);
+                            w
+                        }));
                     }
                     if tx.send(item).await.is_err() {
                         stats.cancelled.fetch_add(1, Ordering::SeqCst);
@@ -184,6 +223,8 @@ impl SpeechService for FakeSpeech {
                 bytes,
                 progress,
                 file,
+                head: None,
+                words,
             })
         })
     }
@@ -209,6 +250,29 @@ impl SpeechService for FakeSpeech {
     }
 }
 
+/// The whitespace-separated words of `text` with their char offsets (times set by the caller).
+fn fake_words(text: &str) -> Vec<polyvox_core::WordTiming> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.chars().chain([' ']).enumerate() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(a)) => {
+                out.push(polyvox_core::WordTiming {
+                    text: text.chars().skip(a).take(i - a).collect(),
+                    char_start: a,
+                    char_end: i,
+                    start: 0.0,
+                    end: 0.0,
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A finished render of `bytes` that claims `audio_ms` of audio, as one piece.
 pub fn one_piece(format: polyvox_core::AudioFormat, bytes: Bytes, audio_ms: u64) -> SpeechStream {
     SpeechStream {
@@ -217,6 +281,8 @@ pub fn one_piece(format: polyvox_core::AudioFormat, bytes: Bytes, audio_ms: u64)
         bytes: futures::stream::iter([Ok(bytes)]).boxed(),
         progress: Progress::finished(1, audio_ms),
         file: None,
+        head: None,
+        words: Default::default(),
     }
 }
 

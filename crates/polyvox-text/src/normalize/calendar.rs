@@ -7,7 +7,7 @@ use super::numbers::{self, cardinal, ordinal, year};
 use super::numeric::span_through;
 use super::{Cx, Out};
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",

@@ -14,8 +14,8 @@
 //! run (digits, letters) gets its own sub-span so even a 10,000-character token can be chunked.
 
 mod address;
-mod calendar;
-mod numbers;
+pub(crate) mod calendar;
+pub(crate) mod numbers;
 mod numeric;
 mod tables;
 #[cfg(test)]

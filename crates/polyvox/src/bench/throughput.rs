@@ -39,11 +39,13 @@ pub const SENTENCES: &[&str] = &[
     "Light travels about three hundred thousand kilometres in a single second.",
 ];
 
-/// An engine layout to measure: `sessions` model threads of `threads` intra-op threads each,
-/// with or without ONNX Runtime's CPU arena (`2x1` or `2x1-noarena`).
+/// An engine layout to measure: `sessions` model threads of `threads` intra-op threads each, or
+/// on the shared pool of a thread per core (`S`), with or without ONNX Runtime's CPU arena (`2x1`,
+/// `2xS`, `2x1-noarena`).
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
     pub sessions: usize,
+    /// Threads of each session's own pool; 0 = the shared pool.
     pub threads: usize,
     pub arena: bool,
 }
@@ -57,7 +59,7 @@ impl std::str::FromStr for Layout {
             None => (s, true),
         };
         let (a, b) = layout.split_once('x').ok_or_else(|| {
-            format!("layout {s:?}: expected SESSIONSxTHREADS[-noarena], e.g. 2x1")
+            format!("layout {s:?}: expected SESSIONSxTHREADS[-noarena] (THREADS a count or S for the shared pool), e.g. 2x1")
         })?;
         let n = |v: &str| {
             v.parse::<usize>()
@@ -67,7 +69,7 @@ impl std::str::FromStr for Layout {
         };
         Ok(Self {
             sessions: n(a)?,
-            threads: n(b)?,
+            threads: if b == "S" { 0 } else { n(b)? },
             arena,
         })
     }
@@ -104,7 +106,11 @@ pub fn run(
         .iter()
         .map(|l| {
             let arena = if l.arena { "" } else { ", no arena" };
-            format!("polyvox {}×{}{arena}", l.sessions, l.threads)
+            let threads = match l.threads {
+                0 => "shared pool".to_owned(),
+                t => t.to_string(),
+            };
+            format!("polyvox {}×{threads}{arena}", l.sessions)
         })
         .chain(peer.as_ref().map(|_| "kokoro-onnx (peer)".to_owned()))
         .collect();
@@ -341,6 +347,8 @@ mod tests {
     fn layouts_parse_and_bad_ones_name_the_problem() {
         let l: Layout = "2x1".parse().unwrap();
         assert_eq!((l.sessions, l.threads, l.arena), (2, 1, true));
+        let l: Layout = "2xS".parse().unwrap();
+        assert_eq!((l.sessions, l.threads, l.arena), (2, 0, true));
         let l: Layout = "1x2-noarena".parse().unwrap();
         assert_eq!((l.sessions, l.threads, l.arena), (1, 2, false));
         let err = "3".parse::<Layout>().unwrap_err();

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use polyvox_infra::storage::{AudioStore, S3AudioStore, S3Config};
 use serde_json::Value;
 
+pub mod poison;
+
 pub static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub fn pg_url() -> String {
@@ -167,6 +169,16 @@ impl Cluster {
 
     /// Like [`Cluster::start_with`], plus environment for every process, workers included.
     pub async fn start_full(api_env: &[(&str, &str)], all_env: &[(&str, &str)]) -> Self {
+        Self::start_workers(api_env, all_env, &["worker-a", "worker-b"]).await
+    }
+
+    /// Like [`Cluster::start_full`] with the workers `names` (none: jobs wait in the queue until
+    /// the test starts one).
+    pub async fn start_workers(
+        api_env: &[(&str, &str)],
+        all_env: &[(&str, &str)],
+        names: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let creds = dir.path().join("s3.json");
         std::fs::write(&creds, r#"{"identities":[{"name":"polyvox","credentials":[{"accessKey":"polyvox","secretKey":"polyvoxsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}"#).expect("creds");
@@ -212,6 +224,7 @@ impl Cluster {
             secret_access_key: "polyvoxsecret".into(),
             path_style: true,
             call_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
         };
         wait_s3(&s3, &weed).await;
         let mut c = Self {
@@ -242,7 +255,7 @@ impl Cluster {
         let line = api.wait_line("listening on http://", Duration::from_secs(120));
         c.base = line.rsplit(' ').next().expect("url").to_string();
         c.api = Some(api);
-        for name in ["worker-a", "worker-b"] {
+        for name in names {
             c.start_worker(name);
         }
         for w in &mut c.workers {
@@ -398,8 +411,6 @@ impl Cluster {
             .expect("count")
     }
 
-    /// Deletes every Redis key of this deployment (the queue streams with their consumer group,
-    /// the delayed set and the cache): a flush, for this deployment.
     /// Messages in this deployment's job streams (both lanes): what a flush takes away.
     pub fn queued_messages(&self) -> u64 {
         let keys = Command::new("redis-cli")
@@ -426,6 +437,8 @@ impl Cluster {
         n
     }
 
+    /// Deletes every Redis key of this deployment (the queue streams with their consumer group,
+    /// the delayed set and the cache): a flush, for this deployment.
     pub fn flush_redis(&self) -> usize {
         let mut n = 0;
         for pattern in [

@@ -130,7 +130,9 @@ async fn synthesize(st: &AppState, info: &'static VoiceInfo) -> Result<Bytes, Ap
         low_latency_start: false,
         whole_file: true,
         keep_file: false,
+        file_head: false,
         background: false,
+        timestamps: false,
     };
     let stream = st.speech.synthesize(req, opts).await.map_err(|e| {
         if e.code == ErrorCode::QueueFull {

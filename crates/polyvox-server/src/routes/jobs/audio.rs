@@ -96,8 +96,14 @@ pub(crate) async fn job_audio(
         .clone()
         .unwrap_or_else(|| "application/octet-stream".into());
     let (start, end, len) = (fetched.range.start, fetched.range.end, fetched.info.len);
-    let mut res = Response::new(Body::from(fetched.bytes));
+    // Streamed from storage as it arrives: an hours-long WAV never sits in this process. A
+    // storage failure mid-body ends the response early, which the client sees as a short body
+    // against the Content-Length below.
+    let mut res = Response::new(Body::from_stream(fetched.body));
     let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&(end - start).to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&content_type) {
         h.insert(header::CONTENT_TYPE, v);
     }

@@ -108,5 +108,5 @@ pub(crate) async fn generate(
         share: true,
         ..SubmitOptions::default()
     };
-    submit_charged(&st, jobs, &caller, req, opts).await
+    submit_charged(&st, jobs, &caller, req, opts, false).await
 }

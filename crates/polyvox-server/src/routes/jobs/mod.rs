@@ -4,14 +4,16 @@
 
 pub(crate) mod audio;
 pub(crate) mod compat;
+pub(crate) mod timestamps;
 
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use polyvox_core::request::FieldNames;
+use polyvox_core::ssml::InputFormat;
 use polyvox_core::{ErrorCode, Limits, RawSynthesisRequest, SynthesisRequest};
-use polyvox_infra::db::{Job, unix_millis};
+use polyvox_infra::db::{CreateOutcome, Job, unix_millis};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -44,6 +46,19 @@ pub struct JobRequest {
     /// cancelled. Retried with backoff until the receiver answers 2xx or the deployment's
     /// deadline (a day by default) passes. Needs a server with a webhook secret.
     pub webhook_url: Option<String>,
+    /// `word` also records when every written word is spoken, for `GET /v1/jobs/{id}/timestamps`
+    /// and `/captions`; `none` (default) does not.
+    #[schema(example = "word")]
+    pub timestamps: Option<String>,
+    /// As `/v1/audio/speech`'s `input_format`: `text`, `ssml`, or omitted (SSML exactly when
+    /// `input` starts with `<speak`).
+    #[schema(example = "text")]
+    pub input_format: Option<String>,
+    /// Names of the caller's pronunciation lexicons to apply, as on `/v1/audio/speech`. The
+    /// entries are read when the job is submitted: a later change to a lexicon does not reach a
+    /// job already queued.
+    #[schema(example = json!(["brand"]))]
+    pub lexicons: Option<Vec<String>>,
 }
 
 /// Answer of a submission.
@@ -58,6 +73,9 @@ pub struct JobAccepted {
 /// Error of a failed job.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobErrorView {
+    /// One of the API's stable error codes: the input's own (`voice_not_found`, ...), the
+    /// engine's (`synthesis_failed`, `timeout`, ...) or the job store's for attempts that died
+    /// with their worker (`lease_expired`, `worker_crashed`).
     pub code: String,
     pub message: String,
 }
@@ -84,7 +102,11 @@ pub struct JobView {
     pub lane: String,
     pub chunks_done: u32,
     pub chunks_total: Option<u32>,
+    /// Claims so far, including the current one while running.
     pub attempts: u32,
+    /// Attempts that died with their worker (its lease expired: the process crashed, was killed
+    /// or hung). At the job's crash limit it ends `failed` with `worker_crashed`.
+    pub crashes: u32,
     pub timings: JobTimings,
     /// Where to GET the audio once succeeded: this API's `/v1/jobs/{id}/audio` or a presigned URL.
     pub audio_url: Option<String>,
@@ -154,6 +176,7 @@ pub(crate) async fn view(jobs: &JobService, job: Job) -> JobView {
         chunks_done: job.chunks_done,
         chunks_total: job.chunks_total,
         attempts: job.attempts,
+        crashes: job.crashes,
         timings: JobTimings {
             created_at_ms: created,
             started_at_ms: started,
@@ -206,11 +229,23 @@ pub(crate) fn validate(
     raw: RawSynthesisRequest,
     names: FieldNames,
 ) -> Result<SynthesisRequest, ApiError> {
+    validate_as(st, jobs, raw, Some(InputFormat::Text), names)
+}
+
+/// [`validate`], reading the input as `format` (`None`: sniffed).
+pub(crate) fn validate_as(
+    st: &AppState,
+    jobs: &JobService,
+    raw: RawSynthesisRequest,
+    format: Option<InputFormat>,
+    names: FieldNames,
+) -> Result<SynthesisRequest, ApiError> {
     let limits = Limits {
         max_input_chars: jobs.config().max_input_chars,
         ..Limits::default()
     };
-    let req = raw.validate(&limits, names)?;
+    let req = raw.validate_as(format, &limits, names)?;
+    crate::routes::speech::check_ssml_languages(st, &req)?;
     if !st.speech.languages().contains(&req.lang) {
         return Err(ApiError::Domain(polyvox_core::Error::new(
             ErrorCode::UnsupportedLanguage,
@@ -277,7 +312,8 @@ fn check_webhook(
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key with the same body returns the job first created with it, uncharged; with a different body, 409 `idempotency_key_reused`")),
     responses(
         (status = 202, description = "Accepted; poll `status_url`. `X-Polyvox-Cache: hit` when answered from the cache (the job is already `succeeded`)", body = JobAccepted),
-        (status = 400, description = "Invalid field, or `unsupported_language`", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid field, `unsupported_language`, or `invalid_ssml` (the message names the line and column); `too_many_lexicons` or `invalid_lexicon` for `lexicons`", body = crate::error::ErrorBody),
+        (status = 404, description = "`lexicon_not_found`: a name in `lexicons` is none of this key's lexicons", body = crate::error::ErrorBody),
         (status = 409, description = "`idempotency_key_reused`: the key was used with a different body", body = crate::error::ErrorBody),
         (status = 413, description = "Input above the async limit", body = crate::error::ErrorBody),
         (status = 422, description = "`webhooks_disabled`: a `webhook_url` on a server without a webhook secret", body = crate::error::ErrorBody),
@@ -290,12 +326,26 @@ pub(crate) async fn create_job(
     ApiJson(body): ApiJson<JobRequest>,
 ) -> Result<Response, ApiError> {
     let jobs = service(&st)?;
-    crate::hardening::check_fields(&[(
-        body.model.as_deref(),
-        "model",
-        crate::hardening::MAX_MODEL_CHARS,
-    )])?;
+    crate::hardening::check_fields(&[
+        (
+            body.model.as_deref(),
+            "model",
+            crate::hardening::MAX_MODEL_CHARS,
+        ),
+        (
+            body.timestamps.as_deref(),
+            "timestamps",
+            crate::hardening::MAX_STREAM_FORMAT_CHARS,
+        ),
+        (
+            body.input_format.as_deref(),
+            "input_format",
+            crate::hardening::MAX_STREAM_FORMAT_CHARS,
+        ),
+    ])?;
     crate::routes::speech::check_model(body.model.as_deref(), st.speech.model_id())?;
+    let format = crate::routes::speech::parse_input_format(body.input_format.as_deref())?;
+    let timestamps = crate::routes::speech::parse_timestamps(body.timestamps.as_deref())?;
     let webhook_url = check_webhook(body.webhook_url, jobs.config())?;
     let idempotency_key = idempotency_key(&headers)?;
     let raw = RawSynthesisRequest {
@@ -305,7 +355,8 @@ pub(crate) async fn create_job(
         speed: body.speed,
         format: body.response_format,
     };
-    let req = validate(&st, jobs, raw, FieldNames::OPENAI)?;
+    let mut req = validate_as(&st, jobs, raw, format, FieldNames::OPENAI)?;
+    crate::routes::lexicons::apply(&st, &caller, body.lexicons.as_deref(), &mut req).await?;
     let opts = SubmitOptions {
         owner: caller.owner().map(str::to_string),
         webhook_url,
@@ -314,21 +365,26 @@ pub(crate) async fn create_job(
         fingerprint: None,
         skip_cache: false,
     };
-    submit_charged(&st, jobs, &caller, req, opts).await
+    submit_charged(&st, jobs, &caller, req, opts, timestamps).await
 }
 
 /// Charges the caller for `req` (limits, quota, usage), then submits it as a batch job that
-/// renders one complete file.
+/// renders one complete file (and its word timings, with `timestamps`). A submission is paid
+/// once per job: retries are answered before any charge, and a submission that finds its job
+/// made meanwhile (a racing retry with the same `Idempotency-Key`, or the owner's identical
+/// request still in flight) hands its quota back and records no usage.
 pub(crate) async fn submit_charged(
     st: &AppState,
     jobs: &JobService,
     caller: &Caller,
     req: SynthesisRequest,
     opts: SubmitOptions,
+    timestamps: bool,
 ) -> Result<Response, ApiError> {
     let chars = req.text.chars().count() as u64;
     let delivery = polyvox_core::StreamOptions {
         whole_file: true,
+        timestamps,
         ..Default::default()
     };
     let mut spec = polyvox_core::SpeechJob::new(req, delivery, polyvox_core::Lane::Batch);
@@ -346,10 +402,26 @@ pub(crate) async fn submit_charged(
         }
         opts.fingerprint = Some(fingerprint);
     }
-    if let Some(t) = &st.tenancy {
-        t.charge(caller, chars).await?;
+    let fingerprint = opts.fingerprint.clone();
+    let charge = match &st.tenancy {
+        Some(t) => Some(t.charge_pending(caller, chars).await?),
+        None => None,
+    };
+    // The lookup above and the insert are not one step: two first submissions with one key can
+    // both get here, and the database lets one create the job. The other is settled as owing
+    // nothing, like a submission joining the owner's own in-flight job (one job, one payment).
+    let submitted = jobs.submit(&spec, opts).await;
+    let owed = matches!(&submitted, Ok(s) if s.outcome == CreateOutcome::Created);
+    if let (Some(t), Some(charge)) = (&st.tenancy, charge) {
+        t.settle(caller, charge, owed).await;
     }
-    let submitted = jobs.submit(&spec, opts).await?;
+    let submitted = submitted?;
+    if submitted.outcome == CreateOutcome::Idempotent
+        && let (Some(key), Some(fingerprint)) = (&submitted.job.idempotency_key, &fingerprint)
+    {
+        // The racer that won may have sent another body under the same key.
+        JobService::check_fingerprint(&submitted.job, key, fingerprint)?;
+    }
     if submitted.cache_hit
         && let Some(t) = &st.tenancy
     {

@@ -10,6 +10,7 @@
 //! body can only be aborted (the client sees a truncated transfer, never a "valid" short file),
 //! while an SSE stream ends with an `error` event.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
-use polyvox_core::{AudioFormat, Error};
+use polyvox_core::{AudioFormat, Error, Timeline};
 use tracing::Span;
 
 use crate::admission::Held;
@@ -55,15 +56,8 @@ pub(crate) async fn respond(
     meter: Option<Meter>,
 ) -> Result<Response, ApiError> {
     let format = stream.format;
-    let mut audio = Tracked {
-        inner: stream.bytes,
-        _held: held,
-        span: Span::current(),
-        bytes: 0,
-        finished: false,
-        progress: stream.progress,
-        meter,
-    };
+    let words = stream.words;
+    let mut audio = Tracked::new(stream.bytes, stream.progress, held, meter);
     let first = match audio.next().await {
         Some(Ok(b)) => Some(b),
         Some(Err(e)) => return Err(ApiError::Domain(e)),
@@ -71,8 +65,32 @@ pub(crate) async fn respond(
     };
     Ok(match delivery {
         Delivery::Audio => audio_response(format, first, audio),
-        Delivery::Sse => sse_response(first, audio, input_chars),
+        Delivery::Sse => sse_response(first, audio, input_chars, words),
     })
+}
+
+/// The whole synthesis as one JSON document: the file in base64 and every word's timing.
+pub(crate) async fn respond_json(
+    stream: SpeechStream,
+    held: Held,
+    meter: Option<Meter>,
+) -> Result<Response, ApiError> {
+    let format = stream.format;
+    let words = stream.words;
+    let mut audio = Tracked::new(stream.bytes, stream.progress, held, meter);
+    let mut file = Vec::new();
+    while let Some(piece) = audio.next().await {
+        file.extend_from_slice(&piece.map_err(ApiError::Domain)?);
+    }
+    let body = super::SpeechWithTimestamps {
+        audio_base64: base64::engine::general_purpose::STANDARD.encode(&file),
+        content_type: format.content_type().to_owned(),
+        words: words.all().into_iter().map(Into::into).collect(),
+    };
+    let mut res = axum::Json(body).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 fn audio_response(format: AudioFormat, first: Option<Bytes>, audio: Tracked) -> Response {
@@ -96,27 +114,77 @@ struct SseState {
     first: Option<Bytes>,
     audio: Tracked,
     input_chars: usize,
+    /// Word timings (empty unless asked for) and how many of them were sent.
+    words: Arc<Timeline>,
+    words_sent: usize,
+    /// Events decided but not yet sent, and whether the stream ends after them.
+    queued: VecDeque<Event>,
+    ending: bool,
 }
 
-fn sse_response(first: Option<Bytes>, audio: Tracked, input_chars: usize) -> Response {
+impl SseState {
+    /// A `speech.words` event of the words not sent yet, if any.
+    fn new_words(&mut self) -> Option<Event> {
+        let fresh = self.words.since(self.words_sent);
+        if fresh.is_empty() {
+            return None;
+        }
+        self.words_sent += fresh.len();
+        let words: Vec<super::WordTimestamp> = fresh.into_iter().map(Into::into).collect();
+        Some(
+            Event::default()
+                .data(serde_json::json!({ "type": "speech.words", "words": words }).to_string()),
+        )
+    }
+}
+
+fn sse_response(
+    first: Option<Bytes>,
+    audio: Tracked,
+    input_chars: usize,
+    words: Arc<Timeline>,
+) -> Response {
     let events = stream::unfold(
-        Some(SseState {
+        SseState {
             first,
             audio,
             input_chars,
-        }),
-        |state| async move {
-            let mut s = state?;
+            words,
+            words_sent: 0,
+            queued: VecDeque::new(),
+            ending: false,
+        },
+        |mut s| async move {
+            if let Some(event) = s.queued.pop_front() {
+                return Some((Ok::<Event, Infallible>(event), s));
+            }
+            if s.ending {
+                return None;
+            }
             let item = match s.first.take() {
                 Some(b) => Some(Ok(b)),
                 None => s.audio.next().await,
             };
-            let (event, next) = match item {
-                Some(Ok(bytes)) => (delta_event(&bytes), Some(s)),
-                Some(Err(e)) => (error_event(&e), None),
-                None => (done_event(s.input_chars, s.audio.bytes), None),
-            };
-            Some((Ok::<Event, Infallible>(event), next))
+            // A chunk's words are logged before its audio is yielded, so they go out first.
+            match item {
+                Some(Ok(bytes)) => {
+                    let words = s.new_words();
+                    s.queued.extend(words);
+                    s.queued.push_back(delta_event(&bytes));
+                }
+                Some(Err(e)) => {
+                    s.queued.push_back(error_event(&e));
+                    s.ending = true;
+                }
+                None => {
+                    let words = s.new_words();
+                    s.queued.extend(words);
+                    s.queued.push_back(done_event(s.input_chars, s.audio.bytes));
+                    s.ending = true;
+                }
+            }
+            let event = s.queued.pop_front()?;
+            Some((Ok(event), s))
         },
     );
     let mut res = Sse::new(events)
@@ -165,6 +233,26 @@ struct Tracked {
     finished: bool,
     progress: Arc<Progress>,
     meter: Option<Meter>,
+}
+
+impl Tracked {
+    /// Counts and meters `inner` as it is sent, in the request's span, holding `held` until the end.
+    fn new(
+        inner: BoxStream<'static, Result<Bytes, Error>>,
+        progress: Arc<Progress>,
+        held: Held,
+        meter: Option<Meter>,
+    ) -> Self {
+        Self {
+            inner,
+            _held: held,
+            span: Span::current(),
+            bytes: 0,
+            finished: false,
+            progress,
+            meter,
+        }
+    }
 }
 
 impl Stream for Tracked {
