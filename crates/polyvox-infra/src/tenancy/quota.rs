@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{UsageStore, next_month_start};
-use crate::call::instrumented;
+use crate::call::{instrumented, redis_manager};
 use crate::names::system::REDIS;
 use crate::{InfraError, Result};
 
@@ -174,14 +174,7 @@ impl RedisQuota {
         call_timeout: Duration,
         seed: Arc<dyn UsageStore>,
     ) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(call_timeout)
-            .set_number_of_retries(2);
-        let conn = instrumented(REDIS, "connect", call_timeout * 2, async move {
-            Ok(ConnectionManager::new_with_config(client, cfg).await?)
-        })
-        .await?;
+        let conn = redis_manager(redis::Client::open(url)?, call_timeout).await?;
         Ok(Self {
             conn,
             script: redis::Script::new(SCRIPT),
