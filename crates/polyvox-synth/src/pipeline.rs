@@ -183,13 +183,14 @@ impl Synthesizer {
             max_ids,
             first_max_ids: first,
         };
-        // SSML requests carry no lexicons (the API refuses the combination).
-        if let Some(doc) = &req.ssml {
-            // Markup decides languages (`xml:lang`); pieces without one read in `req.lang`.
-            return Ok(self.frontend.chunks_ssml(&req.text, doc, req.lang, &opts)?);
-        }
         // The request's own lexicons, already validated and resolved at the API.
         let lex = polyvox_text::Pronunciations::new(&req.lexicons);
+        if let Some(doc) = &req.ssml {
+            // Markup decides languages (`xml:lang`); pieces without one read in `req.lang`.
+            return Ok(self
+                .frontend
+                .chunks_ssml_with(&req.text, doc, req.lang, &opts, &lex)?);
+        }
         if req.auto_lang {
             // No `lang` given: each sentence in its own language (mixed-language text).
             return Ok(self

@@ -9,6 +9,11 @@
 //! that span and the chunker keeps them as one word. Sentence and paragraph marks become line
 //! breaks in the reading, which the readers already turn into pauses. A `<phoneme>` bypasses
 //! the readers: its symbols are one segment as given.
+//!
+//! A request's lexicons match the reading text, but only where every byte of a match is written
+//! text or a `<sub>` alias: a `say-as` reading is ours, not the author's words, separators stand
+//! for markup (a match must not run across a sentence end), and a `<phoneme>` never reaches the
+//! reading at all, so explicit IPA wins over a lexicon.
 
 use polyvox_core::Lang;
 use polyvox_core::ssml::{Boundary, DateParts, Document, Item, Meridiem, Reading};
@@ -16,6 +21,7 @@ use polyvox_core::ssml::{Boundary, DateParts, Document, Item, Meridiem, Reading}
 use crate::chunk::{self, Mark};
 use crate::g2p::Seg;
 use crate::normalize::{Gap, calendar::MONTHS, numbers};
+use crate::pronounce::{self, Pronunciations};
 use crate::{Chunk, ChunkOptions, Frontend, TextError};
 
 /// One reading being collected.
@@ -27,15 +33,18 @@ struct Run {
     src: Vec<(usize, usize)>,
     /// Per byte of `text`: the rate of the piece it came from.
     rate: Vec<f32>,
+    /// Per byte of `text`: whether a lexicon entry may match it.
+    lexical: Vec<bool>,
     /// Breaks at byte offsets of `text`.
     breaks: Vec<(usize, u32)>,
 }
 
 impl Run {
-    fn push(&mut self, s: &str, src: impl Fn(usize) -> (usize, usize), rate: f32) {
+    fn push(&mut self, s: &str, src: impl Fn(usize) -> (usize, usize), rate: f32, lexical: bool) {
         for i in 0..s.len() {
             self.src.push(src(i));
             self.rate.push(rate);
+            self.lexical.push(lexical);
         }
         self.text.push_str(s);
     }
@@ -44,7 +53,7 @@ impl Run {
     fn sep(&mut self, s: &str) {
         let at = self.src.last().map_or(0, |p| p.1);
         let rate = self.rate.last().copied().unwrap_or(1.0);
-        self.push(s, |_| (at, at), rate);
+        self.push(s, |_| (at, at), rate, false);
     }
 }
 
@@ -75,6 +84,19 @@ impl Frontend {
         lang: Lang,
         opts: &ChunkOptions,
     ) -> Result<Vec<Chunk>, TextError> {
+        self.chunks_ssml_with(source, doc, lang, opts, &Pronunciations::default())
+    }
+
+    /// [`Frontend::chunks_ssml`] with a request's own lexicons applied to the document's
+    /// written words and `<sub>` aliases.
+    pub fn chunks_ssml_with(
+        &self,
+        source: &str,
+        doc: &Document,
+        lang: Lang,
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
         let mut out = Out {
             segs: Vec::new(),
             marks: Vec::new(),
@@ -84,15 +106,15 @@ impl Frontend {
         for item in &doc.items {
             match item {
                 Item::Text { text, src, style } => {
-                    self.switch(&mut run, style.lang.unwrap_or(lang), &mut out)?;
-                    run.push(text, |i| (src[i], src[i + 1]), style.rate);
+                    self.switch(&mut run, style.lang.unwrap_or(lang), &mut out, lex)?;
+                    run.push(text, |i| (src[i], src[i + 1]), style.rate, true);
                 }
                 Item::Read {
                     reading: Reading::Phonemes(ph),
                     span,
                     style,
                 } => {
-                    self.flush(&mut run, &mut out)?;
+                    self.flush(&mut run, &mut out, lex)?;
                     if let Some(c) = ph.chars().find(|&c| c != ' ' && !self.vocab.contains(c)) {
                         return Err(TextError::InvalidSsml(format!(
                             "phoneme symbol '{c}' (U+{:04X}) is not in the loaded model's vocabulary",
@@ -114,10 +136,11 @@ impl Frontend {
                     style,
                 } => {
                     let lang = style.lang.unwrap_or(lang);
-                    self.switch(&mut run, lang, &mut out)?;
+                    self.switch(&mut run, lang, &mut out, lex)?;
                     let words = spoken(reading, lang);
                     run.sep(" ");
-                    run.push(&words, |_| (span.start, span.end), style.rate);
+                    let lexical = matches!(reading, Reading::Alias(_));
+                    run.push(&words, |_| (span.start, span.end), style.rate, lexical);
                     run.sep(" ");
                 }
                 Item::Break { ms } => {
@@ -137,7 +160,7 @@ impl Frontend {
                 }
             }
         }
-        self.flush(&mut run, &mut out)?;
+        self.flush(&mut run, &mut out, lex)?;
         if !out.segs.iter().any(|s| s.punct.is_none()) {
             return Err(TextError::NothingToSpeak);
         }
@@ -152,16 +175,22 @@ impl Frontend {
     }
 
     /// Starts a new reading when the language changes.
-    fn switch(&self, run: &mut Run, lang: Lang, out: &mut Out) -> Result<(), TextError> {
+    fn switch(
+        &self,
+        run: &mut Run,
+        lang: Lang,
+        out: &mut Out,
+        lex: &Pronunciations,
+    ) -> Result<(), TextError> {
         if run.lang != Some(lang) {
-            self.flush(run, out)?;
+            self.flush(run, out, lex)?;
             run.lang = Some(lang);
         }
         Ok(())
     }
 
     /// Reads the collected text and maps its segments back to the source.
-    fn flush(&self, run: &mut Run, out: &mut Out) -> Result<(), TextError> {
+    fn flush(&self, run: &mut Run, out: &mut Out, lex: &Pronunciations) -> Result<(), TextError> {
         let run = std::mem::take(run);
         let Some(lang) = run.lang else {
             return Ok(());
@@ -175,7 +204,10 @@ impl Frontend {
             .ok_or(TextError::UnsupportedLanguage(lang))?;
         let mut breaks = run.breaks.iter().peekable();
         let first = out.segs.len();
-        for mut seg in reader.segments(&run.text, lang) {
+        let mut matches = lex.find(&run.text, lang);
+        matches.retain(|(m, _)| run.lexical[m.clone()].iter().all(|&ok| ok));
+        let segs = pronounce::read_matched(reader, &run.text, 0..run.text.len(), lang, matches);
+        for mut seg in segs {
             let phonemes = self.vocab.filter(&seg.phonemes).trim().to_owned();
             let (a, b) = (seg.span.start, seg.span.end.max(seg.span.start + 1));
             while let Some(&&(at, ms)) = breaks.peek()
