@@ -14,6 +14,11 @@
 //! text or a `<sub>` alias: a `say-as` reading is ours, not the author's words, separators stand
 //! for markup (a match must not run across a sentence end), and a `<phoneme>` never reaches the
 //! reading at all, so explicit IPA wins over a lexicon.
+//!
+//! Without a request language ([`Frontend::chunks_ssml_auto_with`]) the pieces without `xml:lang`
+//! are read as plain text is: each sentence of their reading in its detected language. A
+//! `say-as` among them is worded in the fallback language, since its own language is only known
+//! once its sentence is.
 
 use polyvox_core::Lang;
 use polyvox_core::ssml::{Boundary, DateParts, Document, Item, Meridiem, Reading};
@@ -28,6 +33,8 @@ use crate::{Chunk, ChunkOptions, Frontend, TextError};
 #[derive(Default)]
 struct Run {
     lang: Option<Lang>,
+    /// `lang` is only the fallback: each sentence is read in its detected language.
+    detect: bool,
     text: String,
     /// Per byte of `text`: the source range it stands for.
     src: Vec<(usize, usize)>,
@@ -87,6 +94,20 @@ impl Frontend {
         self.chunks_ssml_with(source, doc, lang, opts, &Pronunciations::default())
     }
 
+    /// [`Frontend::chunks_ssml_with`] for a request without a language: pieces with `xml:lang`
+    /// read in it, the others sentence by sentence in their detected language, `fallback` where
+    /// a sentence does not decide it (as [`Frontend::chunks_auto_with`]).
+    pub fn chunks_ssml_auto_with(
+        &self,
+        source: &str,
+        doc: &Document,
+        fallback: Lang,
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
+        self.plan_ssml(source, doc, (fallback, true), opts, lex)
+    }
+
     /// [`Frontend::chunks_ssml`] with a request's own lexicons applied to the document's
     /// written words and `<sub>` aliases.
     pub fn chunks_ssml_with(
@@ -97,6 +118,21 @@ impl Frontend {
         opts: &ChunkOptions,
         lex: &Pronunciations,
     ) -> Result<Vec<Chunk>, TextError> {
+        self.plan_ssml(source, doc, (lang, false), opts, lex)
+    }
+
+    /// `(lang, detect)`: the language of pieces without `xml:lang`, and whether it is only the
+    /// fallback of per-sentence detection.
+    fn plan_ssml(
+        &self,
+        source: &str,
+        doc: &Document,
+        (lang, detect): (Lang, bool),
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
+        // Pieces without `xml:lang`: the default language, detected or not.
+        let of = |style_lang: Option<Lang>| style_lang.map_or((lang, detect), |l| (l, false));
         let mut out = Out {
             segs: Vec::new(),
             marks: Vec::new(),
@@ -106,7 +142,7 @@ impl Frontend {
         for item in &doc.items {
             match item {
                 Item::Text { text, src, style } => {
-                    self.switch(&mut run, style.lang.unwrap_or(lang), &mut out, lex)?;
+                    self.switch(&mut run, of(style.lang), &mut out, lex)?;
                     run.push(text, |i| (src[i], src[i + 1]), style.rate, true);
                 }
                 Item::Read {
@@ -136,7 +172,7 @@ impl Frontend {
                     style,
                 } => {
                     let lang = style.lang.unwrap_or(lang);
-                    self.switch(&mut run, lang, &mut out, lex)?;
+                    self.switch(&mut run, of(style.lang), &mut out, lex)?;
                     let words = spoken(reading, lang);
                     run.sep(" ");
                     let lexical = matches!(reading, Reading::Alias(_));
@@ -174,17 +210,18 @@ impl Frontend {
         )
     }
 
-    /// Starts a new reading when the language changes.
+    /// Starts a new reading when the language (or its detection) changes.
     fn switch(
         &self,
         run: &mut Run,
-        lang: Lang,
+        (lang, detect): (Lang, bool),
         out: &mut Out,
         lex: &Pronunciations,
     ) -> Result<(), TextError> {
-        if run.lang != Some(lang) {
+        if run.lang != Some(lang) || run.detect != detect {
             self.flush(run, out, lex)?;
             run.lang = Some(lang);
+            run.detect = detect;
         }
         Ok(())
     }
@@ -199,14 +236,28 @@ impl Frontend {
             out.pending_ms += run.breaks.iter().map(|b| b.1).sum::<u32>();
             return Ok(());
         }
-        let reader = self
-            .reader(lang)
-            .ok_or(TextError::UnsupportedLanguage(lang))?;
+        let parts = if run.detect {
+            crate::lang::language_runs(&run.text, lang)
+        } else {
+            vec![(0..run.text.len(), lang)]
+        };
+        let mut segs = Vec::new();
+        for (range, lang) in parts {
+            let reader = self
+                .reader(lang)
+                .ok_or(TextError::UnsupportedLanguage(lang))?;
+            let mut matches = lex.find(&run.text[range.clone()], lang);
+            matches.retain(|(m, _)| {
+                run.lexical[range.start + m.start..range.start + m.end]
+                    .iter()
+                    .all(|&ok| ok)
+            });
+            segs.extend(pronounce::read_matched(
+                reader, &run.text, range, lang, matches,
+            ));
+        }
         let mut breaks = run.breaks.iter().peekable();
         let first = out.segs.len();
-        let mut matches = lex.find(&run.text, lang);
-        matches.retain(|(m, _)| run.lexical[m.clone()].iter().all(|&ok| ok));
-        let segs = pronounce::read_matched(reader, &run.text, 0..run.text.len(), lang, matches);
         for mut seg in segs {
             let phonemes = self.vocab.filter(&seg.phonemes).trim().to_owned();
             let (a, b) = (seg.span.start, seg.span.end.max(seg.span.start + 1));
