@@ -411,14 +411,6 @@ async fn every_limit_and_bad_input_has_its_code() {
         }
     }
 
-    // SSML has its own <sub> and <phoneme>: lexicons are refused with it, not ignored.
-    for path in ["/v1/audio/speech", "/v1/jobs"] {
-        let body = json!({"input": "<speak>Polyvox</speak>", "response_format": "wav", "stream": false, "lexicons": ["l0"]});
-        let (s, c, msg) = error_of(e.post_as(path, body, None).await).await;
-        assert_eq!((s, c.as_str()), (400, "invalid_request"), "{path}: {msg}");
-        assert!(msg.contains("SSML"), "{msg}");
-    }
-
     // Per key: 100 lexicons; rewriting one at the bound is still allowed.
     for i in 5..100 {
         assert_eq!(
@@ -513,6 +505,64 @@ async fn changing_an_entry_never_serves_audio_cached_before_the_change() {
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(e.last_lexicons()[0].1, 2);
     assert_eq!(e.last_lexicons()[0].2[0], "Polyvox -> banana split");
+}
+
+/// SSML input takes lexicons like text does: the speech route and a job both hand the SSML
+/// request and its resolved entries to the synthesizer, and a bad name is refused as for text.
+#[tokio::test]
+async fn ssml_input_takes_lexicons_too() {
+    let e = open().await;
+    assert_eq!(
+        e.put_lex("brand", brand("polly vox"), None).await.status(),
+        201
+    );
+    let input =
+        "<speak>Polyvox speaks <phoneme alphabet=\"ipa\" ph=\"sˈikwəl\">SQL</phoneme>.</speak>";
+    let expected = [(
+        "brand".to_string(),
+        1,
+        vec![
+            "Polyvox -> polly vox".to_string(),
+            "SQL -> /sˈikwəl/".to_string(),
+        ],
+    )];
+    let is_ssml = |e: &Embedded| {
+        let last = e.fake.stats.last_request.lock().unwrap();
+        last.as_ref()
+            .expect("a synthesis happened")
+            .0
+            .ssml
+            .is_some()
+    };
+
+    let res = e
+        .speech(json!({"input": input, "stream": false, "response_format": "wav", "lexicons": ["brand"]}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let _ = res.bytes().await;
+    assert!(is_ssml(&e), "read as SSML");
+    assert_eq!(e.last_lexicons(), expected);
+
+    let res = e
+        .post_as(
+            "/v1/jobs",
+            json!({"input": input, "lexicons": ["brand"]}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = e.wait(&id, None).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(is_ssml(&e), "the job is read as SSML");
+    assert_eq!(e.last_lexicons(), expected);
+
+    let body = json!({"input": input, "stream": false, "lexicons": ["missing"]});
+    let (s, c, msg) = error_of(e.post_as("/v1/audio/speech", body, None).await).await;
+    assert_eq!((s, c.as_str()), (404, "lexicon_not_found"), "{msg}");
 }
 
 /// On a worker fleet the API only relays: the entries reach the worker inside the job payload,

@@ -1,9 +1,10 @@
 //! The live text socket (`GET /v1/audio/speech/stream`) over a real WebSocket: text in small
 //! deltas becomes audio in order, flush/idle gap/close speak what is buffered, every limit ends
 //! the session with its documented error and close code, a client that stops reading is cut off
-//! without harming the others, usage is metered exactly, and the cluster shape (workers through
-//! the relay) serves it too. The fake echoes each chunk's text as its "audio", so a test sees
-//! which text was spoken in which order. (With the real model: `crates/polyvox/tests/live.rs`.)
+//! without harming the others, usage is metered exactly, the cluster shape (workers through the
+//! relay) serves it too, and a session's lexicons reach every chunk's request. The fake echoes
+//! each chunk's text as its "audio", so a test sees which text was spoken in which order. (With
+//! the real model: `crates/polyvox/tests/live.rs`.)
 
 mod common;
 
@@ -608,4 +609,56 @@ async fn the_cluster_shape_speaks_through_the_workers() {
     assert_eq!(r.close, Some(1000));
     // Each chunk was rendered by the worker, through the queue and the relay.
     assert_eq!(stack.fake.stats.started.load(Ordering::SeqCst), 3);
+}
+
+/// A session names the key's lexicons as `/v1/audio/speech` does: every chunk's request carries
+/// their entries (the pipeline applies them to the phonemes, `polyvox-text`'s lexicon tests), and
+/// a bad list is refused with the speech route's codes before `ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_applies_the_keys_lexicons_and_refuses_bad_names() {
+    let e = Embedded::builder(echo(0))
+        .server(cfg(LiveConfig::default()))
+        .start()
+        .await;
+    let lexicon =
+        json!({"lang": "en-us", "entries": [{"grapheme": "Polyvox", "alias": "polly vox"}]});
+    let res = e
+        .client
+        .put(e.url("/v1/lexicons/brand"))
+        .json(&lexicon)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+
+    let mut ws = connect(&e.base, None).await;
+    session(&mut ws, json!({"lexicons": ["brand"]})).await;
+    send(&mut ws, json!({"type": "text", "text": "Polyvox is live."})).await;
+    send(&mut ws, json!({"type": "close"})).await;
+    let r = collect(&mut ws).await;
+    assert_eq!(r.spoken(), ["Polyvox is live."], "{r:?}");
+    assert_eq!(r.close, Some(1000));
+    let last = e.fake.stats.last_request.lock().expect("lock").clone();
+    let lexicons = last.expect("a request").0.lexicons;
+    assert_eq!(lexicons.len(), 1);
+    assert_eq!(
+        (lexicons[0].name.as_str(), lexicons[0].version),
+        ("brand", 1)
+    );
+    assert_eq!(
+        lexicons[0].entries[0].reading,
+        polyvox_core::lexicon::Reading::Alias("polly vox".into())
+    );
+
+    for (names, code, close) in [
+        (json!(["missing"]), "lexicon_not_found", 4404),
+        (json!(["Not a name"]), "invalid_lexicon", 4400),
+        (json!(["a", "b", "c", "d", "e"]), "too_many_lexicons", 4400),
+    ] {
+        let mut ws = connect(&e.base, None).await;
+        session(&mut ws, json!({"lexicons": names})).await;
+        let r = collect(&mut ws).await;
+        assert!(r.event("ready").is_none(), "{names}: {:?}", r.events);
+        assert_eq!(r.error(), (code.to_string(), close), "{names}");
+    }
 }

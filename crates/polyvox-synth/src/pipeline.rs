@@ -183,13 +183,18 @@ impl Synthesizer {
             max_ids,
             first_max_ids: first,
         };
-        // SSML requests carry no lexicons (the API refuses the combination).
-        if let Some(doc) = &req.ssml {
-            // Markup decides languages (`xml:lang`); pieces without one read in `req.lang`.
-            return Ok(self.frontend.chunks_ssml(&req.text, doc, req.lang, &opts)?);
-        }
         // The request's own lexicons, already validated and resolved at the API.
         let lex = polyvox_text::Pronunciations::new(&req.lexicons);
+        if let Some(doc) = &req.ssml {
+            // Markup decides languages (`xml:lang`); pieces without one read in `req.lang`, or
+            // with no `lang` given, sentence by sentence in their detected language.
+            let fe = &self.frontend;
+            return Ok(if req.auto_lang {
+                fe.chunks_ssml_auto_with(&req.text, doc, req.lang, &opts, &lex)?
+            } else {
+                fe.chunks_ssml_with(&req.text, doc, req.lang, &opts, &lex)?
+            });
+        }
         if req.auto_lang {
             // No `lang` given: each sentence in its own language (mixed-language text).
             return Ok(self

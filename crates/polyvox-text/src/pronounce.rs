@@ -161,8 +161,20 @@ pub(crate) fn read(
     lang: Lang,
     lex: &Pronunciations,
 ) -> Vec<Seg> {
+    let matches = lex.find(&text[range.clone()], lang);
+    read_matched(reader, text, range, lang, matches)
+}
+
+/// [`read`] with the matches already found (offsets into `text[range]`): SSML drops those
+/// that cover text a lexicon must not touch.
+pub(crate) fn read_matched(
+    reader: &dyn Reader,
+    text: &str,
+    range: Range<usize>,
+    lang: Lang,
+    matches: Vec<(Range<usize>, &Reading)>,
+) -> Vec<Seg> {
     let part = &text[range.clone()];
-    let matches = lex.find(part, lang);
     if matches.is_empty() {
         return crate::lang::shift(reader.segments(part, lang), range.start);
     }

@@ -9,6 +9,16 @@
 //! that span and the chunker keeps them as one word. Sentence and paragraph marks become line
 //! breaks in the reading, which the readers already turn into pauses. A `<phoneme>` bypasses
 //! the readers: its symbols are one segment as given.
+//!
+//! A request's lexicons match the reading text, but only where every byte of a match is written
+//! text or a `<sub>` alias: a `say-as` reading is ours, not the author's words, separators stand
+//! for markup (a match must not run across a sentence end), and a `<phoneme>` never reaches the
+//! reading at all, so explicit IPA wins over a lexicon.
+//!
+//! Without a request language ([`Frontend::chunks_ssml_auto_with`]) the pieces without `xml:lang`
+//! are read as plain text is: each sentence of their reading in its detected language. A
+//! `say-as` among them is worded in the fallback language, since its own language is only known
+//! once its sentence is.
 
 use polyvox_core::Lang;
 use polyvox_core::ssml::{Boundary, DateParts, Document, Item, Meridiem, Reading};
@@ -16,26 +26,32 @@ use polyvox_core::ssml::{Boundary, DateParts, Document, Item, Meridiem, Reading}
 use crate::chunk::{self, Mark};
 use crate::g2p::Seg;
 use crate::normalize::{Gap, calendar::MONTHS, numbers};
+use crate::pronounce::{self, Pronunciations};
 use crate::{Chunk, ChunkOptions, Frontend, TextError};
 
 /// One reading being collected.
 #[derive(Default)]
 struct Run {
     lang: Option<Lang>,
+    /// `lang` is only the fallback: each sentence is read in its detected language.
+    detect: bool,
     text: String,
     /// Per byte of `text`: the source range it stands for.
     src: Vec<(usize, usize)>,
     /// Per byte of `text`: the rate of the piece it came from.
     rate: Vec<f32>,
+    /// Per byte of `text`: whether a lexicon entry may match it.
+    lexical: Vec<bool>,
     /// Breaks at byte offsets of `text`.
     breaks: Vec<(usize, u32)>,
 }
 
 impl Run {
-    fn push(&mut self, s: &str, src: impl Fn(usize) -> (usize, usize), rate: f32) {
+    fn push(&mut self, s: &str, src: impl Fn(usize) -> (usize, usize), rate: f32, lexical: bool) {
         for i in 0..s.len() {
             self.src.push(src(i));
             self.rate.push(rate);
+            self.lexical.push(lexical);
         }
         self.text.push_str(s);
     }
@@ -44,7 +60,7 @@ impl Run {
     fn sep(&mut self, s: &str) {
         let at = self.src.last().map_or(0, |p| p.1);
         let rate = self.rate.last().copied().unwrap_or(1.0);
-        self.push(s, |_| (at, at), rate);
+        self.push(s, |_| (at, at), rate, false);
     }
 }
 
@@ -75,6 +91,48 @@ impl Frontend {
         lang: Lang,
         opts: &ChunkOptions,
     ) -> Result<Vec<Chunk>, TextError> {
+        self.chunks_ssml_with(source, doc, lang, opts, &Pronunciations::default())
+    }
+
+    /// [`Frontend::chunks_ssml_with`] for a request without a language: pieces with `xml:lang`
+    /// read in it, the others sentence by sentence in their detected language, `fallback` where
+    /// a sentence does not decide it (as [`Frontend::chunks_auto_with`]).
+    pub fn chunks_ssml_auto_with(
+        &self,
+        source: &str,
+        doc: &Document,
+        fallback: Lang,
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
+        self.plan_ssml(source, doc, (fallback, true), opts, lex)
+    }
+
+    /// [`Frontend::chunks_ssml`] with a request's own lexicons applied to the document's
+    /// written words and `<sub>` aliases.
+    pub fn chunks_ssml_with(
+        &self,
+        source: &str,
+        doc: &Document,
+        lang: Lang,
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
+        self.plan_ssml(source, doc, (lang, false), opts, lex)
+    }
+
+    /// `(lang, detect)`: the language of pieces without `xml:lang`, and whether it is only the
+    /// fallback of per-sentence detection.
+    fn plan_ssml(
+        &self,
+        source: &str,
+        doc: &Document,
+        (lang, detect): (Lang, bool),
+        opts: &ChunkOptions,
+        lex: &Pronunciations,
+    ) -> Result<Vec<Chunk>, TextError> {
+        // Pieces without `xml:lang`: the default language, detected or not.
+        let of = |style_lang: Option<Lang>| style_lang.map_or((lang, detect), |l| (l, false));
         let mut out = Out {
             segs: Vec::new(),
             marks: Vec::new(),
@@ -84,15 +142,15 @@ impl Frontend {
         for item in &doc.items {
             match item {
                 Item::Text { text, src, style } => {
-                    self.switch(&mut run, style.lang.unwrap_or(lang), &mut out)?;
-                    run.push(text, |i| (src[i], src[i + 1]), style.rate);
+                    self.switch(&mut run, of(style.lang), &mut out, lex)?;
+                    run.push(text, |i| (src[i], src[i + 1]), style.rate, true);
                 }
                 Item::Read {
                     reading: Reading::Phonemes(ph),
                     span,
                     style,
                 } => {
-                    self.flush(&mut run, &mut out)?;
+                    self.flush(&mut run, &mut out, lex)?;
                     if let Some(c) = ph.chars().find(|&c| c != ' ' && !self.vocab.contains(c)) {
                         return Err(TextError::InvalidSsml(format!(
                             "phoneme symbol '{c}' (U+{:04X}) is not in the loaded model's vocabulary",
@@ -114,10 +172,11 @@ impl Frontend {
                     style,
                 } => {
                     let lang = style.lang.unwrap_or(lang);
-                    self.switch(&mut run, lang, &mut out)?;
+                    self.switch(&mut run, of(style.lang), &mut out, lex)?;
                     let words = spoken(reading, lang);
                     run.sep(" ");
-                    run.push(&words, |_| (span.start, span.end), style.rate);
+                    let lexical = matches!(reading, Reading::Alias(_));
+                    run.push(&words, |_| (span.start, span.end), style.rate, lexical);
                     run.sep(" ");
                 }
                 Item::Break { ms } => {
@@ -137,7 +196,7 @@ impl Frontend {
                 }
             }
         }
-        self.flush(&mut run, &mut out)?;
+        self.flush(&mut run, &mut out, lex)?;
         if !out.segs.iter().any(|s| s.punct.is_none()) {
             return Err(TextError::NothingToSpeak);
         }
@@ -151,17 +210,24 @@ impl Frontend {
         )
     }
 
-    /// Starts a new reading when the language changes.
-    fn switch(&self, run: &mut Run, lang: Lang, out: &mut Out) -> Result<(), TextError> {
-        if run.lang != Some(lang) {
-            self.flush(run, out)?;
+    /// Starts a new reading when the language (or its detection) changes.
+    fn switch(
+        &self,
+        run: &mut Run,
+        (lang, detect): (Lang, bool),
+        out: &mut Out,
+        lex: &Pronunciations,
+    ) -> Result<(), TextError> {
+        if run.lang != Some(lang) || run.detect != detect {
+            self.flush(run, out, lex)?;
             run.lang = Some(lang);
+            run.detect = detect;
         }
         Ok(())
     }
 
     /// Reads the collected text and maps its segments back to the source.
-    fn flush(&self, run: &mut Run, out: &mut Out) -> Result<(), TextError> {
+    fn flush(&self, run: &mut Run, out: &mut Out, lex: &Pronunciations) -> Result<(), TextError> {
         let run = std::mem::take(run);
         let Some(lang) = run.lang else {
             return Ok(());
@@ -170,12 +236,29 @@ impl Frontend {
             out.pending_ms += run.breaks.iter().map(|b| b.1).sum::<u32>();
             return Ok(());
         }
-        let reader = self
-            .reader(lang)
-            .ok_or(TextError::UnsupportedLanguage(lang))?;
+        let parts = if run.detect {
+            crate::lang::language_runs(&run.text, lang)
+        } else {
+            vec![(0..run.text.len(), lang)]
+        };
+        let mut segs = Vec::new();
+        for (range, lang) in parts {
+            let reader = self
+                .reader(lang)
+                .ok_or(TextError::UnsupportedLanguage(lang))?;
+            let mut matches = lex.find(&run.text[range.clone()], lang);
+            matches.retain(|(m, _)| {
+                run.lexical[range.start + m.start..range.start + m.end]
+                    .iter()
+                    .all(|&ok| ok)
+            });
+            segs.extend(pronounce::read_matched(
+                reader, &run.text, range, lang, matches,
+            ));
+        }
         let mut breaks = run.breaks.iter().peekable();
         let first = out.segs.len();
-        for mut seg in reader.segments(&run.text, lang) {
+        for mut seg in segs {
             let phonemes = self.vocab.filter(&seg.phonemes).trim().to_owned();
             let (a, b) = (seg.span.start, seg.span.end.max(seg.span.start + 1));
             while let Some(&&(at, ms)) = breaks.peek()

@@ -108,3 +108,95 @@ fn phoneme_segments_are_used_as_given() {
     );
     assert_eq!(words(src, &chunks), ["I", "say", "tomato", "often"]);
 }
+
+#[test]
+fn lexicons_read_written_words_and_aliases_but_not_phonemes_or_say_as() {
+    use polyvox_core::lexicon::{LexiconLimits, RawEntry, RawLexicon};
+    let entry = |grapheme: &str, phoneme: &str| RawEntry {
+        grapheme: grapheme.into(),
+        phoneme: Some(phoneme.into()),
+        ..Default::default()
+    };
+    let lex = RawLexicon {
+        lang: Some("en-us".into()),
+        entries: vec![
+            entry("tomato", "bənˈænə"),
+            entry("polyvox", "wˈʌbəl"),
+            entry("one", "zˈɪɹO"),
+        ],
+    }
+    .validate("test", &LexiconLimits::default())
+    .expect("valid lexicon");
+    let lex = polyvox_text::Pronunciations::new(&[lex]);
+    let src = "<speak>I say tomato, not <phoneme alphabet=\"ipa\" ph=\"təmˈAtO\">tomato</phoneme>, on <sub alias=\"Polyvox\">PV</sub> <say-as interpret-as=\"cardinal\">1</say-as> time.</speak>";
+    let doc = ssml::parse(src, "input").unwrap();
+    let fe = frontend_offline();
+    let with = fe
+        .chunks_ssml_with(src, &doc, Lang::EnUs, &ChunkOptions::default(), &lex)
+        .unwrap();
+    let phonemes = |chunks: &[Chunk]| {
+        chunks
+            .iter()
+            .map(|c| c.phonemes.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (all, before) = (phonemes(&with), phonemes(&plan(src)));
+    assert!(!before.contains("bənˈænə"), "{before}");
+    assert_eq!(all.matches("bənˈænə").count(), 1, "the written word: {all}");
+    assert!(all.contains("təmˈAtO"), "explicit IPA wins: {all}");
+    assert!(all.contains("wˈʌbəl"), "the <sub> alias: {all}");
+    assert!(
+        !all.contains("zˈɪɹO"),
+        "a say-as reading is not matched: {all}"
+    );
+    assert_eq!(
+        words(src, &with),
+        [
+            "I", "say", "tomato", "not", "tomato", "on", "PV", "1", "time"
+        ],
+        "timings still point at the SSML text's words"
+    );
+}
+
+/// Without a request language, the pieces without `xml:lang` are read as plain text is: each
+/// sentence in its detected language; a piece with `xml:lang` keeps its language.
+#[test]
+fn without_a_language_each_sentence_of_ssml_text_is_detected() {
+    let fe = frontend_offline();
+    let opts = ChunkOptions::default();
+    let none = polyvox_text::Pronunciations::default();
+    let phonemes = |chunks: &[Chunk]| {
+        chunks
+            .iter()
+            .map(|c| c.phonemes.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let text = "The park is lovely today. 我们今天去公园散步。";
+    let src = format!("<speak>{text}</speak>");
+    let doc = ssml::parse(&src, "input").unwrap();
+    let auto = fe
+        .chunks_ssml_auto_with(&src, &doc, Lang::EnUs, &opts, &none)
+        .unwrap();
+    let as_text = fe.chunks_auto(text, Lang::EnUs, &opts).unwrap();
+    assert_eq!(phonemes(&auto), phonemes(&as_text));
+    let zh = fe.phonemize("我们今天去公园散步。", Lang::Zh).unwrap();
+    assert!(phonemes(&auto).contains(&zh), "{}", phonemes(&auto));
+    assert!(
+        !phonemes(&plan(&src)).contains(&zh),
+        "a fixed lang reads it all in en-us"
+    );
+    assert_eq!(
+        words(&src, &auto)[..5],
+        ["The", "park", "is", "lovely", "today"]
+    );
+
+    // An explicit xml:lang is not second-guessed.
+    let src = format!("<speak><lang xml:lang=\"en-us\">{text}</lang></speak>");
+    let doc = ssml::parse(&src, "input").unwrap();
+    let fixed = fe
+        .chunks_ssml_auto_with(&src, &doc, Lang::EnUs, &opts, &none)
+        .unwrap();
+    assert!(!phonemes(&fixed).contains(&zh), "{}", phonemes(&fixed));
+}

@@ -259,6 +259,7 @@ pub struct SayArgs {
     /// Pronunciation lexicon to apply: a JSON file (`{"lang": "en-us", "entries": [{"grapheme":
     /// "Polyvox", "alias": "polly vox"}]}`, as `PUT /v1/lexicons/{name}` takes) or a W3C PLS
     /// document (`.pls`/`.xml`). Repeat for more (at most 4); the first named wins where two match.
+    /// With SSML it applies to the written words and `<sub>` aliases; `<phoneme>` keeps its IPA.
     #[arg(long = "lexicon", value_name = "FILE")]
     pub lexicons: Vec<PathBuf>,
     /// Hide the progress bar.

@@ -39,13 +39,6 @@ pub fn run(args: SayArgs) -> Result<(), crate::Failure> {
     };
     let input = args.ssml.then_some(polyvox_core::ssml::InputFormat::Ssml);
     let mut req = raw.validate_as(input, &limits, FieldNames::CLI)?;
-    if req.ssml.is_some() && !args.lexicons.is_empty() {
-        return Err(Error::new(
-            ErrorCode::InvalidRequest,
-            "--lexicon cannot be combined with SSML input yet; use <sub alias> and <phoneme> in the SSML",
-        )
-        .into());
-    }
     req.lexicons = read_lexicons(&args.lexicons)?;
     let captions = args
         .captions

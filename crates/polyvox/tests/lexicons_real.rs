@@ -1,7 +1,7 @@
 //! Pronunciation lexicons with the real model and the ASR judge: `polyvox say --lexicon` with an
 //! alias entry and with an IPA entry makes the judge hear the replacement ("banana") where the
 //! written word was, captions still show the written word, and the audio differs from the same
-//! text read without the lexicon.
+//! text read without the lexicon. The alias also reaches the words of SSML input.
 
 mod common;
 use common::*;
@@ -26,6 +26,7 @@ fn say(
     name: &str,
     text: &str,
     lexicon: Option<&std::path::Path>,
+    extra: &[&str],
 ) -> std::path::PathBuf {
     let out = dir.join(format!("{name}.wav"));
     let captions = dir.join(format!("{name}.vtt"));
@@ -42,6 +43,7 @@ fn say(
         "-q",
     ]);
     cmd.args(["--captions", captions.to_str().unwrap()]);
+    cmd.args(extra);
     if let Some(l) = lexicon {
         cmd.args(["--lexicon", l.to_str().unwrap()]);
     }
@@ -71,12 +73,12 @@ fn the_judge_hears_the_alias_and_the_ipa_entry() {
     )
     .unwrap();
 
-    let plain = say(dir.path(), "plain", text, None);
+    let plain = say(dir.path(), "plain", text, None, &[]);
     let heard = judge(&plain);
     eprintln!("without a lexicon: {heard}");
     assert!(!heard.contains("banana"), "{heard}");
 
-    let aliased = say(dir.path(), "alias", text, Some(&alias));
+    let aliased = say(dir.path(), "alias", text, Some(&alias), &[]);
     let heard = judge(&aliased);
     eprintln!("alias entry: {heard}");
     assert!(heard.contains("banana"), "the alias is spoken: {heard}");
@@ -91,10 +93,24 @@ fn the_judge_hears_the_alias_and_the_ipa_entry() {
     );
     assert!(!vtt.contains("banana"), "{vtt}");
 
-    let phonemes = say(dir.path(), "ipa", text, Some(&ipa));
+    let phonemes = say(dir.path(), "ipa", text, Some(&ipa), &[]);
     let heard = judge(&phonemes);
     eprintln!("IPA entry: {heard}");
     assert!(heard.contains("banana"), "the given IPA is spoken: {heard}");
+
+    let ssml = format!("<speak><s>{text}</s></speak>");
+    let marked = say(dir.path(), "ssml", &ssml, Some(&alias), &["--ssml"]);
+    let heard = judge(&marked);
+    eprintln!("SSML with the alias entry: {heard}");
+    assert!(
+        heard.contains("banana"),
+        "the alias applies to SSML text: {heard}"
+    );
+    let vtt = std::fs::read_to_string(dir.path().join("ssml.vtt")).unwrap();
+    assert!(
+        vtt.contains("Polyvox"),
+        "captions keep the written word: {vtt}"
+    );
 }
 
 /// Refused before the model loads: needs no assets.

@@ -4,7 +4,7 @@
 //! the same text sent at once; an MP3 session decodes as one file. The time to first audio is
 //! printed beside `/v1/audio/speech`'s for the paragraph's first sentence (BENCHMARKS.md), never
 //! asserted. A hundred sockets of twenty keys at once each hear their own text, and every key's
-//! usage counts its sockets' characters exactly.
+//! usage counts its sockets' characters exactly. A session's lexicon makes the judge hear its alias.
 
 mod common;
 
@@ -408,4 +408,63 @@ async fn a_hundred_sockets_at_once_hear_their_own_text_and_are_metered_exactly()
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// A session's lexicon changes what is spoken: the judge hears the alias where the written word
+/// was, and the `words` events still name the written word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real model and the ASR judge (scripts/test.sh sets both up)"]
+async fn a_sessions_lexicon_is_heard_in_place_of_the_written_word() {
+    let data = tempdir();
+    let server = serve(data.path(), &[], &["--no-auth"], &[], false);
+    let res = reqwest::Client::new()
+        .put(format!("{}/v1/lexicons/brand", server.base))
+        .json(&json!({"lang": "en-us", "entries": [{"grapheme": "Polyvox", "alias": "banana split"}]}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    let text = "Our new product is called Polyvox and everyone loves it.";
+    let heard = live(
+        &server.base,
+        json!({"lexicons": ["brand"], "timestamps": true}),
+        text,
+        Duration::from_millis(5),
+    )
+    .await;
+    assert_eq!(heard.close, Some(1000), "{:?}", heard.events);
+    let words: Vec<&str> = heard
+        .events
+        .iter()
+        .filter(|e| e["type"] == "words")
+        .flat_map(|e| e["words"].as_array().expect("words").iter())
+        .map(|w| w["text"].as_str().expect("text"))
+        .collect();
+    assert!(words.contains(&"Polyvox"), "{words:?}");
+    assert!(!words.iter().any(|w| w.contains("banana")), "{words:?}");
+    let dir = tempdir();
+    let wav = dir.path().join("live.wav");
+    let pcm = pcm_samples(&heard.audio);
+    std::fs::write(
+        &wav,
+        polyvox_audio::encode(AudioFormat::Wav, &pcm, &Default::default()).expect("wav"),
+    )
+    .expect("write");
+    let o = asr_judge("judge.py")
+        .args(["--lang", "en", "--ref", "x", wav.to_str().expect("path")])
+        .output()
+        .expect("running the judge");
+    assert!(o.status.success(), "judge failed: {}", stderr(&o));
+    let line = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line")
+        .to_string();
+    let v: Value = serde_json::from_str(&line).expect("json");
+    let transcript = v["transcript"].as_str().expect("transcript").to_lowercase();
+    eprintln!("live session with the alias entry: {transcript}");
+    assert!(
+        transcript.contains("banana"),
+        "the alias is spoken: {transcript}"
+    );
 }

@@ -136,20 +136,14 @@ fn view(s: StoredLexicon) -> LexiconView {
     }
 }
 
-/// Resolves the lexicons a request names into `req`. SSML input has its own `<sub>` and
-/// `<phoneme>` and is not matched against lexicons yet: the combination is refused rather than
-/// the lexicons silently ignored.
+/// Resolves the lexicons a request names into `req`. With SSML input they apply to the
+/// document's words and `<sub>` aliases; a `<phoneme>` keeps its own IPA.
 pub(crate) async fn apply(
     st: &AppState,
     caller: &Caller,
     names: Option<&[String]>,
     req: &mut polyvox_core::SynthesisRequest,
 ) -> Result<(), ApiError> {
-    if req.ssml.is_some() && names.is_some_and(|n| !n.is_empty()) {
-        return Err(ApiError::InvalidRequest(
-            "lexicons cannot be combined with SSML input yet; use <sub alias> and <phoneme> in the SSML, or send text".into(),
-        ));
-    }
     req.lexicons = resolve(st, caller, names).await?;
     Ok(())
 }

@@ -73,7 +73,8 @@ pub struct SpeechRequest {
     pub input_format: Option<String>,
     /// Polyvox extension: names of the caller's pronunciation lexicons (`/v1/lexicons`) to apply,
     /// at most 4; where two match at one place, the one named first wins. An unknown name is
-    /// 404 `lexicon_not_found`.
+    /// 404 `lexicon_not_found`. With SSML input they apply to the written words and `<sub>`
+    /// aliases, not to `say-as` readings; a `<phoneme>` keeps its own IPA.
     #[schema(example = json!(["brand"]))]
     pub lexicons: Option<Vec<String>>,
 }

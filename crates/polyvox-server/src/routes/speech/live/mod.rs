@@ -105,12 +105,20 @@ pub(crate) struct LiveSession {
     pub base64: bool,
     pub schedule: Schedule,
     pub idle_gap: Duration,
+    /// The caller's lexicons named in the session, resolved once when it opens: an entry
+    /// changed mid-session does not change how the rest of the session sounds.
+    pub lexicons: std::sync::Arc<[polyvox_core::lexicon::Lexicon]>,
 }
 
 impl LiveSession {
     /// Checks the session message as `/v1/audio/speech` checks its body (same validators, same
-    /// codes), plus the socket's own fields.
-    pub(crate) fn validate(req: LiveSessionRequest, st: &AppState) -> Result<Self, ApiError> {
+    /// codes), plus the socket's own fields, and resolves its lexicons for `caller` as that
+    /// route does (same limits and codes).
+    pub(crate) async fn validate(
+        req: LiveSessionRequest,
+        st: &AppState,
+        caller: &Caller,
+    ) -> Result<Self, ApiError> {
         crate::hardening::check_fields(&[
             (
                 req.model.as_deref(),
@@ -193,6 +201,9 @@ impl LiveSession {
         // An explicit language keeps its code; a voice stays as written (a blend's canonical
         // spelling would round its shares).
         let lang = lang.map(|_| probe.lang.code().to_owned());
+        let lexicons = crate::routes::lexicons::resolve(st, caller, req.lexicons.as_deref())
+            .await?
+            .into();
         Ok(Self {
             voice: req.voice,
             lang,
@@ -202,6 +213,7 @@ impl LiveSession {
             base64,
             schedule,
             idle_gap: Duration::from_millis(idle_ms),
+            lexicons,
         })
     }
 }

@@ -16,8 +16,8 @@ use crate::routes::speech::WordTimestamp;
 pub const CLOSE_NORMAL: u16 = 1000;
 /// The client sent a binary frame: this socket takes JSON text frames only.
 pub const CLOSE_UNSUPPORTED_DATA: u16 = 1003;
-/// Errors close with 4000 + the HTTP status of their code (4400, 4401, 4408, 4413, 4422, 4429,
-/// 4500, 4503, 4504).
+/// Errors close with 4000 + the HTTP status of their code (4400, 4401, 4404, 4408, 4413, 4422,
+/// 4429, 4500, 4503, 4504).
 pub const CLOSE_ERROR_BASE: u16 = 4000;
 
 /// The close code of a session ended by an error with `code`.
@@ -62,6 +62,11 @@ pub struct LiveSessionRequest {
     pub chunk_chars: Option<Vec<usize>>,
     /// Pause in the text after which what is buffered is spoken, in ms (50 – 10000, default 800).
     pub idle_ms: Option<u64>,
+    /// Names of the caller's pronunciation lexicons (`/v1/lexicons`) to apply to every chunk, as
+    /// `lexicons` of `/v1/audio/speech` (at most 4; the one named first wins). The entries are
+    /// read once, when the session opens.
+    #[schema(example = json!(["brand"]))]
+    pub lexicons: Option<Vec<String>>,
 }
 
 /// `{"type":"text"}`: more text.

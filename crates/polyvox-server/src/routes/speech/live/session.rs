@@ -196,7 +196,7 @@ impl Reader {
             )
             .into());
         };
-        let session = LiveSession::validate(*req, &self.st)?;
+        let session = LiveSession::validate(*req, &self.st, &caller).await?;
         let ready = ServerMessage::Ready {
             format: session.format.as_str(),
             content_type: session.format.content_type(),

@@ -204,7 +204,8 @@ impl Speaker {
             max_input_chars: usize::MAX,
             ..st.limits
         };
-        let req = raw.validate(&limits, FIELDS).map_err(|e| Err(e.into()))?;
+        let mut req = raw.validate(&limits, FIELDS).map_err(|e| Err(e.into()))?;
+        req.lexicons = self.session.lexicons.to_vec();
         if self.voice.is_none() {
             // Automatic language: the first chunk's default voice speaks the whole session.
             self.voice = Some(req.voice.canonical());
