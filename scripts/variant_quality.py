@@ -8,9 +8,15 @@ outputs (written as WAVs with a batch list for judge.py), and the distance betwe
 average log spectra (dB): the durations differ between graphs, so frame-by-frame distances would
 measure misalignment, not timbre.
 
-Usage: python variant_quality.py INT8 VARIANT VOICE_BIN OUT_DIR [ROUNDS]
+After the timed rounds, one more pass per graph runs with ORT's profiler on, and the time per
+operator type is printed: the profile says where each graph spends its time, which a loaded
+machine distorts far less than it distorts the totals.
+
+Usage: python variant_quality.py INT8 VARIANT VOICE_BIN OUT_DIR [ROUNDS] [THREADS]
 """
 
+import collections
+import json
 import sys
 import time
 import wave
@@ -29,13 +35,29 @@ SENTENCES = [
 ]
 
 
-def session(path):
+def session(path, threads=1, profile_prefix=None):
     o = rt.SessionOptions()
-    o.intra_op_num_threads = 1
+    o.intra_op_num_threads = threads
     o.inter_op_num_threads = 1
     o.log_severity_level = 3
     o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if profile_prefix:
+        o.enable_profiling = True
+        o.profile_file_prefix = profile_prefix
     return rt.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+
+
+def profile_ops(path, inputs, threads, prefix):
+    """Seconds per operator type over one pass of `inputs`, largest first."""
+    s = session(path, threads, prefix)
+    for i in inputs:
+        s.run(None, i)
+    per_op = collections.Counter()
+    with open(s.end_profiling()) as f:
+        for ev in json.load(f):
+            if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+                per_op[ev["args"]["op_name"]] += ev["dur"] / 1e6
+    return per_op.most_common()
 
 
 def ltas_db(x):
@@ -43,7 +65,7 @@ def ltas_db(x):
     return 10 * np.log10(np.mean(np.abs(np.fft.rfft(frames, axis=1)) ** 2, axis=0) + 1e-12)
 
 
-def main(int8, variant, voice_bin, out, rounds=2):
+def main(int8, variant, voice_bin, out, rounds=2, threads=1):
     voice = np.fromfile(voice_bin, dtype="<f4").reshape(510, 1, 256)
     tok = Tokenizer()
     inputs = []
@@ -51,7 +73,7 @@ def main(int8, variant, voice_bin, out, rounds=2):
         ids = tok.tokenize(tok.phonemize(s, "en-us"))
         inputs.append({"tokens": np.array([[0, *ids, 0]], dtype=np.int64), "style": voice[len(ids) - 1],
                        "speed": np.array([1.0], dtype=np.float32)})
-    sessions = {"int8": session(int8), "variant": session(variant)}
+    sessions = {"int8": session(int8, threads), "variant": session(variant, threads)}
     times = {k: [] for k in sessions}
     cpu = {k: [] for k in sessions}
     audio = {k: [] for k in sessions}
@@ -69,6 +91,11 @@ def main(int8, variant, voice_bin, out, rounds=2):
         print(f"{name}: median CPU {np.median(cpu[name]):.2f} s, runs {[round(t, 2) for t in cpu[name]]}")
     print(f"speed ratio variant/int8: wall {np.median(times['int8']) / np.median(times['variant']):.2f}, "
           f"CPU {np.median(cpu['int8']) / np.median(cpu['variant']):.2f}")
+    for name, path in (("int8", int8), ("variant", variant)):
+        ops = profile_ops(path, inputs, threads, f"{out}/profile-{name}")
+        total = sum(t for _, t in ops)
+        top = ", ".join(f"{op} {t:.2f} s ({100 * t / total:.0f} %)" for op, t in ops[:5])
+        print(f"{name} profile: {total:.2f} s in operators; {top}")
     dists, lens = [], []
     with open(f"{out}/judge.tsv", "w") as tsv:
         for k, s in enumerate(SENTENCES):
@@ -88,4 +115,5 @@ def main(int8, variant, voice_bin, out, rounds=2):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 2)
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 2,
+         int(sys.argv[6]) if len(sys.argv) > 6 else 1)
