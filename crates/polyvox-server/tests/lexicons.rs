@@ -97,6 +97,18 @@ fn brand(alias: &str) -> Value {
     ]})
 }
 
+/// `brand("polly vox")` at `version` as the synthesizer receives it (`Embedded::last_lexicons`).
+fn brand_received(version: u64) -> Vec<(String, u64, Vec<String>)> {
+    vec![(
+        "brand".to_string(),
+        version,
+        vec![
+            "Polyvox -> polly vox".to_string(),
+            "SQL -> /sˈikwəl/".to_string(),
+        ],
+    )]
+}
+
 #[tokio::test]
 async fn lexicons_are_created_read_listed_replaced_and_deleted() {
     let e = open().await;
@@ -264,14 +276,7 @@ async fn a_key_cannot_see_or_use_another_keys_lexicons() {
     let _ = res.bytes().await;
     assert_eq!(
         e.last_lexicons(),
-        [(
-            "brand".to_string(),
-            2,
-            vec![
-                "Polyvox -> polly vox".to_string(),
-                "SQL -> /sˈikwəl/".to_string()
-            ]
-        )],
+        brand_received(2),
         "A's own entries travel in the request"
     );
 }
@@ -518,14 +523,7 @@ async fn ssml_input_takes_lexicons_too() {
     );
     let input =
         "<speak>Polyvox speaks <phoneme alphabet=\"ipa\" ph=\"sˈikwəl\">SQL</phoneme>.</speak>";
-    let expected = [(
-        "brand".to_string(),
-        1,
-        vec![
-            "Polyvox -> polly vox".to_string(),
-            "SQL -> /sˈikwəl/".to_string(),
-        ],
-    )];
+    let expected = brand_received(1);
     let is_ssml = |e: &Embedded| {
         let last = e.fake.stats.last_request.lock().unwrap();
         last.as_ref()
@@ -582,15 +580,5 @@ async fn the_entries_reach_a_fleet_worker_inside_the_job() {
         .await;
     assert_eq!(res.status(), 200);
     let _ = res.bytes().await;
-    assert_eq!(
-        e.last_lexicons(),
-        [(
-            "brand".to_string(),
-            1,
-            vec![
-                "Polyvox -> polly vox".to_string(),
-                "SQL -> /sˈikwəl/".to_string()
-            ]
-        )]
-    );
+    assert_eq!(e.last_lexicons(), brand_received(1));
 }
