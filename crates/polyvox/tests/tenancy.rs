@@ -369,7 +369,8 @@ async fn ten_retries_across_two_api_instances_make_one_job_charged_once() {
                 .expect("json");
             let seen = usage["month"]["characters"].as_u64().expect("characters");
             assert!(seen <= chars, "charged more than once: {usage}");
-            if seen == chars {
+            // The month's counter is charged at once; the daily totals arrive with the flush.
+            if seen == chars && usage["totals"]["requests"] != 0 {
                 assert_eq!(usage["totals"]["requests"], 1, "{usage}");
                 assert_eq!(usage["month"]["remaining"], quota - chars, "{usage}");
                 break;
