@@ -72,6 +72,8 @@ fn sizing_rounds_up_and_respects_memory_and_minimums() {
         (4, 9, 2)
     );
     assert!((s.usd_per_month - 11.0 * 0.1 * 730.0).abs() < 1e-6);
+    // 10,000 users share it: $803 / 10,000.
+    assert!((s.usd_per_user_month - 11.0 * 0.1 * 730.0 / 10_000.0).abs() < 1e-9);
     // 4 GiB holds only 5 sessions of 600 MiB at 80%; 8 vCPUs cannot all be used.
     let s = size(&w, &c, &t(8, 4.0, 0.1));
     assert_eq!(s.sessions_per_instance, 5);

@@ -45,25 +45,31 @@ fn a_workload_is_sized_from_the_capacity_file() {
     // 10,000 × 10 / 86,400 × 3 = 3.47 requests/s at peak; 486 chars/s / (20 × 0.7) = 34.7 cores.
     assert!(text.contains("3.47 requests/s"), "{text}");
     assert!(text.contains("34.7 worker cores"), "{text}");
-    // c7i.xlarge: 4 sessions per instance → 9 workers + 2 API = 11 × $0.1785 × 730 h.
+    // c7i.xlarge: 4 sessions per instance → 9 workers + 2 API = 11 × $0.1785 × 730 h = $1433, over
+    // 10,000 users $0.143 a user-month, 0.86 of the plan's $1660 / 10,000.
     assert!(
-        text.contains("| c7i.xlarge | aws | 4 | 4 | 9 | 2 | 1433 |"),
+        text.contains("| c7i.xlarge | aws | 4 | 4 | 9 | 2 | 1433 | 0.143 | 0.86× |"),
         "{text}"
     );
-    assert!(text.contains("$1660"), "{text}");
+    assert!(text.contains("vs plan's $0.17"), "{text}");
+    // The measured real-time factor (1.2 in the file) beside the plan's assumed 2.1 per vCPU.
+    assert!(
+        text.contains("assumed 2.1× real time per vCPU; this machine measured 1.20× (0.57 of"),
+        "{text}"
+    );
 
     // Doubling measured speed halves the workers: the figures come from the file.
     std::fs::write(&cap, CAPACITY.replace("20.0", "40.0")).expect("write");
     let text = String::from_utf8_lossy(&plan(&[], &cap).stdout).to_string();
     assert!(
-        text.contains("| c7i.xlarge | aws | 4 | 4 | 5 | 2 | 912 |"),
+        text.contains("| c7i.xlarge | aws | 4 | 4 | 5 | 2 | 912 | 0.091 |"),
         "{text}"
     );
     // A price override applies.
     let out = plan(&["--price", "c7i.xlarge=1"], &cap);
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("| c7i.xlarge | aws | 4 | 4 | 5 | 2 | 5110 |")
+            .contains("| c7i.xlarge | aws | 4 | 4 | 5 | 2 | 5110 | 0.511 |")
     );
 }
 
