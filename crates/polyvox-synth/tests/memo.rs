@@ -4,17 +4,17 @@
 //! (fades, pauses) are applied the same way either way.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use polyvox_core::request::FieldNames;
-use polyvox_core::{Limits, RawSynthesisRequest, SynthesisRequest};
-use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank, Voiced};
+use polyvox_core::SynthesisRequest;
+use polyvox_engine::{Backend, EngineError, Voiced};
 use polyvox_synth::{ChunkKey, ChunkMemo, Delivery, SynthConfig, Synthesizer};
-use polyvox_text::{EspeakMode, Frontend, Resources};
+
+mod common;
+use common::request;
 
 /// Answers every chunk with a ramp whose shape depends on the ids, so fades and joins show.
 struct Counting(Arc<AtomicUsize>);
@@ -116,50 +116,12 @@ impl ChunkMemo for Memo {
     }
 }
 
-fn assets() -> PathBuf {
-    std::env::var_os("POLYVOX_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/polyvox")
-        })
-}
-
 fn synthesizer(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
-    let root = assets();
-    let frontend = Frontend::load(&Resources {
-        espeak: EspeakMode::Off,
-        ..Resources::from_assets_dir(&root)
-    })
-    .expect("front end (run `polyvox models fetch`)");
-    let engine = Engine::start(
-        &EngineConfig {
-            sessions: 1,
-            queue_capacity: 8,
-            warmup_ids: 0,
-        },
-        move |_| Ok(Box::new(Counting(Arc::clone(&calls))) as Box<dyn Backend>),
-    )
-    .unwrap();
-    Arc::new(Synthesizer::new(
-        Arc::new(frontend),
-        engine,
-        Arc::new(VoiceBank::new(root.join("voices"))),
-        SynthConfig {
-            max_chunk_ids: 120,
-            ..SynthConfig::default()
-        },
-    ))
-}
-
-fn request(text: &str, format: &str) -> SynthesisRequest {
-    RawSynthesisRequest {
-        text: text.into(),
-        voice: Some("af_heart".into()),
-        format: Some(format.into()),
-        ..Default::default()
-    }
-    .validate(&Limits::default(), FieldNames::CLI)
-    .unwrap()
+    let cfg = SynthConfig {
+        max_chunk_ids: 120,
+        ..SynthConfig::default()
+    };
+    common::synthesizer(1, cfg, move || Box::new(Counting(Arc::clone(&calls))))
 }
 
 fn paragraphs(range: std::ops::Range<usize>) -> String {

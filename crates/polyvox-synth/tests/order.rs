@@ -4,16 +4,15 @@
 //! tone, the same reading proves that chunk edges are trimmed to a fixed margin, so the chunk
 //! plan does not change the audio's length.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
-use polyvox_core::request::FieldNames;
-use polyvox_core::{AudioFormat, Limits, RawSynthesisRequest, SynthesisRequest};
-use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank};
+use polyvox_core::{AudioFormat, SynthesisRequest};
+use polyvox_engine::{Backend, EngineError};
 use polyvox_synth::{Chunk, Delivery, SynthConfig, Synthesizer};
-use polyvox_text::{EspeakMode, Frontend, Resources};
+
+mod common;
 
 const SAMPLES_PER_CHUNK: usize = 2_400;
 
@@ -42,14 +41,6 @@ impl Backend for Signature {
     }
 }
 
-fn assets() -> PathBuf {
-    std::env::var_os("POLYVOX_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/polyvox")
-        })
-}
-
 fn synthesizer() -> Arc<Synthesizer> {
     synthesizer_counting(Arc::new(AtomicUsize::new(0)))
 }
@@ -59,41 +50,16 @@ fn synthesizer_counting(calls: Arc<AtomicUsize>) -> Arc<Synthesizer> {
 }
 
 fn synthesizer_with(calls: Arc<AtomicUsize>, pad: usize) -> Arc<Synthesizer> {
-    let root = assets();
-    assert!(
-        root.join("lexicons/us_gold.json").exists(),
-        "lexicons missing in {}: run `polyvox models fetch`",
-        root.display()
-    );
-    let frontend = Frontend::load(&Resources {
-        espeak: EspeakMode::Off,
-        ..Resources::from_assets_dir(&root)
+    let cfg = SynthConfig {
+        fade_ms: 1.0,
+        ..SynthConfig::default()
+    };
+    common::synthesizer(2, cfg, move || {
+        Box::new(Signature {
+            calls: Arc::clone(&calls),
+            pad,
+        })
     })
-    .unwrap();
-    let engine = Engine::start(
-        &EngineConfig {
-            sessions: 2,
-            queue_capacity: 8,
-            warmup_ids: 0,
-        },
-        move |_| {
-            Ok(Box::new(Signature {
-                calls: Arc::clone(&calls),
-                pad,
-            }) as Box<dyn Backend>)
-        },
-    )
-    .unwrap();
-    let voices = Arc::new(VoiceBank::new(root.join("voices")));
-    Arc::new(Synthesizer::new(
-        Arc::new(frontend),
-        engine,
-        voices,
-        SynthConfig {
-            fade_ms: 1.0,
-            ..SynthConfig::default()
-        },
-    ))
 }
 
 fn long_request(format: AudioFormat) -> SynthesisRequest {
@@ -107,14 +73,7 @@ fn long_request(format: AudioFormat) -> SynthesisRequest {
             i * 7
         ));
     }
-    RawSynthesisRequest {
-        text,
-        voice: Some("af_heart".into()),
-        format: Some(format.as_str().into()),
-        ..Default::default()
-    }
-    .validate(&Limits::default(), FieldNames::CLI)
-    .unwrap()
+    common::request(&text, format.as_str())
 }
 
 /// Reads the joined audio back: each chunk's tone sits at its offset, in plan order.

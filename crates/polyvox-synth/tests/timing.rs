@@ -5,15 +5,14 @@
 //! before — and compared with what the pipeline reports, in the blocking renderer, a whole-file
 //! stream and an encoded stream.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use polyvox_core::request::FieldNames;
-use polyvox_core::{AudioFormat, Limits, RawSynthesisRequest, SynthesisRequest, WordTiming};
-use polyvox_engine::{Backend, Engine, EngineConfig, EngineError, VoiceBank, Voiced};
+use polyvox_core::{AudioFormat, SynthesisRequest, WordTiming};
+use polyvox_engine::{Backend, EngineError, Voiced};
 use polyvox_synth::{Chunk, Delivery, SynthConfig, Synthesizer};
-use polyvox_text::{EspeakMode, Frontend, Resources};
+
+mod common;
 
 const PER_ID: usize = 1_000;
 const PAD: usize = 4_800;
@@ -44,45 +43,11 @@ impl Backend for Paced {
 }
 
 fn synthesizer() -> Arc<Synthesizer> {
-    let root = std::env::var_os("POLYVOX_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/polyvox"));
-    assert!(
-        root.join("lexicons/us_gold.json").exists(),
-        "lexicons missing in {}: run `polyvox models fetch`",
-        root.display()
-    );
-    let frontend = Frontend::load(&Resources {
-        espeak: EspeakMode::Off,
-        ..Resources::from_assets_dir(&root)
-    })
-    .unwrap();
-    let engine = Engine::start(
-        &EngineConfig {
-            sessions: 1,
-            queue_capacity: 8,
-            warmup_ids: 0,
-        },
-        |_| Ok(Box::new(Paced) as Box<dyn Backend>),
-    )
-    .unwrap();
-    Arc::new(Synthesizer::new(
-        Arc::new(frontend),
-        engine,
-        Arc::new(VoiceBank::new(root.join("voices"))),
-        SynthConfig::default(),
-    ))
+    common::synthesizer(1, SynthConfig::default(), || Box::new(Paced))
 }
 
 fn request(text: &str, format: AudioFormat) -> SynthesisRequest {
-    RawSynthesisRequest {
-        text: text.into(),
-        voice: Some("af_heart".into()),
-        format: Some(format.as_str().into()),
-        ..Default::default()
-    }
-    .validate(&Limits::default(), FieldNames::CLI)
-    .unwrap()
+    common::request(text, format.as_str())
 }
 
 const TEXT: &str = "Dr. Smith paid $42.50 for 3 tickets, then left. \
