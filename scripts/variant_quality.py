@@ -17,6 +17,7 @@ Usage: python variant_quality.py INT8 VARIANT VOICE_BIN OUT_DIR [ROUNDS] [THREAD
 
 import collections
 import json
+import os
 import sys
 import time
 import wave
@@ -66,6 +67,7 @@ def ltas_db(x):
 
 
 def main(int8, variant, voice_bin, out, rounds=2, threads=1):
+    os.makedirs(out, exist_ok=True)
     voice = np.fromfile(voice_bin, dtype="<f4").reshape(510, 1, 256)
     tok = Tokenizer()
     inputs = []
