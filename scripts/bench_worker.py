@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,10 +107,28 @@ def client(base, i, deadline, done, errors):
             errors.append(repr(e))
 
 
+def cleanup(env, tag, work):
+    """Drops the bench's schema and Redis keys (psql and redis-cli, which scripts/services.sh installs)."""
+    subprocess.run(["psql", "-q", env["DATABASE_URL"], "-c", f'drop schema if exists "{tag}" cascade'],
+                   capture_output=True)
+    keys = subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "--scan", "--pattern", f"{{{tag}}}*"],
+                          capture_output=True, text=True).stdout.split()
+    for i in range(0, len(keys), 500):
+        subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "del", *keys[i:i + 500]], capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main(binary, rounds=5, load_secs=120, clients=4):
     work = tempfile.mkdtemp()
     tag = f"bw{os.getpid()}"
     env = env_for(tag, work)
+    try:
+        measure(binary, env, work, rounds, load_secs, clients)
+    finally:
+        cleanup(env, tag, work)
+
+
+def measure(binary, env, work, rounds, load_secs, clients):
     log = open(f"{work}/log", "w")
     subprocess.run([binary, "migrate"], env=env, check=True, stdout=log, stderr=log)
     starts = []
