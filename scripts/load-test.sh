@@ -34,8 +34,16 @@ for i in $(seq 1 "$LOAD_WARM_TEXTS"); do
   body="{\"input\":\"Cached phrase $i of run $LOAD_RUN.\",\"response_format\":\"mp3\"}"
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 180 -H 'Content-Type: application/json' -d "$body" "$BASE/v1/audio/speech")
   [ "$code" = 200 ] || die "warm-up request $i answered $code"
-  hit=$(curl -s -D - -o /dev/null --max-time 30 -H 'Content-Type: application/json' -d "$body" "$BASE/v1/audio/speech" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-polyvox-cache"{print $2}')
-  [ "$hit" = hit ] || die "warm-up text $i is not a cache hit on repeat (x-polyvox-cache: '$hit')"
+  # The worker writes the cache entry after the job has succeeded, which is after the relay has handed
+  # the client its last byte: a repeat sent at once can still miss (seen once, 34 ms after the first
+  # answer ended). So the repeat is tried for up to 10 s; a cache that never answers still fails here.
+  hit=""
+  for _ in $(seq 1 20); do
+    hit=$(curl -s -D - -o /dev/null --max-time 30 -H 'Content-Type: application/json' -d "$body" "$BASE/v1/audio/speech" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-polyvox-cache"{print $2}')
+    [ "$hit" = hit ] && break
+    sleep 0.5
+  done
+  [ "$hit" = hit ] || die "warm-up text $i is not a cache hit on repeat within 10 s (x-polyvox-cache: '$hit')"
 done
 : >"$LOAD_IDS"
 for i in $(seq 1 50); do
