@@ -7,10 +7,9 @@ reported apart.
 
 Memory: one API instance (`polyvox serve` with REDIS_URL and DATABASE_URL is API-only) and one
 worker; CLIENTS threads keep requests going for LOAD_SECS: half stream `/v1/audio/speech` (relayed
-through the worker), half submit a job and wait for it. Texts are 2-5 sentences (200-600 characters),
-each with a fresh number so no cache answers. The worker's
-VmRSS is sampled every 0.25 s; the median over the loaded period is the steady figure, and VmHWM
-the peak. Needs PostgreSQL, Redis (scripts/services.sh) and the model assets.
+through the worker), half submit a job and wait for it. Texts are 2-5 sentences (200-600 characters), each with a
+fresh number so no cache answers. The worker's VmRSS is sampled every 0.25 s; the median over the
+loaded period is the steady figure, and VmHWM the peak. Needs PostgreSQL, Redis (scripts/services.sh) and the model assets.
 
 Usage: python3 scripts/bench_worker.py BIN [ROUNDS] [LOAD_SECS] [CLIENTS]
 """
@@ -50,16 +49,24 @@ def env_for(tag, work):
     return e
 
 
-def start_worker(binary, env, log):
-    """Launches a worker; returns (process, seconds to its ready line)."""
+def launch(cmd, env, ready):
+    """Starts `cmd` with stdout and stderr on one pipe and reads it up to the first line matching
+    `ready`; returns (process, the match, seconds from launch to that line)."""
     t0 = time.monotonic()
-    p = subprocess.Popen([binary, "worker"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in p.stdout:
-        if line.startswith("polyvox worker ready"):
-            # Keep draining stdout so the worker never blocks on a full pipe.
+        m = re.search(ready, line)
+        if m:
+            # Keep draining the pipe so the process never blocks on it.
             threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
-            return p, time.monotonic() - t0
-    raise SystemExit(f"worker exited before ready (code {p.wait()})")
+            return p, m, time.monotonic() - t0
+    raise SystemExit(f"{cmd[1]} exited before ready (code {p.wait()})")
+
+
+def start_worker(binary, env):
+    """Launches a worker; returns (process, seconds to its ready line)."""
+    p, _, secs = launch([binary, "worker"], env, r"^polyvox worker ready")
+    return p, secs
 
 
 def stop(p):
@@ -123,34 +130,24 @@ def main(binary, rounds=5, load_secs=120, clients=4):
     tag = f"bw{os.getpid()}"
     env = env_for(tag, work)
     try:
-        measure(binary, env, work, rounds, load_secs, clients)
+        measure(binary, env, rounds, load_secs, clients)
     finally:
         cleanup(env, tag, work)
 
 
-def measure(binary, env, work, rounds, load_secs, clients):
-    log = open(f"{work}/log", "w")
-    subprocess.run([binary, "migrate"], env=env, check=True, stdout=log, stderr=log)
+def measure(binary, env, rounds, load_secs, clients):
+    subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
     starts = []
     for _ in range(rounds + 1):
-        p, secs = start_worker(binary, env, log)
+        p, secs = start_worker(binary, env)
         starts.append(secs)
         stop(p)
     print(f"start to ready: first launch {starts[0]:.2f} s; then median {statistics.median(starts[1:]):.2f} s, "
           f"runs {[round(s, 2) for s in starts[1:]]}")
 
-    api = subprocess.Popen([binary, "serve", "--bind", "127.0.0.1:0"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    base = None
-    for line in api.stdout:
-        m = re.search(r"listening on (http://[0-9.:]+)", line)
-        if m:
-            base = m.group(1)
-            threading.Thread(target=lambda: [None for _ in api.stdout], daemon=True).start()
-            break
-    if base is None:
-        raise SystemExit("serve did not start")
-    worker, _ = start_worker(binary, env, log)
+    api, m, _ = launch([binary, "serve", "--bind", "127.0.0.1:0"], env, r"listening on (http://[0-9.:]+)")
+    base = m.group(1)
+    worker, _ = start_worker(binary, env)
     idle = kib(worker.pid, "VmRSS")
     deadline = time.monotonic() + load_secs
     done, errors = [], []

@@ -16,6 +16,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from dequantize_kokoro import save_rewritten
+
 
 def attr(node, name, default):
     """An attribute's ints, string or int, or `default` when the node does not set it."""
@@ -66,14 +68,7 @@ def main(src, dst):
         out_nodes.append(conv)
         out_nodes.append(helper.make_node("Squeeze", [y4, axes], [n.output[0]], name=n.name + "_s"))
         counts["Conv 1-D -> 2-D"] += 1
-    del g.node[:]
-    g.node.extend(out_nodes)
-    used = {i for n in g.node for i in n.input}
-    keep = [t for t in g.initializer if t.name in used]
-    del g.initializer[:]
-    g.initializer.extend(keep)
-    del g.value_info[:]
-    onnx.save(model, dst)
+    save_rewritten(model, out_nodes, dst)
     print(f"rewrote {dict(counts)} -> {dst}", file=sys.stderr)
 
 

@@ -112,20 +112,27 @@ def main(src, dst):
                         break
                     cur = producer.get(cur.input[0])
 
+    if not any(o.domain == "" and o.version >= 14 for o in model.opset_import):
+        raise SystemExit("unexpected opset")
+    dropped = save_rewritten(model, new_nodes, dst)
+    print(f"rewrote {dict(counts)}, dropped {dropped} integer initializers -> {dst}", file=sys.stderr)
+
+
+def save_rewritten(model, nodes, dst):
+    """Saves `model` with `nodes` as its graph, without the initializers nothing reads any more and
+    without the intermediate shapes/types, which a rewrite may change (ORT infers them anew).
+    Returns how many initializers were dropped."""
+    g = model.graph
     del g.node[:]
-    g.node.extend(new_nodes)
-    # Drop the integer weights nothing reads any more.
+    g.node.extend(nodes)
     used = {i for n in g.node for i in n.input}
     keep = [t for t in g.initializer if t.name in used]
     dropped = len(g.initializer) - len(keep)
     del g.initializer[:]
     g.initializer.extend(keep)
-    # Shapes/types of intermediate values changed (uint8/int32 -> float): let ORT infer them anew.
     del g.value_info[:]
-    if not any(o.domain == "" and o.version >= 14 for o in model.opset_import):
-        raise SystemExit("unexpected opset")
     onnx.save(model, dst)
-    print(f"rewrote {dict(counts)}, dropped {dropped} integer initializers -> {dst}", file=sys.stderr)
+    return dropped
 
 
 if __name__ == "__main__":
