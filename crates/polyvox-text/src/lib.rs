@@ -102,7 +102,7 @@ impl Resources {
 pub struct Frontend {
     vocab: Vocab,
     en: Arc<lang::en::English>,
-    ja: Option<lang::ja::Japanese>,
+    ja: Option<lang::ja::OnDemand>,
     zh: lang::zh::Mandarin,
     ko: lang::ko::Korean,
     espeak: Option<lang::espeak::EspeakReader>,
@@ -112,15 +112,15 @@ pub struct Frontend {
 impl std::fmt::Debug for Frontend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frontend")
-            .field("ja", &self.ja.is_some())
+            .field("ja", &self.ja)
             .field("espeak", &self.espeak.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Frontend {
-    /// Reads the vocabulary, the four lexicons (in parallel) and the Japanese dictionary, and
-    /// checks espeak-ng.
+    /// Reads the vocabulary and the four lexicons (in parallel), checks espeak-ng and that the
+    /// Japanese dictionary is built; the dictionary itself is read at the first Japanese text.
     pub fn load(res: &Resources) -> Result<Self, TextError> {
         let espeak = match &res.espeak {
             EspeakMode::Off => None,
@@ -137,7 +137,7 @@ impl Frontend {
         }
         .map(Arc::new);
         let dir = &res.lexicon_dir;
-        let (vocab, us, gb, ja) = std::thread::scope(|s| {
+        let (vocab, us, gb) = std::thread::scope(|s| {
             let us = s.spawn(|| {
                 Lexicon::load(
                     &dir.join("us_gold.json"),
@@ -148,9 +148,6 @@ impl Frontend {
             let gb = s.spawn(|| {
                 Lexicon::load(&dir.join("gb_gold.json"), &dir.join("gb_silver.json"), true)
             });
-            let ja = s.spawn(|| {
-                lang::ja::is_built(&res.ja_dict).then(|| lang::ja::load_tokenizer(&res.ja_dict))
-            });
             let vocab = Vocab::load(&res.vocab_path);
             let join = |h: std::thread::ScopedJoinHandle<'_, Result<Lexicon, TextError>>| {
                 h.join().unwrap_or_else(|_| {
@@ -160,8 +157,7 @@ impl Frontend {
                     })
                 })
             };
-            let ja = ja.join().ok().flatten();
-            (vocab, join(us), join(gb), ja)
+            (vocab, join(us), join(gb))
         });
         let vocab = vocab?;
         let mut expected: Vec<char> = polyvox_core::lexicon::PHONEME_SYMBOLS.chars().collect();
@@ -180,12 +176,11 @@ impl Frontend {
             espeak: espeak.clone(),
             vocab: vocab.clone(),
         });
-        let ja = match ja {
-            Some(tokenizer) => Some(lang::ja::Japanese::new(tokenizer?, en.clone())),
-            None => {
-                tracing::warn!(dict = %res.ja_dict.display(), "Japanese dictionary not built; Japanese is unsupported (run `polyvox models fetch` with Debian's mecab-ipadic installed)");
-                None
-            }
+        let ja = if lang::ja::is_built(&res.ja_dict) {
+            Some(lang::ja::OnDemand::new(res.ja_dict.clone(), en.clone()))
+        } else {
+            tracing::warn!(dict = %res.ja_dict.display(), "Japanese dictionary not built; Japanese is unsupported (run `polyvox models fetch` with Debian's mecab-ipadic installed)");
+            None
         };
         let fe = Self {
             zh: lang::zh::Mandarin::new(en.clone()),
@@ -198,7 +193,7 @@ impl Frontend {
         };
         tracing::info!(
             lexicon_entries = fe.en.us.len() + fe.en.gb.len(),
-            japanese = fe.ja.is_some(),
+            japanese = if fe.ja.is_some() { "on first use" } else { "unsupported" },
             espeak = ?fe.espeak.as_ref().map(|e| e.espeak.program().display().to_string()),
             "text front end loaded"
         );
@@ -207,8 +202,12 @@ impl Frontend {
 
     /// Whether this front end can read `lang`: English, Mandarin and Korean always, Japanese
     /// when its dictionary is built, the espeak-ng languages when espeak-ng works.
+    /// Japanese counts as readable once its dictionary is built, before it is first read.
     pub fn supports(&self, lang: Lang) -> bool {
-        self.reader(lang).is_some()
+        if lang == Lang::Ja && !self.espeak_langs.contains(&lang) {
+            return self.ja.is_some();
+        }
+        self.reader(lang).is_ok()
     }
 
     /// The espeak-ng program used for unknown words, if any (for diagnostics).
@@ -216,19 +215,24 @@ impl Frontend {
         self.espeak.as_ref().map(|e| e.espeak.program())
     }
 
-    fn reader(&self, lang: Lang) -> Option<&dyn Reader> {
-        if self.espeak_langs.contains(&lang) {
-            return self.espeak.as_ref().map(|r| r as &dyn Reader);
-        }
-        match lang {
-            Lang::EnUs | Lang::EnGb => Some(self.en.as_ref()),
-            Lang::Ja => self.ja.as_ref().map(|r| r as &dyn Reader),
-            Lang::Zh => Some(&self.zh),
-            Lang::Ko => Some(&self.ko),
-            Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => {
-                self.espeak.as_ref().map(|r| r as &dyn Reader)
+    /// The reader of `lang`; the first Japanese text loads the Japanese dictionary.
+    fn reader(&self, lang: Lang) -> Result<&dyn Reader, TextError> {
+        let espeak = || self.espeak.as_ref().map(|r| r as &dyn Reader);
+        let reader = if self.espeak_langs.contains(&lang) {
+            espeak()
+        } else {
+            match lang {
+                Lang::EnUs | Lang::EnGb => Some(self.en.as_ref() as &dyn Reader),
+                Lang::Ja => match &self.ja {
+                    Some(ja) => return ja.reader(),
+                    None => None,
+                },
+                Lang::Zh => Some(&self.zh as &dyn Reader),
+                Lang::Ko => Some(&self.ko as &dyn Reader),
+                Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => espeak(),
             }
-        }
+        };
+        reader.ok_or(TextError::UnsupportedLanguage(lang))
     }
 
     /// Like [`Frontend::chunks`], but each sentence is read in its detected language
@@ -255,9 +259,7 @@ impl Frontend {
         }
         let mut segs = Vec::new();
         for (range, lang) in lang::language_runs(text, fallback) {
-            let reader = self
-                .reader(lang)
-                .ok_or(TextError::UnsupportedLanguage(lang))?;
+            let reader = self.reader(lang)?;
             segs.extend(pronounce::read(reader, text, range, lang, lex));
         }
         chunk::chunk(text, &self.filter(segs), opts, &self.vocab)
@@ -327,9 +329,7 @@ impl Frontend {
         lang: Lang,
         lex: &Pronunciations,
     ) -> Result<Vec<Seg>, TextError> {
-        let reader = self
-            .reader(lang)
-            .ok_or(TextError::UnsupportedLanguage(lang))?;
+        let reader = self.reader(lang)?;
         if text.trim().is_empty() {
             return Err(TextError::EmptyInput);
         }

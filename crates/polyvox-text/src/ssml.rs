@@ -243,9 +243,7 @@ impl Frontend {
         };
         let mut segs = Vec::new();
         for (range, lang) in parts {
-            let reader = self
-                .reader(lang)
-                .ok_or(TextError::UnsupportedLanguage(lang))?;
+            let reader = self.reader(lang)?;
             let mut matches = lex.find(&run.text[range.clone()], lang);
             matches.retain(|(m, _)| {
                 run.lexical[range.start + m.start..range.start + m.end]

@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_chunk_invariants, frontend, vocab};
 use polyvox_core::Lang;
-use polyvox_text::ChunkOptions;
+use polyvox_text::{ChunkOptions, Frontend, Resources, TextError};
 
 fn ph(text: &str, lang: Lang) -> String {
     frontend()
@@ -379,4 +379,65 @@ fn mixed_text_is_read_sentence_by_sentence() {
             "{lang} part {alone:?} missing in {joined:?}"
         );
     }
+}
+
+#[test]
+fn the_japanese_dictionary_is_read_at_the_first_japanese_text() {
+    // A front end of its own: the shared one may already have read Japanese for another test.
+    let fe = Frontend::load(&Resources::from_assets_dir(common::assets_dir())).unwrap();
+    assert!(
+        fe.supports(Lang::Ja),
+        "the test assets have the Japanese dictionary built"
+    );
+    assert!(
+        format!("{fe:?}").contains("Japanese(not yet loaded)"),
+        "{fe:?}"
+    );
+    fe.phonemize("hello world", Lang::EnUs).unwrap();
+    assert!(
+        format!("{fe:?}").contains("Japanese(not yet loaded)"),
+        "{fe:?}"
+    );
+    assert_eq!(
+        fe.phonemize("東京へ行きました。", Lang::Ja).unwrap(),
+        "toːkʲoː e ikʲimaɕita."
+    );
+    assert!(format!("{fe:?}").contains("Japanese(loaded)"), "{fe:?}");
+}
+
+#[test]
+fn a_damaged_japanese_dictionary_fails_japanese_texts_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = common::assets_dir();
+    let dict = polyvox_text::ja_dict::dictionary_path(&assets);
+    let copy = dir.path().join("ipadic.vibrato");
+    // Same length as the real file (so the build stamp still matches), other bytes.
+    std::fs::write(
+        &copy,
+        vec![0u8; std::fs::metadata(&dict).unwrap().len() as usize],
+    )
+    .unwrap();
+    std::fs::copy(
+        dict.with_extension("vibrato.stamp"),
+        copy.with_extension("vibrato.stamp"),
+    )
+    .unwrap();
+    let fe = Frontend::load(&Resources {
+        ja_dict: copy,
+        ..Resources::from_assets_dir(&assets)
+    })
+    .unwrap();
+    assert!(fe.supports(Lang::Ja));
+    let err = fe.phonemize("東京へ行きました。", Lang::Ja).unwrap_err();
+    assert!(matches!(err, TextError::AssetInvalid { .. }), "{err:?}");
+    // Asked again, it fails the same way without another read; other languages are unaffected.
+    assert!(matches!(
+        fe.phonemize("東京", Lang::Ja),
+        Err(TextError::AssetInvalid { .. })
+    ));
+    assert!(
+        format!("{fe:?}").contains("Japanese(failed to load)"),
+        "{fe:?}"
+    );
+    fe.phonemize("hello world", Lang::EnUs).unwrap();
 }

@@ -23,15 +23,17 @@ pub(crate) mod kana;
 mod numbers;
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use polyvox_core::Lang;
 
-pub(crate) use dict::load as load_tokenizer;
+use dict::load as load_tokenizer;
 pub use dict::{IPADIC_SOURCE_DIR, build as build_dictionary, dictionary_path, is_built};
 
 use super::Reader;
 use super::cjk::{SegBuilder, punct};
+use crate::TextError;
 use crate::g2p::Seg;
 
 pub(crate) struct Japanese {
@@ -68,6 +70,65 @@ pub(crate) fn number_end(text: &str, start: usize) -> usize {
         }
     }
     end
+}
+
+/// Japanese whose dictionary (~70 MiB resident) is read at the first Japanese text, so that a
+/// process serving other languages never holds it. A dictionary that fails to load stays failed
+/// until restart: the file is checked at start (`is_built`), so this means it is damaged.
+pub(crate) struct OnDemand {
+    dict: PathBuf,
+    en: Arc<dyn Reader>,
+    loaded: OnceLock<Result<Japanese, String>>,
+}
+
+impl std::fmt::Debug for OnDemand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.loaded.get() {
+            None => "not yet loaded",
+            Some(Ok(_)) => "loaded",
+            Some(Err(_)) => "failed to load",
+        };
+        write!(f, "Japanese({state})")
+    }
+}
+
+impl OnDemand {
+    pub(crate) fn new(dict: PathBuf, en: Arc<dyn Reader>) -> Self {
+        Self {
+            dict,
+            en,
+            loaded: OnceLock::new(),
+        }
+    }
+
+    /// The reader, loading the dictionary if this is the first call; concurrent first calls wait
+    /// for one load.
+    pub(crate) fn reader(&self) -> Result<&dyn Reader, TextError> {
+        let loaded = self.loaded.get_or_init(|| {
+            let started = std::time::Instant::now();
+            let ja = load_tokenizer(&self.dict)
+                .map(|tokenizer| Japanese::new(tokenizer, self.en.clone()))
+                .map_err(|e| e.to_string());
+            match &ja {
+                Ok(_) => tracing::info!(
+                    dict = %self.dict.display(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "Japanese dictionary loaded"
+                ),
+                Err(why) => {
+                    tracing::error!(dict = %self.dict.display(), %why, "Japanese dictionary unusable")
+                }
+            }
+            ja
+        });
+        match loaded {
+            Ok(ja) => Ok(ja),
+            Err(reason) => Err(TextError::AssetInvalid {
+                path: self.dict.clone(),
+                reason: reason.clone(),
+            }),
+        }
+    }
 }
 
 impl Japanese {
