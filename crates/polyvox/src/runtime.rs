@@ -86,6 +86,7 @@ pub fn build_synthesizer(args: &EngineArgs) -> anyhow::Result<Arc<Synthesizer>> 
     let frontend = std::thread::spawn(move || Frontend::load(&resources));
     let ort = OrtConfig {
         cpu_arena: args.cpu_arena,
+        shrink_arena: args.cpu_arena_shrink,
         ..OrtConfig::from_assets(&assets, args.intra_threads)
     };
     let engine_cfg = EngineConfig {
