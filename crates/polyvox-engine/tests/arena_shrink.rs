@@ -2,10 +2,10 @@
 //! back what the call grew its arena by, and one without keeps it. Its own test binary, so no
 //! other test's memory moves the process's resident size while this one reads it.
 
-use std::collections::HashMap;
+mod common;
 
-use polyvox_core::VoiceSpec;
-use polyvox_engine::{AssetDir, Backend, OrtBackend, OrtConfig, VoiceBank};
+use common::{assets, heart_style, ids_for};
+use polyvox_engine::{AssetDir, Backend, OrtBackend, OrtConfig};
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -19,24 +19,18 @@ fn rss_mib() -> f64 {
 
 /// Resident MiB the process holds after one ~400-id call beyond what it held before it.
 fn held_after_long_call(assets: &AssetDir, shrink_arena: bool) -> f64 {
+    // The optimized-graph cache: both sessions load the graph optimized once, not twice.
     let cfg = OrtConfig {
-        optimized_cache: None,
         shrink_arena,
         ..OrtConfig::from_assets(assets, 1)
     };
     let mut backend = OrtBackend::load(&cfg).unwrap();
-    let vocab: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(assets.vocab_path()).unwrap()).unwrap();
-    let vocab: HashMap<String, i64> = serde_json::from_value(vocab["vocab"].clone()).unwrap();
-    let ids: Vec<i64> = "ðə kwˈɪk bɹˈWn fˈɑks ʤˈʌmps ˈOvəɹ ðə lˈAzi dˈɔɡ. "
-        .repeat(9)
-        .chars()
-        .map(|c| vocab[&c.to_string()])
-        .collect();
+    let ids = ids_for(
+        assets,
+        &"ðə kwˈɪk bɹˈWn fˈɑks ʤˈʌmps ˈOvəɹ ðə lˈAzi dˈɔɡ. ".repeat(9),
+    );
     assert!(ids.len() > 380 && ids.len() <= 510, "{} ids", ids.len());
-    let style = VoiceBank::new(assets.voices_dir())
-        .style(&VoiceSpec::single("af_heart").unwrap(), ids.len())
-        .unwrap();
+    let style = heart_style(assets, ids.len());
     // A short call first, so the baseline already holds the session's own first allocations.
     backend.infer(&ids[..16], &style, 1.0).unwrap();
     let before = rss_mib();
@@ -47,10 +41,7 @@ fn held_after_long_call(assets: &AssetDir, shrink_arena: bool) -> f64 {
 
 #[test]
 fn a_shrinking_arena_gives_back_what_a_long_call_took() {
-    let assets = AssetDir::from_env_or_default();
-    if let Err(e) = assets.ensure_present() {
-        panic!("model assets are not installed ({e}); run `polyvox models fetch`");
-    }
+    let assets = assets();
     let kept = held_after_long_call(&assets, false);
     let shrunk = held_after_long_call(&assets, true);
     eprintln!(

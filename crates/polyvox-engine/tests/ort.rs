@@ -2,41 +2,11 @@
 //! `~/.cache/polyvox`). These tests fail, rather than skip, when the assets are absent: the
 //! message says to run `polyvox models fetch`.
 
-use std::collections::HashMap;
+mod common;
 
-use polyvox_core::{SAMPLE_RATE, VoiceSpec};
-use polyvox_engine::{
-    AssetDir, Backend, Engine, EngineConfig, EngineError, OrtBackend, OrtConfig, VoiceBank,
-};
-
-fn assets() -> AssetDir {
-    let assets = AssetDir::from_env_or_default();
-    if let Err(e) = assets.ensure_present() {
-        panic!("model assets are not installed ({e}); run `polyvox models fetch`");
-    }
-    assets
-}
-
-/// Maps a phoneme string to ids with the model's own vocabulary.
-fn ids_for(assets: &AssetDir, phonemes: &str) -> Vec<i64> {
-    let text = std::fs::read_to_string(assets.vocab_path()).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let vocab: HashMap<String, i64> = serde_json::from_value(json["vocab"].clone()).unwrap();
-    phonemes
-        .chars()
-        .map(|c| {
-            *vocab
-                .get(&c.to_string())
-                .unwrap_or_else(|| panic!("'{c}' is not in the vocabulary"))
-        })
-        .collect()
-}
-
-fn heart_style(assets: &AssetDir, n_ids: usize) -> Vec<f32> {
-    VoiceBank::new(assets.voices_dir())
-        .style(&VoiceSpec::single("af_heart").unwrap(), n_ids)
-        .unwrap()
-}
+use common::{assets, heart_style, ids_for};
+use polyvox_core::SAMPLE_RATE;
+use polyvox_engine::{AssetDir, Backend, Engine, EngineConfig, EngineError, OrtBackend, OrtConfig};
 
 fn stats(audio: &[f32]) -> (f32, f32, f32) {
     let secs = audio.len() as f32 / SAMPLE_RATE as f32;

@@ -3,10 +3,10 @@
 //! Its own test binary, because it counts the process's threads: other tests loading sessions in
 //! parallel would move the count.
 
-use std::collections::HashMap;
+mod common;
 
-use polyvox_core::VoiceSpec;
-use polyvox_engine::{AssetDir, Backend, FRAME_SAMPLES, OrtBackend, OrtConfig, VoiceBank};
+use common::{assets, heart_style, ids_for};
+use polyvox_engine::{Backend, FRAME_SAMPLES, OrtBackend, OrtConfig};
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
@@ -14,10 +14,7 @@ fn threads() -> usize {
 
 #[test]
 fn sessions_on_the_shared_pool_add_no_threads_and_speak_like_their_own_pool() {
-    let assets = AssetDir::from_env_or_default();
-    if let Err(e) = assets.ensure_present() {
-        panic!("model assets are not installed ({e}); run `polyvox models fetch`");
-    }
+    let assets = assets();
     let cfg = |intra_threads| OrtConfig {
         optimized_cache: None,
         ..OrtConfig::from_assets(&assets, intra_threads)
@@ -35,16 +32,8 @@ fn sessions_on_the_shared_pool_add_no_threads_and_speak_like_their_own_pool() {
     let mut own = OrtBackend::load(&cfg(3)).unwrap();
     assert!(threads() > before, "{} threads, {before} before", threads());
 
-    let vocab: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(assets.vocab_path()).unwrap()).unwrap();
-    let vocab: HashMap<String, i64> = serde_json::from_value(vocab["vocab"].clone()).unwrap();
-    let ids: Vec<i64> = "ðə ʃˈɛɹd pˈul sˈɜɹvz bˈOθ sˈɛʃənz."
-        .chars()
-        .map(|c| vocab[&c.to_string()])
-        .collect();
-    let style = VoiceBank::new(assets.voices_dir())
-        .style(&VoiceSpec::single("af_heart").unwrap(), ids.len())
-        .unwrap();
+    let ids = ids_for(&assets, "ðə ʃˈɛɹd pˈul sˈɜɹvz bˈOθ sˈɛʃənz.");
+    let style = heart_style(&assets, ids.len());
     let reference = own.infer(&ids, &style, 1.0).unwrap();
     let (left, right) = std::thread::scope(|s| {
         let l = s.spawn(|| a.infer(&ids, &style, 1.0).unwrap());

@@ -98,6 +98,12 @@ impl Resources {
     }
 }
 
+/// A language's reader, or Japanese whose dictionary may not be read yet.
+enum Route<'a> {
+    Ready(&'a dyn Reader),
+    Japanese(&'a lang::ja::OnDemand),
+}
+
 /// The loaded front end, every language's reader. Construct once; share via `Arc`.
 pub struct Frontend {
     vocab: Vocab,
@@ -201,13 +207,10 @@ impl Frontend {
     }
 
     /// Whether this front end can read `lang`: English, Mandarin and Korean always, Japanese
-    /// when its dictionary is built, the espeak-ng languages when espeak-ng works.
-    /// Japanese counts as readable once its dictionary is built, before it is first read.
+    /// when its dictionary is built (before it is first read), the espeak-ng languages when
+    /// espeak-ng works.
     pub fn supports(&self, lang: Lang) -> bool {
-        if lang == Lang::Ja && !self.espeak_langs.contains(&lang) {
-            return self.ja.is_some();
-        }
-        self.reader(lang).is_ok()
+        self.route(lang).is_some()
     }
 
     /// The espeak-ng program used for unknown words, if any (for diagnostics).
@@ -215,24 +218,28 @@ impl Frontend {
         self.espeak.as_ref().map(|e| e.espeak.program())
     }
 
+    /// Who reads `lang`, without loading anything.
+    fn route(&self, lang: Lang) -> Option<Route<'_>> {
+        let espeak = || self.espeak.as_ref().map(|r| Route::Ready(r));
+        if self.espeak_langs.contains(&lang) {
+            return espeak();
+        }
+        match lang {
+            Lang::EnUs | Lang::EnGb => Some(Route::Ready(self.en.as_ref())),
+            Lang::Ja => self.ja.as_ref().map(Route::Japanese),
+            Lang::Zh => Some(Route::Ready(&self.zh)),
+            Lang::Ko => Some(Route::Ready(&self.ko)),
+            Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => espeak(),
+        }
+    }
+
     /// The reader of `lang`; the first Japanese text loads the Japanese dictionary.
     fn reader(&self, lang: Lang) -> Result<&dyn Reader, TextError> {
-        let espeak = || self.espeak.as_ref().map(|r| r as &dyn Reader);
-        let reader = if self.espeak_langs.contains(&lang) {
-            espeak()
-        } else {
-            match lang {
-                Lang::EnUs | Lang::EnGb => Some(self.en.as_ref() as &dyn Reader),
-                Lang::Ja => match &self.ja {
-                    Some(ja) => return ja.reader(),
-                    None => None,
-                },
-                Lang::Zh => Some(&self.zh as &dyn Reader),
-                Lang::Ko => Some(&self.ko as &dyn Reader),
-                Lang::Es | Lang::Fr | Lang::Hi | Lang::It | Lang::PtBr => espeak(),
-            }
-        };
-        reader.ok_or(TextError::UnsupportedLanguage(lang))
+        match self.route(lang) {
+            Some(Route::Ready(reader)) => Ok(reader),
+            Some(Route::Japanese(ja)) => ja.reader(),
+            None => Err(TextError::UnsupportedLanguage(lang)),
+        }
     }
 
     /// Like [`Frontend::chunks`], but each sentence is read in its detected language
